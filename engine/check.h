@@ -1,0 +1,32 @@
+// Errors: every failure in the library is a thrown spikegrad::Error carrying file:line and a message
+// that names the op and what was expected versus what arrived. Library code never exits; only main()
+// turns an Error into a message and an exit code.
+#pragma once
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+namespace spikegrad {
+
+class Error : public std::runtime_error {
+ public:
+  explicit Error(const std::string& what) : std::runtime_error(what) {}
+};
+
+namespace detail {
+[[noreturn]] void throw_error(const char* file, int line, const std::string& msg);
+}  // namespace detail
+
+}  // namespace spikegrad
+
+// SG_CHECK(cond, "conv2d: x must be 4-D, got " << shape_str(s));  — message is a stream expression.
+#define SG_CHECK(cond, msg)                                                   \
+  do {                                                                        \
+    if (!(cond)) {                                                            \
+      std::ostringstream sg_check_os_;                                        \
+      sg_check_os_ << msg;                                                    \
+      ::spikegrad::detail::throw_error(__FILE__, __LINE__, sg_check_os_.str()); \
+    }                                                                         \
+  } while (0)
+
+#define SG_FAIL(msg) SG_CHECK(false, msg)

@@ -1,0 +1,81 @@
+// The public differentiable ops. models/, losses/ and attacks/ call only these (never a kernel).
+//
+// Conventions for every op:
+// - Inputs must share one device; float ops take float32 on CUDA and float32 or float64 on the CPU
+//   (float64 exists so gradient checks run through the very same code in double).
+// - Shapes use fixed letters: T time, B batch, N = T*B merged batch, C/K channels in/out, H W spatial.
+// - An op records one node on `tape` when grad mode is on and an input requires grad; the backward
+//   computes only the input gradients that are wanted (see engine/tape.h).
+// - Bad input throws spikegrad::Error naming the op and expected vs actual.
+// The glue for each family lives in engine/ops_<family>.cpp; the math in kernels/<family>.{h,_cpu.cpp,cu}.
+#pragma once
+#include <cstdint>
+
+#include "engine/rng.h"
+#include "engine/tape.h"
+#include "engine/tensor.h"
+
+namespace spikegrad::ops {
+
+// ---- elementwise (kernels/elementwise) ---------------------------------------------------------
+Tensor add(Tape& tape, const Tensor& a, const Tensor& b);  // same shape
+Tensor mul(Tape& tape, const Tensor& a, const Tensor& b);  // same shape
+Tensor scale(Tape& tape, const Tensor& a, double s);       // s * a
+Tensor add_scalar(Tape& tape, const Tensor& a, double s);  // a + s
+// Gradient passes where lo <= a <= hi (inclusive, as PyTorch), zero outside.
+Tensor clamp(Tape& tape, const Tensor& a, double lo, double hi);
+// sign(a) in {-1, 0, 1}. Its derivative is zero almost everywhere, so the output never requires grad.
+Tensor sign(const Tensor& a);
+// In place, no tape: dst += alpha * src (same shape, dtype, device). Used for gradient accumulation.
+void accumulate(const Tensor& dst, const Tensor& src, double alpha = 1.0);
+
+// ---- shape and time (kernels/temporal) ----------------------------------------------------------
+Tensor reshape(Tape& tape, const Tensor& x, const Shape& shape);  // a view; one dim may be -1
+Tensor flatten(Tape& tape, const Tensor& x, int start_dim = 1);    // dims [start_dim, end) merged
+Tensor repeat_time(Tape& tape, const Tensor& x, int64_t T);        // (B,...) -> (T,B,...), copies
+Tensor mean_time(Tape& tape, const Tensor& x);                     // (T,B,...) -> (B,...)
+
+// ---- reductions (kernels/reduce) ----------------------------------------------------------------
+Tensor sum(Tape& tape, const Tensor& x);   // all elements -> shape ()
+Tensor mean(Tape& tape, const Tensor& x);  // all elements -> shape ()
+
+// ---- dense layers (kernels/linear, kernels/conv2d) ------------------------------------------------
+// y = x w^T + b; x (N,in), w (out,in) as PyTorch, b (out) or undefined. CUDA: cuBLAS.
+Tensor linear(Tape& tape, const Tensor& x, const Tensor& w, const Tensor& b);
+struct Conv2dOptions {
+  int stride = 1;
+  int padding = 0;
+};
+// x (N,C,H,W), w (K,C,R,S) as PyTorch OIHW, b (K) or undefined -> (N,K,P,Q), P = (H+2p-R)/stride+1.
+// CPU: im2col + Eigen GEMM with OpenMP. CUDA: cuDNN.
+Tensor conv2d(Tape& tape, const Tensor& x, const Tensor& w, const Tensor& b, Conv2dOptions opt = {});
+
+// ---- normalisation (kernels/batch_norm) ----------------------------------------------------------
+// x (N,C) or (N,C,H,W); statistics per channel over N (and H,W). For spiking layers N = T*B, so the
+// statistics are shared across time steps as in the reference code. training: batch statistics
+// (biased variance to normalise) and running_mean/var updated in place with the unbiased variance:
+// r = (1-momentum) r + momentum * batch. Eval: running statistics. weight/bias (C) are affine.
+struct BatchNormOptions {
+  bool training = true;
+  double momentum = 0.1;
+  double eps = 1e-5;
+};
+Tensor batch_norm(Tape& tape, const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                  const Tensor& running_var, BatchNormOptions opt = {});
+
+// ---- pooling (kernels/pool2d) ---------------------------------------------------------------------
+// x (N,C,H,W), no padding, output (N,C,(H-k)/s+1,(W-k)/s+1). Max pool routes the gradient to the first
+// maximum of each window (row-major order) on both devices.
+Tensor avg_pool2d(Tape& tape, const Tensor& x, int kernel, int stride);
+Tensor max_pool2d(Tape& tape, const Tensor& x, int kernel, int stride);
+
+// ---- loss (kernels/cross_entropy) -----------------------------------------------------------------
+// Fused log-softmax + negative log-likelihood, mean over N. logits (N,K) float, labels (N) int32 in [0,K).
+Tensor cross_entropy(Tape& tape, const Tensor& logits, const Tensor& labels);
+
+// ---- regularisation (kernels/dropout) -------------------------------------------------------------
+// Inverted dropout: keep with probability 1-p and scale by 1/(1-p). The mask comes from the counter-based
+// RNG (same numbers on CPU and CUDA for the same generator state). Identity when !training or p == 0.
+Tensor dropout(Tape& tape, const Tensor& x, double p, bool training, Generator& gen);
+
+}  // namespace spikegrad::ops
