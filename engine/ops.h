@@ -29,6 +29,10 @@ Tensor sign(const Tensor& a);
 // In place, no tape: dst += alpha * src (same shape, dtype, device). Used for gradient accumulation.
 void accumulate(const Tensor& dst, const Tensor& src, double alpha = 1.0);
 
+// Per-channel affine y[n,c,...] = x[n,c,...]·scale[c] + shift[c] on x (N,C,...); scale/shift (C) are
+// constants (the models' dataset normalisation), only x gets a gradient. (kernels/channel_affine)
+Tensor channel_affine(Tape& tape, const Tensor& x, const Tensor& scale, const Tensor& shift);
+
 // ---- shape and time (kernels/temporal) ----------------------------------------------------------
 Tensor reshape(Tape& tape, const Tensor& x, const Shape& shape);  // a view; one dim may be -1
 Tensor flatten(Tape& tape, const Tensor& x, int start_dim = 1);    // dims [start_dim, end) merged
@@ -73,9 +77,16 @@ Tensor max_pool2d(Tape& tape, const Tensor& x, int kernel, int stride);
 // Fused log-softmax + negative log-likelihood, mean over N. logits (N,K) float, labels (N) int32 in [0,K).
 Tensor cross_entropy(Tape& tape, const Tensor& logits, const Tensor& labels);
 
+// Row-wise argmax of x (N,K) -> int32 (N): first maximum on both devices. Not differentiable. (kernels/argmax)
+Tensor argmax(const Tensor& x);
+
 // ---- regularisation (kernels/dropout) -------------------------------------------------------------
 // Inverted dropout: keep with probability 1-p and scale by 1/(1-p). The mask comes from the counter-based
 // RNG (same numbers on CPU and CUDA for the same generator state). Identity when !training or p == 0.
 Tensor dropout(Tape& tape, const Tensor& x, double p, bool training, Generator& gen);
 
 }  // namespace spikegrad::ops
+
+// Spiking neurons and the KDE mutual information have their own headers, part of the same public API.
+#include "engine/ops_kde_mi.h"
+#include "engine/ops_neuron.h"

@@ -208,6 +208,15 @@ void Tensor::copy_from(const Tensor& src) {
   copy_bytes(raw_data(), device(), src.raw_data(), src.device(), nbytes());
 }
 
+void Tensor::move_to(Device device) {
+  if (device == this->device()) return;
+  Tensor moved = to(device);
+  impl_->storage = moved.impl_->storage;
+  impl_->offset_bytes = moved.impl_->offset_bytes;
+  impl_->device = device;
+  if (impl_->grad.defined()) impl_->grad = impl_->grad.to(device);
+}
+
 void Tensor::fill_zero() { zero_bytes(raw_data(), device(), nbytes()); }
 
 bool Tensor::requires_grad() const { return defined() && impl_->requires_grad; }

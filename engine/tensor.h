@@ -61,6 +61,9 @@ class Tensor {
   Tensor slice0(int64_t begin, int64_t end) const;  // rows [begin, end) of dim 0
 
   void copy_from(const Tensor& src);  // same shape and dtype; any devices
+  // Moves the storage to `device` in place, so every handle to this tensor sees the move (a model's
+  // parameters are referenced from its layers and its optimizer). Views made earlier keep the old storage.
+  void move_to(Device device);
   void fill_zero();
 
   // Autograd state.

@@ -1,0 +1,87 @@
+#include "apps/checkpoint.h"
+
+#include "engine/strict_load.h"
+
+namespace spikegrad::app {
+
+namespace {
+constexpr const char* kOptimizerPrefix = "optimizer.";
+constexpr int kFormatVersion = 1;
+
+bool is_optimizer_entry(const std::string& name) { return name.rfind(kOptimizerPrefix, 0) == 0; }
+}  // namespace
+
+void save_checkpoint(const std::string& path, const Model& model, const Optimizer* optimizer, const RunConfig& config,
+                     const TrainProgress& progress) {
+  NamedTensors tensors = model.state();
+  nlohmann::json meta;
+  meta["format_version"] = kFormatVersion;
+  meta["model"] = model.name();
+  meta["config"] = config.to_json();
+  meta["epochs_done"] = progress.epochs_done;
+  meta["best_epoch"] = progress.best_epoch;
+  meta["best_accuracy"] = progress.best_accuracy;
+  // 64-bit counters as strings: JSON readers commonly hold numbers as doubles.
+  meta["generator"] = {{"seed", std::to_string(progress.generator_seed)},
+                       {"offset", std::to_string(progress.generator_offset)}};
+  meta["loader"] = {{"seed", std::to_string(progress.loader.seed)},
+                    {"epoch", progress.loader.epoch},
+                    {"next_batch", progress.loader.next_batch}};
+  if (optimizer) {
+    for (const NamedTensor& s : optimizer->state()) tensors.push_back({kOptimizerPrefix + s.name, s.tensor});
+    meta["optimizer"] = {{"name", optimizer->name()}, {"hyper", optimizer->hyper_state()}};
+  }
+  save_safetensors(path, tensors, {{"spikegrad", meta.dump()}});
+}
+
+Checkpoint read_checkpoint(const std::string& path) {
+  Checkpoint c;
+  c.path = path;
+  c.file = load_safetensors(path);
+  auto it = c.file.metadata.find("spikegrad");
+  SG_CHECK(it != c.file.metadata.end(), path << ": not a spikegrad checkpoint (no 'spikegrad' metadata)");
+  try {
+    c.metadata = nlohmann::json::parse(it->second);
+    SG_CHECK(c.metadata.value("format_version", 0) == kFormatVersion,
+             "unsupported checkpoint format_version " << c.metadata.value("format_version", 0));
+    c.config = RunConfig::from_json(c.metadata.at("config"));
+    c.progress.epochs_done = c.metadata.at("epochs_done").get<int64_t>();
+    c.progress.best_epoch = c.metadata.at("best_epoch").get<int64_t>();
+    c.progress.best_accuracy = c.metadata.at("best_accuracy").get<double>();
+    c.progress.generator_seed = std::stoull(c.metadata.at("generator").at("seed").get<std::string>());
+    c.progress.generator_offset = std::stoull(c.metadata.at("generator").at("offset").get<std::string>());
+    c.progress.loader.seed = std::stoull(c.metadata.at("loader").at("seed").get<std::string>());
+    c.progress.loader.epoch = c.metadata.at("loader").at("epoch").get<int64_t>();
+    c.progress.loader.next_batch = c.metadata.at("loader").at("next_batch").get<int64_t>();
+  } catch (const Error& e) {
+    SG_FAIL(path << ": bad checkpoint metadata: " << e.what());
+  } catch (const std::exception& e) {
+    SG_FAIL(path << ": bad checkpoint metadata: " << e.what());
+  }
+  return c;
+}
+
+void restore_model(Model& model, const Checkpoint& ckpt) {
+  const std::string saved_model = ckpt.metadata.value("model", "");
+  SG_CHECK(saved_model == model.name(),
+           ckpt.path << ": checkpoint of model '" << saved_model << "', but the model is '" << model.name() << "'");
+  NamedTensors source;
+  for (const NamedTensor& t : ckpt.file.tensors)
+    if (!is_optimizer_entry(t.name)) source.push_back(t);
+  strict_copy(model.state(), source, ckpt.path);
+}
+
+void restore_optimizer(Optimizer& optimizer, const Checkpoint& ckpt) {
+  SG_CHECK(ckpt.metadata.contains("optimizer"), ckpt.path << ": checkpoint holds no optimizer state");
+  const std::string saved = ckpt.metadata["optimizer"].value("name", "");
+  SG_CHECK(saved == optimizer.name(),
+           ckpt.path << ": optimizer state of " << saved << ", but the run uses " << optimizer.name());
+  NamedTensors state;
+  const size_t prefix = std::string(kOptimizerPrefix).size();
+  for (const NamedTensor& t : ckpt.file.tensors)
+    if (is_optimizer_entry(t.name)) state.push_back({t.name.substr(prefix), t.tensor});
+  optimizer.load_state(state);
+  optimizer.load_hyper_state(ckpt.metadata["optimizer"]["hyper"].get<std::map<std::string, double>>());
+}
+
+}  // namespace spikegrad::app

@@ -1,0 +1,98 @@
+#include "apps/commands.h"
+
+#include <cstdio>
+
+#include "apps/checkpoint.h"
+#include "apps/evaluation.h"
+#include "apps/setup.h"
+
+namespace spikegrad::app {
+
+RunConfig config_for_checkpoint(const RunConfig& flags, const RunConfig& saved) {
+  RunConfig c = saved;  // model, neuron, dataset and normalisation come from the checkpoint
+  c.data_dir = flags.data_dir.empty() ? saved.data_dir : flags.data_dir;
+  c.device = flags.device;
+  c.seed = flags.seed;
+  c.test_subset = flags.test_subset;
+  c.eval_batch = flags.eval_batch;
+  c.progress = flags.progress;
+  c.attack_subset = flags.attack_subset;
+  c.eps = flags.eps;
+  c.alpha = flags.alpha;
+  c.steps = flags.steps;
+  c.gn_std = flags.gn_std;
+  c.attack_grad = flags.attack_grad;
+  c.save_logits = flags.save_logits;
+  c.save_adv = flags.save_adv;
+  c.checkpoint = flags.checkpoint;
+  validate(c);
+  return c;
+}
+
+namespace {
+struct Loaded {
+  RunConfig config;
+  Data data;
+  std::unique_ptr<Model> model;
+};
+Loaded load_for_evaluation(const RunConfig& flags) {
+  SG_CHECK(!flags.checkpoint.empty(), "--checkpoint: required (a best.safetensors or last.safetensors of a run)");
+  Checkpoint ckpt = read_checkpoint(flags.checkpoint);
+  Loaded l;
+  l.config = config_for_checkpoint(flags, ckpt.config);
+  l.data = load_data(l.config, /*need_train=*/false);
+  l.model = build_model(l.config, l.data.test, resolve_device(l.config.device));
+  restore_model(*l.model, ckpt);
+  return l;
+}
+}  // namespace
+
+void run_eval(const RunConfig& flags) {
+  Loaded l = load_for_evaluation(flags);
+  const RunConfig& c = l.config;
+  const double clean = clean_accuracy(*l.model, l.data.test, c.eval_batch);
+  std::printf("clean test accuracy: %.2f%% (%lld examples)\n", clean, (long long)l.data.test.size());
+  const double eps = parse_fraction_list(c.eps, "--eps").front();
+  std::printf("%s", format_table(attack_table(*l.model, l.data.test, report_attacks(c, eps), c.attack_subset,
+                                              c.eval_batch, c.seed, nullptr))
+                        .c_str());
+  const TemporalStats ts = temporal_stats(*l.model, l.data.test, c.eval_batch, c);
+  std::printf("mean KDE MI(X;Z): %.4f bits\n", ts.mean_mi);
+  for (const auto& [name, rate] : ts.firing_rates) std::printf("firing rate %s: %.4f\n", name.c_str(), rate);
+  if (!c.save_logits.empty()) {
+    Tensor logits = all_mean_logits(*l.model, l.data.test, c.eval_batch);
+    save_safetensors(c.save_logits, {{"logits", logits}, {"labels", l.data.test.labels}},
+                     {{"checkpoint", c.checkpoint}, {"what", "mean over T of the logits, test split order"}});
+    std::printf("wrote %s\n", c.save_logits.c_str());
+  }
+}
+
+void run_attack(const RunConfig& flags) {
+  Loaded l = load_for_evaluation(flags);
+  const RunConfig& c = l.config;
+  std::vector<AttackConfig> configs;
+  for (double eps : parse_fraction_list(c.eps, "--eps"))
+    for (const AttackConfig& a : report_attacks(c, eps)) configs.push_back(a);
+  std::vector<Tensor> advs;
+  const std::vector<AttackRow> rows = attack_table(*l.model, l.data.test, configs, c.attack_subset, c.eval_batch, c.seed,
+                                                   c.save_adv.empty() ? nullptr : &advs);
+  std::printf("%s", format_table(rows).c_str());
+  if (!c.save_adv.empty()) {
+    NamedTensors out;
+    std::map<std::string, std::string> meta{{"checkpoint", c.checkpoint}};
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const std::string name = "adv." + std::to_string(i);
+      out.push_back({name, advs[i]});
+      meta[name] = rows[i].attack + " " + rows[i].settings;
+      // The counts the table reports, so re-classifying the saved inputs can be checked against them.
+      meta[name + ".robust_correct"] = std::to_string(rows[i].result.adv_correct);
+      meta[name + ".total"] = std::to_string(rows[i].result.total);
+    }
+    const int64_t n = advs.empty() ? 0 : advs[0].size(0);
+    out.push_back({"labels", l.data.test.labels.slice0(0, n).clone()});
+    save_safetensors(c.save_adv, out, meta);
+    std::printf("wrote %s\n", c.save_adv.c_str());
+  }
+}
+
+}  // namespace spikegrad::app

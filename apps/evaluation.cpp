@@ -1,0 +1,220 @@
+#include "apps/evaluation.h"
+
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+
+#include "datasets/loader.h"
+
+namespace spikegrad::app {
+
+namespace {
+// Runs `fn(images, labels)` over `data` in dataset order (first `limit` examples; 0 = all) on the
+// model's device, with the model in eval mode (restored afterwards).
+template <class Fn>
+void for_each_batch(Model& model, const Dataset& data, int64_t batch, int64_t limit, Fn&& fn) {
+  ModelModeGuard guard(model, std::nullopt);
+  model.train(false);
+  Loader loader(data, LoaderOptions::evaluation(batch));
+  Batch b;
+  int64_t seen = 0;
+  while (loader.next(b)) {
+    Tensor images = b.images, labels = b.labels;
+    if (limit > 0 && seen + images.size(0) > limit) {
+      const int64_t keep = limit - seen;
+      if (keep <= 0) break;
+      images = images.slice0(0, keep);
+      labels = labels.slice0(0, keep);
+    }
+    fn(images.to(model.device()), labels.to(model.device()));
+    seen += images.size(0);
+    if (limit > 0 && seen >= limit) break;
+  }
+}
+
+std::string fraction_255(double v) {
+  char buf[48];
+  const double k = v * 255.0;
+  if (std::abs(k - std::round(k)) < 1e-6) std::snprintf(buf, sizeof buf, "%g/255", std::round(k));
+  else std::snprintf(buf, sizeof buf, "%.4g", v);
+  return buf;
+}
+}  // namespace
+
+int64_t count_correct(const Tensor& mean_logits, const Tensor& labels) {
+  const std::vector<int32_t> pred = ops::argmax(mean_logits).to_vector<int32_t>();
+  const std::vector<int32_t> y = labels.to_vector<int32_t>();
+  int64_t n = 0;
+  for (size_t i = 0; i < pred.size(); ++i) n += pred[i] == y[i];
+  return n;
+}
+
+double clean_accuracy(Model& model, const Dataset& data, int64_t batch) {
+  int64_t correct = 0, total = 0;
+  for_each_batch(model, data, batch, 0, [&](const Tensor& images, const Tensor& labels) {
+    const Tensor pred = predict(model, images);
+    const std::vector<int32_t> p = pred.to_vector<int32_t>(), y = labels.to_vector<int32_t>();
+    for (size_t i = 0; i < p.size(); ++i) correct += p[i] == y[i];
+    total += int64_t(p.size());
+  });
+  return total ? 100.0 * double(correct) / double(total) : 0.0;
+}
+
+std::vector<AttackConfig> report_attacks(const RunConfig& c, double eps) {
+  const ops::SpikeBackward grad = parse_attack_grad(c.attack_grad);
+  std::vector<AttackConfig> out;
+  for (AttackKind kind : {AttackKind::fgsm, AttackKind::pgd, AttackKind::bim, AttackKind::gn}) {
+    AttackConfig a;
+    a.kind = kind;
+    a.eps = kind == AttackKind::gn && !c.gn_std.empty() ? parse_fraction(c.gn_std, "--gn-std") : eps;
+    a.alpha = parse_fraction(c.alpha, "--alpha");
+    a.steps = int(c.steps);
+    a.random_start = kind == AttackKind::pgd;
+    a.grad = grad;
+    a.seed = c.seed;
+    out.push_back(a);
+  }
+  return out;
+}
+
+std::vector<AttackRow> attack_table(Model& model, const Dataset& data, const std::vector<AttackConfig>& configs,
+                                    int64_t subset, int64_t batch, uint64_t seed, std::vector<Tensor>* adv_out) {
+  std::vector<AttackRow> rows;
+  for (size_t k = 0; k < configs.size(); ++k) {
+    const AttackConfig& a = configs[k];
+    AttackRow row;
+    row.attack = attack_kind_name(a.kind);
+    row.eps = a.eps;
+    std::ostringstream s;
+    if (a.kind == AttackKind::gn) s << "std " << fraction_255(a.eps);
+    else s << "eps " << fraction_255(a.eps);
+    if (a.kind == AttackKind::pgd || a.kind == AttackKind::bim)
+      s << ", alpha " << fraction_255(a.alpha) << ", " << a.steps << " steps" << (a.random_start ? ", random start" : "");
+    if (a.kind != AttackKind::gn) s << ", grad " << attack_grad_name(a.grad);
+    row.settings = s.str();
+    // One generator per attack, seeded from the run: the table does not depend on the attack order.
+    Generator gen(seed + 7919 * (k + 1));
+    std::vector<Tensor> advs;
+    for_each_batch(model, data, batch, subset, [&](const Tensor& images, const Tensor& labels) {
+      Tensor adv;
+      row.result += evaluate_attack(model, images, labels, a, gen, adv_out ? &adv : nullptr);
+      if (adv_out) advs.push_back(adv.to(Device::CPU));
+    });
+    if (adv_out) {
+      int64_t n = 0;
+      for (const Tensor& t : advs) n += t.size(0);
+      Shape shape = advs.empty() ? Shape{0} : advs[0].shape();
+      shape[0] = n;
+      Tensor all = Tensor::empty(shape, DType::F32);
+      int64_t at = 0;
+      for (const Tensor& t : advs) {
+        all.slice0(at, at + t.size(0)).copy_from(t);
+        at += t.size(0);
+      }
+      adv_out->push_back(all);
+    }
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+TemporalStats temporal_stats(Model& model, const Dataset& data, int64_t batch, const RunConfig& c) {
+  TemporalStats st;
+  double mi_sum = 0;
+  int64_t n = 0;
+  std::vector<double> rate_sums;
+  for_each_batch(model, data, batch, 0, [&](const Tensor& images, const Tensor&) {
+    NoGradGuard ng;
+    Tape tape;
+    ForwardResult out = model.forward(tape, images);
+    const int64_t b = images.size(0);
+    const std::string xn = c.mi_x.empty() ? out.taps.first_name() : c.mi_x;
+    const std::string zn = c.mi_z.empty() ? out.taps.last_conv_name() : c.mi_z;
+    const Tensor xr = ops::firing_rate(tape, out.taps.get(xn)), zr = ops::firing_rate(tape, out.taps.get(zn));
+    mi_sum += ops::kde_mi_stats(xr, zr).mean_mi * double(b);
+    if (st.firing_rates.empty()) {
+      for (const NamedTensor& t : out.taps.entries()) st.firing_rates.push_back({t.name, 0.0});
+      rate_sums.assign(st.firing_rates.size(), 0.0);
+    }
+    for (size_t i = 0; i < out.taps.entries().size(); ++i)
+      rate_sums[i] += ops::mean(tape, out.taps.entries()[i].tensor).item() * double(b);
+    n += b;
+  });
+  st.mean_mi = n ? mi_sum / double(n) : 0;
+  for (size_t i = 0; i < st.firing_rates.size(); ++i) st.firing_rates[i].second = rate_sums[i] / double(n);
+  return st;
+}
+
+Tensor all_mean_logits(Model& model, const Dataset& data, int64_t batch) {
+  std::vector<Tensor> parts;
+  int64_t n = 0;
+  for_each_batch(model, data, batch, 0, [&](const Tensor& images, const Tensor&) {
+    NoGradGuard ng;
+    Tape tape;
+    parts.push_back(ops::mean_time(tape, model.forward(tape, images).logits).to(Device::CPU));
+    n += images.size(0);
+  });
+  Tensor all = Tensor::empty({n, model.config().num_classes}, DType::F32);
+  int64_t at = 0;
+  for (const Tensor& p : parts) {
+    all.slice0(at, at + p.size(0)).copy_from(p);
+    at += p.size(0);
+  }
+  return all;
+}
+
+std::string format_table(const std::vector<AttackRow>& rows) {
+  std::ostringstream o;
+  o << "| attack | settings | examples | robust accuracy (%) | attack success rate on initially-correct (%) | "
+       "zero input-gradient examples (%) |\n|---|---|---|---|---|---|\n";
+  char buf[256];
+  for (const AttackRow& r : rows) {
+    std::snprintf(buf, sizeof buf, "| %s | %s | %lld | %.2f | %.2f | %.2f |\n", r.attack.c_str(), r.settings.c_str(),
+                  (long long)r.result.total, 100.0 * r.result.robust_accuracy(), 100.0 * r.result.attack_success_rate(),
+                  100.0 * r.result.zero_grad_fraction());
+    o << buf;
+  }
+  return o.str();
+}
+
+void write_report(const std::filesystem::path& dir, Model& model, const RunConfig& c, const Dataset& test,
+                  const TrainProgress& best) {
+  const double clean = clean_accuracy(model, test, c.eval_batch);
+  const double eps = parse_fraction_list(c.eps, "--eps").front();
+  const std::vector<AttackRow> rows =
+      attack_table(model, test, report_attacks(c, eps), c.attack_subset, c.eval_batch, c.seed, nullptr);
+  const TemporalStats ts = temporal_stats(model, test, c.eval_batch, c);
+  std::ostringstream r;
+  r << "# spikegrad run: " << c.name << "\n\n";
+  r << "- model **" << c.model << "** on **" << c.dataset << "**, T = " << c.time_steps << ", loss " << c.loss
+    << (c.mi_lambda > 0 ? " + " + std::to_string(c.mi_lambda) + "·I(X;Z) (TMI)" : std::string(" (no TMI term)"))
+    << ", " << c.optimizer << " lr " << c.lr << ", " << c.epochs << " epochs, batch " << c.batch << ", seed " << c.seed
+    << "\n";
+  r << "- best checkpoint: epoch " << best.best_epoch << ", selected on "
+    << (c.select_on_test ? "**TEST accuracy** (the released code's behaviour: this biases every number below upward)"
+                         : "the validation split (" + std::to_string(c.val_size) + " training examples held out)")
+    << "\n";
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "- clean test accuracy: **%.2f%%** on %lld test examples\n", clean, (long long)test.size());
+  r << buf;
+  r << "\n## Robustness (first " << (rows.empty() ? 0 : rows[0].result.total)
+    << " test examples; BN in eval mode, inputs in [0,1])\n\n";
+  r << "Robust accuracy = accuracy on the attacked inputs. Attack success rate = share of the initially-correct "
+       "examples that the attack makes wrong. Zero input-gradient = examples whose input gradient is exactly zero "
+       "(a gradient-obfuscation diagnostic).\n\n";
+  r << format_table(rows);
+  r << "\n## Temporal statistics (test split)\n\n";
+  std::snprintf(buf, sizeof buf, "- mean KDE MI(X;Z): %.4f bits\n", ts.mean_mi);
+  r << buf << "- firing rate per spiking layer (mean over examples, time steps and neurons):\n";
+  for (const auto& [name, rate] : ts.firing_rates) {
+    std::snprintf(buf, sizeof buf, "  - %s: %.4f\n", name.c_str(), rate);
+    r << buf;
+  }
+  std::ofstream out(dir / "report.md", std::ios::trunc);
+  SG_CHECK(out.good(), (dir / "report.md").string() << ": cannot write the report");
+  out << r.str();
+  std::printf("%s", r.str().c_str());
+}
+
+}  // namespace spikegrad::app

@@ -1,0 +1,53 @@
+// Evaluation shared by train (the final report), `spikegrad eval` and `spikegrad attack`: clean accuracy,
+// the attack table (robust accuracy and attack success rate, each named), temporal statistics (mean
+// MI(X;Z) and per-layer firing rates), per-example logits and adversarial inputs.
+#pragma once
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "apps/checkpoint.h"
+#include "apps/options.h"
+#include "attacks/attack.h"
+#include "attacks/evaluate.h"
+#include "datasets/dataset.h"
+#include "models/model.h"
+
+namespace spikegrad::app {
+
+// Correct predictions (argmax of mean_t logits) in a batch; mean_logits (B,K), labels (B).
+int64_t count_correct(const Tensor& mean_logits, const Tensor& labels);
+// Percent correct over a dataset, model in eval mode (its mode is restored).
+double clean_accuracy(Model& model, const Dataset& data, int64_t batch);
+
+struct AttackRow {
+  std::string attack;    // "FGSM", "PGD", "BIM", "GN"
+  std::string settings;  // human-readable parameters
+  double eps = 0;
+  RobustResult result;   // robust accuracy and attack success rate, each named (attacks/evaluate.h)
+};
+
+// Attacks the first `subset` examples of `data` with every config; adv_out (optional) receives the
+// adversarial inputs of each config (CPU, (N,C,H,W)).
+std::vector<AttackRow> attack_table(Model& model, const Dataset& data, const std::vector<AttackConfig>& configs,
+                                    int64_t subset, int64_t batch, uint64_t seed, std::vector<Tensor>* adv_out);
+
+// The four attacks of the report at one epsilon, from the run's settings.
+std::vector<AttackConfig> report_attacks(const RunConfig& c, double eps);
+
+struct TemporalStats {
+  double mean_mi = 0;                                        // bits, default taps (X, Z)
+  std::vector<std::pair<std::string, double>> firing_rates;  // per tap, mean over examples and T
+};
+TemporalStats temporal_stats(Model& model, const Dataset& data, int64_t batch, const RunConfig& c);
+
+// Mean logits (N,K) of every example, for --save-logits.
+Tensor all_mean_logits(Model& model, const Dataset& data, int64_t batch);
+
+std::string format_table(const std::vector<AttackRow>& rows);
+// Writes report.md in `dir` (and prints the table): clean accuracy on the whole test split, the attack
+// table on the attack subset, temporal statistics, and how the best epoch was selected.
+void write_report(const std::filesystem::path& dir, Model& model, const RunConfig& c, const Dataset& test,
+                  const TrainProgress& best);
+
+}  // namespace spikegrad::app

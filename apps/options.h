@@ -1,0 +1,89 @@
+// Every setting of a run, with the defaults of reference.md where the papers fix them, and the CLI/TOML
+// binding. One struct serves train, eval and attack so a checkpoint can carry the config it was made with.
+#pragma once
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace CLI {
+class App;
+}
+
+namespace spikegrad::app {
+
+struct RunConfig {
+  // data
+  std::string dataset = "fashion-mnist";  // fashion-mnist | mnist | cifar10 | cifar100
+  std::string data_dir;                   // empty: the dataset's default directory
+  int64_t val_size = 5000;                // held out from the training set for model selection
+  bool select_on_test = false;            // the released code's behaviour (pitfall 12): marked in the report
+  int64_t train_subset = 0;               // 0: the whole training split; N: the first N after the split
+  int64_t test_subset = 0;                // 0: the whole test split for clean accuracy
+  std::string augment = "auto";           // auto (crop+flip for CIFAR, none otherwise) | on | off
+  // model
+  std::string model = "small_cnn";
+  int64_t time_steps = 4;
+  std::string neuron = "lif";      // lif | if
+  double threshold = 1.0;
+  double decay = 0.5;
+  std::string reset = "hard";      // hard | soft
+  bool detach_reset = false;
+  std::string surrogate = "triangle";  // triangle | sigmoid | atan | rectangle
+  double surrogate_alpha = 1.0;
+  // loss
+  std::string loss = "ce";   // ce (on the mean over T of the logits) | tet
+  double tet_lambda = 0.05;  // TMI's λ
+  double tet_phi = 1.0;
+  double mi_lambda = 0.05;   // TMI term weight; 0 turns it off
+  std::string mi_x;          // tap names; empty: the model's defaults (first / last conv spiking layer)
+  std::string mi_z;
+  double entropy_weight = 0.0;  // output-entropy regulariser (the paper's -H baseline)
+  double entropy_sign = -1.0;   // loss += sign * weight * H
+  // optimisation
+  std::string optimizer = "adam";  // adam | adamw | sgd
+  double lr = 1e-3;
+  double momentum = 0.9;
+  double weight_decay = 0.0;
+  bool nesterov = false;
+  std::string schedule = "cosine";  // cosine | step | none  (stepped per epoch)
+  int64_t step_size = 30;
+  double gamma = 0.1;
+  double grad_clip = 0.0;  // 0: off; else max global L2 norm
+  int64_t epochs = 2;
+  int64_t batch = 64;
+  uint64_t seed = 1000;
+  // run
+  std::string device = "auto";  // cpu | cuda | auto
+  std::string runs_dir = "runs";
+  std::string name;             // run folder name; empty: <model>-<dataset>-<loss>
+  bool resume = false;
+  bool progress = true;         // progress bar on a terminal
+  // evaluation (train's final report, eval, attack)
+  std::string checkpoint;       // eval/attack: the checkpoint to load
+  int64_t attack_subset = 1000; // examples attacked (the first N of the test split); 0: all
+  std::string eps = "4/255";    // attack: a comma-separated sweep; others: one value
+  std::string alpha = "1/255";
+  int64_t steps = 4;
+  std::string gn_std;           // Gaussian noise std; empty: eps
+  std::string attack_grad = "bptt";  // bptt | rga
+  std::string save_logits;      // eval: per-example logits (safetensors)
+  std::string save_adv;         // attack: adversarial inputs (safetensors)
+  int64_t eval_batch = 256;
+
+  nlohmann::json to_json() const;
+  static RunConfig from_json(const nlohmann::json& j);  // unknown keys are an error
+};
+
+// Registers the options shared by all subcommands, or only those of one.
+void add_common_options(CLI::App* app, RunConfig& c);
+void add_train_options(CLI::App* app, RunConfig& c);
+void add_eval_options(CLI::App* app, RunConfig& c, bool sweep);
+
+// "4/255", "0.0157", "8/255" -> value; error names the flag.
+double parse_fraction(const std::string& text, const std::string& flag);
+std::vector<double> parse_fraction_list(const std::string& text, const std::string& flag);
+// Checks values that CLI11's validators do not cover (cross-field rules).
+void validate(const RunConfig& c);
+
+}  // namespace spikegrad::app

@@ -1,0 +1,192 @@
+#include "apps/train.h"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "apps/checkpoint.h"
+#include "apps/evaluation.h"
+#include "apps/metrics.h"
+#include "apps/progress.h"
+#include "apps/setup.h"
+#include "datasets/loader.h"
+#include "losses/losses.h"
+
+namespace spikegrad::app {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+LossConfig loss_config(const RunConfig& c) {
+  LossConfig l;
+  l.base = c.loss == "tet" ? LossBase::tet : LossBase::ce;
+  l.tet_lambda = c.tet_lambda;
+  l.tet_phi = c.tet_phi;
+  l.mi_lambda = c.mi_lambda;
+  l.mi_x = c.mi_x;
+  l.mi_z = c.mi_z;
+  l.entropy_weight = c.entropy_weight;
+  l.entropy_sign = c.entropy_sign;
+  l.report_mi = true;  // metrics.csv always carries MI, whether or not it is in the loss
+  return l;
+}
+
+std::string default_name(const RunConfig& c) {
+  return c.model + "-" + c.dataset + "-" + c.loss + (c.mi_lambda > 0 ? "-tmi" : "");
+}
+
+void write_text_atomically(const fs::path& path, const std::string& text) {
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    SG_CHECK(out.good(), tmp.string() << ": cannot write");
+    out << text;
+    SG_CHECK(out.good(), tmp.string() << ": write failed");
+  }
+  fs::rename(tmp, path);
+}
+
+struct EpochSums {
+  std::vector<std::pair<std::string, double>> parts;
+  int64_t correct = 0, seen = 0;
+  void add(const LossParts& p, int64_t batch) {
+    if (parts.empty())
+      for (const auto& [name, t] : p.named()) parts.push_back({name, 0.0});
+    size_t i = 0;
+    for (const auto& [name, t] : p.named()) parts[i++].second += t.item() * double(batch);
+  }
+};
+
+}  // namespace
+
+std::string run_train(RunConfig c) {
+  validate(c);
+  if (c.name.empty()) c.name = default_name(c);
+  const fs::path dir = fs::path(c.runs_dir) / c.name;
+  const fs::path last_path = dir / "last.safetensors", best_path = dir / "best.safetensors";
+
+  // Resume takes the saved config (so the run continues exactly as it started), except the settings that
+  // cannot change the numbers: epochs may grow, device and progress follow this invocation.
+  Checkpoint resume_from;
+  const bool resuming = c.resume;
+  if (resuming) {
+    SG_CHECK(fs::exists(last_path), "--resume: no checkpoint at " << last_path.string());
+    resume_from = read_checkpoint(last_path.string());
+    RunConfig saved = resume_from.config;
+    SG_CHECK(c.epochs >= saved.epochs || c.epochs == RunConfig().epochs,
+             "--resume: --epochs " << c.epochs << " is fewer than the run's " << saved.epochs);
+    saved.epochs = std::max(saved.epochs, c.epochs);
+    saved.device = c.device;
+    saved.progress = c.progress;
+    saved.resume = true;
+    c = saved;
+  } else {
+    SG_CHECK(!fs::exists(last_path), "run folder " << dir.string()
+                                                   << " already holds a run; use --resume to continue it or --name for a new one");
+  }
+  fs::create_directories(dir);
+
+  const Device device = resolve_device(c.device);
+  Data data = load_data(c, /*need_train=*/true);
+  std::unique_ptr<Model> model = build_model(c, data.train, device);
+  std::unique_ptr<Optimizer> optimizer = build_optimizer(c, *model);
+  std::unique_ptr<LrSchedule> schedule = build_schedule(c);
+  const LossConfig lcfg = loss_config(c);
+
+  LoaderOptions lo = LoaderOptions::training(data.train, c.batch, c.seed);
+  if (c.augment == "on") lo.augmentation = Augmentation{4, true};  // the CIFAR recipe: crop (pad 4) + flip
+  if (c.augment == "off") lo.augmentation = Augmentation{};
+  Loader loader(data.train, lo);
+  SG_CHECK(loader.batches_per_epoch() > 0, "--batch " << c.batch << " is larger than the training set ("
+                                                      << data.train.size() << " examples)");
+  Generator gen(c.seed);
+  TrainProgress progress;
+  MetricsFile metrics((dir / "metrics.csv").string());
+  if (resuming) {
+    restore_model(*model, resume_from);
+    restore_optimizer(*optimizer, resume_from);
+    progress = resume_from.progress;
+    gen.set_state(progress.generator_seed, progress.generator_offset);
+    metrics.truncate_to(progress.epochs_done);
+    std::fprintf(stderr, "resuming %s after epoch %lld\n", dir.string().c_str(), (long long)progress.epochs_done);
+  } else {
+    std::remove(metrics.path().c_str());
+  }
+  write_text_atomically(dir / "config.json", c.to_json().dump(2) + "\n");
+  std::fprintf(stderr, "%s on %s: %lld parameters, %lld train / %lld validation / %lld test examples, device %s\n",
+               model->name().c_str(), c.dataset.c_str(), (long long)model->num_parameters(), (long long)data.train.size(),
+               (long long)data.validation.size(), (long long)data.test.size(), device_name(device));
+
+  for (int64_t epoch = progress.epochs_done; epoch < c.epochs; ++epoch) {
+    if (schedule) optimizer->set_lr(schedule->lr(epoch));
+    model->train(true);
+    loader.set_epoch(epoch);
+    EpochSums sums;
+    Progress bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(c.epochs), loader.batches_per_epoch(),
+                 c.progress);
+    Batch batch;
+    int64_t step = 0;
+    while (loader.next(batch)) {
+      const Tensor images = batch.images.to(device), labels = batch.labels.to(device);
+      Tape tape;
+      ForwardResult out = model->forward(tape, images);
+      LossParts parts = compute_loss(tape, out.logits, labels, out.taps, lcfg);
+      const double loss = parts.total.item();
+      if (!std::isfinite(loss))
+        SG_FAIL("training stopped: the loss is " << loss << " at epoch " << epoch + 1 << ", step " << step + 1
+                                                 << "; the last good checkpoint is "
+                                                 << (fs::exists(last_path) ? last_path.string() : std::string("(none yet)")));
+      tape.backward(parts.total);
+      if (c.grad_clip > 0) clip_grad_norm(optimizer->params(), c.grad_clip);
+      optimizer->step();
+      optimizer->zero_grad();
+      const int64_t b = labels.numel();
+      sums.add(parts, b);
+      {
+        NoGradGuard ng;
+        Tape none;
+        sums.correct += count_correct(ops::mean_time(none, out.logits), labels);
+      }
+      sums.seen += b;
+      ++step;
+      char status[96];
+      std::snprintf(status, sizeof status, "loss %.4f  acc %.2f%%", loss, 100.0 * double(sums.correct) / double(sums.seen));
+      bar.update(step, sums.seen, status);
+    }
+    EpochMetrics m;
+    m.epoch = epoch + 1;
+    m.lr = optimizer->lr();
+    for (auto& [name, total] : sums.parts) m.loss_parts.push_back({name, total / double(sums.seen)});
+    m.train_accuracy = 100.0 * double(sums.correct) / double(sums.seen);
+    m.seconds = bar.seconds();
+    m.images_per_second = double(sums.seen) / m.seconds;
+    m.val_accuracy = data.validation.size() > 0 ? clean_accuracy(*model, data.validation, c.eval_batch) : -1.0;
+    m.test_accuracy = clean_accuracy(*model, data.test, c.eval_batch);
+    const double selection = c.select_on_test ? m.test_accuracy : m.val_accuracy;
+
+    progress.epochs_done = epoch + 1;
+    progress.generator_seed = gen.seed();
+    progress.generator_offset = gen.offset();
+    progress.loader = {c.seed, epoch + 1, 0};
+    if (selection > progress.best_accuracy) {
+      progress.best_accuracy = selection;
+      progress.best_epoch = epoch + 1;
+      save_checkpoint(best_path.string(), *model, optimizer.get(), c, progress);
+    }
+    save_checkpoint(last_path.string(), *model, optimizer.get(), c, progress);
+    metrics.append(m);
+    std::fprintf(stderr, "epoch %lld: train %.2f%%  %s %.2f%%  test %.2f%%  (%.1f s, %.0f img/s)\n", (long long)m.epoch,
+                 m.train_accuracy, c.select_on_test ? "select-on-test" : "val", c.select_on_test ? m.test_accuracy : m.val_accuracy,
+                 m.test_accuracy, m.seconds, m.images_per_second);
+  }
+
+  // The report: the best checkpoint, clean and attacked.
+  Checkpoint best = read_checkpoint(best_path.string());
+  restore_model(*model, best);
+  write_report(dir, *model, c, data.test, best.progress);
+  return dir.string();
+}
+
+}  // namespace spikegrad::app

@@ -1,0 +1,222 @@
+// FGSM, PGD, BIM and Gaussian noise (reference.md §5.2); the contract is in attacks/attack.h.
+#include "attacks/attack.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace spikegrad {
+
+namespace {
+
+struct KindName {
+  AttackKind kind;
+  const char* name;
+};
+constexpr KindName kKindNames[] = {
+    {AttackKind::fgsm, "fgsm"}, {AttackKind::pgd, "pgd"}, {AttackKind::bim, "bim"}, {AttackKind::gn, "gn"}};
+
+bool iterative(AttackKind kind) { return kind == AttackKind::pgd || kind == AttackKind::bim; }
+
+// d loss / d x at x, assuming the caller holds a ModelModeGuard. The leaf is a fresh view of x, so the
+// caller's tensor never gets requires_grad set and the tape sees a leaf even when x came off another tape.
+Tensor loss_gradient(Model& model, const Tensor& x, const Tensor& labels, const char* op) {
+  SG_CHECK(grad_enabled(), op << ": gradients are disabled (called inside a NoGradGuard); the attack needs d loss/d input");
+  Tape tape;
+  Tensor leaf = x.view(x.shape());
+  leaf.set_requires_grad(true);
+  ForwardResult out = model.forward(tape, leaf);
+  Tensor loss = ops::cross_entropy(tape, ops::mean_time(tape, out.logits), labels);
+  Tensor g = tape.grad(loss, {leaf})[0];
+  SG_CHECK(g.defined() && g.shape() == x.shape(), op << ": the model's loss does not depend on its input");
+  return g;
+}
+
+// clamp01(x + eps·noise); noise ~ N(0,1). No gradient is involved, so the model is not needed.
+Tensor gaussian_noise(const Tensor& images, double eps, Generator& gen) {
+  NoGradGuard no_grad;
+  Tape tape;  // ops take a tape; nothing records on it under NoGradGuard
+  Tensor noise = rand_normal(images.shape(), gen, images.device());
+  return ops::clamp(tape, ops::add(tape, images, ops::scale(tape, noise, eps)), 0.0, 1.0);
+}
+
+// FGSM, PGD and BIM. `clean_gradient` (may be undefined) is the gradient at `images` when the caller has it.
+Tensor gradient_attack(Model& model, const Tensor& images, const Tensor& labels, const AttackConfig& cfg, Generator& gen,
+                       const Tensor& clean_gradient) {
+  const char* op = attack_kind_name(cfg.kind);
+  ModelModeGuard guard(model, cfg.grad);
+  Tape tape;  // for the update arithmetic, which runs under NoGradGuard and never records
+  auto gradient_at = [&](const Tensor& x, bool at_clean_point) {
+    return at_clean_point && clean_gradient.defined() ? clean_gradient : loss_gradient(model, x, labels, op);
+  };
+
+  if (cfg.kind == AttackKind::fgsm) {
+    Tensor g = gradient_at(images, true);
+    NoGradGuard no_grad;
+    return ops::clamp(tape, ops::add(tape, images, ops::scale(tape, ops::sign(g), cfg.eps)), 0.0, 1.0);
+  }
+
+  Tensor x = images;
+  bool at_clean_point = true;
+  if (cfg.kind == AttackKind::pgd && cfg.random_start) {
+    NoGradGuard no_grad;
+    Tensor u = rand_uniform(images.shape(), gen, images.device());  // [0,1) -> [-eps, eps)
+    Tensor start = ops::add_scalar(tape, ops::scale(tape, u, 2.0 * cfg.eps), -cfg.eps);
+    x = ops::clamp(tape, ops::add(tape, images, start), 0.0, 1.0);
+    at_clean_point = false;
+  }
+  const Tensor minus_images = [&] {
+    NoGradGuard no_grad;
+    return ops::scale(tape, images, -1.0);
+  }();
+  for (int step = 0; step < cfg.steps; ++step) {
+    Tensor g = gradient_at(x, at_clean_point);
+    at_clean_point = false;
+    NoGradGuard no_grad;
+    x = ops::add(tape, x, ops::scale(tape, ops::sign(g), cfg.alpha));
+    // Project onto the eps-ball around the clean images, then onto the valid pixel range.
+    Tensor delta = ops::clamp(tape, ops::add(tape, x, minus_images), -cfg.eps, cfg.eps);
+    x = ops::clamp(tape, ops::add(tape, images, delta), 0.0, 1.0);
+  }
+  return x;
+}
+
+}  // namespace
+
+AttackConfig tmi_default(AttackKind kind) {
+  AttackConfig c;
+  c.kind = kind;
+  c.eps = 4.0 / 255;
+  c.alpha = 1.0 / 255;
+  c.steps = 4;
+  c.random_start = true;
+  return c;
+}
+
+AttackConfig rat_preset(AttackKind kind) {
+  AttackConfig c;
+  c.kind = kind;
+  c.eps = 8.0 / 255;  // also the GN std in the RAT/FEEL config
+  c.alpha = 0.01;
+  c.steps = 7;
+  c.random_start = true;
+  return c;
+}
+
+const char* attack_kind_name(AttackKind kind) {
+  for (const auto& k : kKindNames)
+    if (k.kind == kind) return k.name;
+  SG_FAIL("attack_kind_name: unknown AttackKind value " << int(kind));
+}
+
+std::vector<std::string> attack_kind_names() {
+  std::vector<std::string> names;
+  for (const auto& k : kKindNames) names.push_back(k.name);
+  return names;
+}
+
+AttackKind parse_attack_kind(const std::string& name) {
+  for (const auto& k : kKindNames)
+    if (name == k.name) return k.kind;
+  std::string valid;
+  for (const auto& k : kKindNames) valid += (valid.empty() ? "" : ", ") + std::string(k.name);
+  SG_FAIL("unknown attack '" << name << "'; valid attacks: " << valid);
+}
+
+ops::SpikeBackward parse_attack_grad(const std::string& name) {
+  if (name == "bptt") return ops::SpikeBackward::bptt;
+  if (name == "rga") return ops::SpikeBackward::rga;
+  SG_FAIL("unknown attack gradient '" << name << "'; valid: bptt, rga");
+}
+
+const char* attack_grad_name(ops::SpikeBackward grad) {
+  return grad == ops::SpikeBackward::rga ? "rga" : "bptt";
+}
+
+int bim_default_steps(double eps) {
+  SG_CHECK(std::isfinite(eps) && eps >= 0, "bim_default_steps: eps must be finite and >= 0, got " << eps);
+  return int(std::min(eps * 255 + 4, 1.25 * eps * 255));
+}
+
+void check_attack_config(const AttackConfig& c) {
+  const char* op = attack_kind_name(c.kind);
+  // eps > 1 would cover the whole pixel range: almost surely a value in 0..255 units (8 instead of 8/255).
+  SG_CHECK(std::isfinite(c.eps) && c.eps >= 0 && c.eps <= 1,
+           op << ": eps must be in [0,1] (pixel units of [0,1] images, e.g. 8/255 = 0.0314), got " << c.eps);
+  if (iterative(c.kind)) {
+    SG_CHECK(c.steps >= 1, op << ": steps must be >= 1, got " << c.steps);
+    SG_CHECK(std::isfinite(c.alpha) && c.alpha > 0, op << ": alpha (step size) must be finite and > 0, got " << c.alpha);
+  }
+  SG_CHECK(c.grad == ops::SpikeBackward::bptt || c.grad == ops::SpikeBackward::rga,
+           op << ": grad must be bptt or rga, got " << int(c.grad));
+}
+
+ModelModeGuard::ModelModeGuard(Model& model, std::optional<ops::SpikeBackward> grad)
+    : model_(model), was_training_(model.training()), previous_backward_(model.spike_options().backward) {
+  model_.train(false);
+  if (grad) model_.spike_options().backward = *grad;
+}
+
+ModelModeGuard::~ModelModeGuard() {
+  model_.train(was_training_);
+  model_.spike_options().backward = previous_backward_;
+}
+
+namespace attack_detail {
+
+void check_images_in_unit_range(const Tensor& images, const char* op) {
+  SG_CHECK(images.defined() && images.ndim() == 4,
+           op << ": images must be (B,C,H,W), got " << (images.defined() ? shape_str(images.shape()) : "undefined"));
+  SG_CHECK(images.dtype() == DType::F32, op << ": images must be float32, got " << dtype_name(images.dtype()));
+  SG_CHECK(images.numel() > 0, op << ": images are empty, shape " << shape_str(images.shape()));
+  // Pitfall 7: attacks and clamps assume [0,1] pixels with normalisation inside the model. Checked on the
+  // host (one copy of the batch, small next to the forward passes it guards); NaN fails the test too.
+  const std::vector<float> host = images.to_vector<float>();
+  for (size_t i = 0; i < host.size(); ++i)
+    SG_CHECK(host[i] >= 0.f && host[i] <= 1.f, op << ": images must lie in [0,1] (normalisation belongs inside the "
+                                                     "model), got " << host[i] << " at flat index " << i);
+}
+
+void check_attack_inputs(const Model& model, const Tensor& images, const Tensor& labels, const char* op) {
+  check_images_in_unit_range(images, op);
+  SG_CHECK(images.device() == model.device(), op << ": images are on " << device_name(images.device())
+                                                  << " but the model is on " << device_name(model.device()));
+  SG_CHECK(labels.defined(), op << ": labels are undefined");
+  SG_CHECK(labels.dtype() == DType::I32, op << ": labels must be int32, got " << dtype_name(labels.dtype()));
+  SG_CHECK(labels.ndim() == 1 && labels.size(0) == images.size(0),
+           op << ": labels must be (" << images.size(0) << ") to match images " << shape_str(images.shape()) << ", got "
+              << shape_str(labels.shape()));
+  SG_CHECK(labels.device() == images.device(), op << ": labels are on " << device_name(labels.device())
+                                                  << " but images are on " << device_name(images.device()));
+}
+
+Tensor attack_with_clean_gradient(Model& model, const Tensor& images, const Tensor& labels, const AttackConfig& config,
+                                  Generator& gen, const Tensor& clean_gradient) {
+  check_attack_config(config);
+  const char* op = attack_kind_name(config.kind);
+  check_attack_inputs(model, images, labels, op);
+  if (clean_gradient.defined())
+    SG_CHECK(clean_gradient.shape() == images.shape() && clean_gradient.device() == images.device() &&
+                 clean_gradient.dtype() == images.dtype(),
+             op << ": clean_gradient " << clean_gradient << " must match images " << images);
+  if (config.kind == AttackKind::gn) return gaussian_noise(images, config.eps, gen);
+  return gradient_attack(model, images, labels, config, gen, clean_gradient);
+}
+
+}  // namespace attack_detail
+
+Tensor input_gradient(Model& model, const Tensor& images, const Tensor& labels, ops::SpikeBackward grad) {
+  attack_detail::check_attack_inputs(model, images, labels, "input_gradient");
+  ModelModeGuard guard(model, grad);
+  return loss_gradient(model, images, labels, "input_gradient");
+}
+
+Tensor attack(Model& model, const Tensor& images, const Tensor& labels, const AttackConfig& config, Generator& gen) {
+  return attack_detail::attack_with_clean_gradient(model, images, labels, config, gen, Tensor());
+}
+
+Tensor attack(Model& model, const Tensor& images, const Tensor& labels, const AttackConfig& config) {
+  Generator gen(config.seed);
+  return attack(model, images, labels, config, gen);
+}
+
+}  // namespace spikegrad

@@ -1,0 +1,94 @@
+// Batch evaluation under attack; the contract is in attacks/evaluate.h.
+#include "attacks/evaluate.h"
+
+#include <cmath>
+#include <limits>
+
+namespace spikegrad {
+
+namespace {
+double ratio(int64_t num, int64_t den) {
+  return den > 0 ? double(num) / double(den) : std::numeric_limits<double>::quiet_NaN();
+}
+}  // namespace
+
+double RobustResult::clean_accuracy() const { return ratio(clean_correct, total); }
+double RobustResult::robust_accuracy() const { return ratio(adv_correct, total); }
+double RobustResult::attack_success_rate() const { return ratio(fooled, clean_correct); }
+double RobustResult::zero_grad_fraction() const { return ratio(zero_grad, total); }
+
+RobustResult& RobustResult::operator+=(const RobustResult& o) {
+  total += o.total;
+  clean_correct += o.clean_correct;
+  adv_correct += o.adv_correct;
+  fooled += o.fooled;
+  zero_grad += o.zero_grad;
+  return *this;
+}
+
+Tensor predict(Model& model, const Tensor& images) {
+  attack_detail::check_images_in_unit_range(images, "predict");
+  ModelModeGuard guard(model, std::nullopt);  // BN on running statistics: per-example, batch-independent
+  NoGradGuard no_grad;
+  Tape tape;
+  Tensor mean_logits = ops::mean_time(tape, model.forward(tape, images).logits);  // (B,K)
+  const int64_t batch = mean_logits.size(0), classes = mean_logits.size(1);
+  // K is small, so the argmax runs on the host after one (B,K) copy.
+  const std::vector<float> host = mean_logits.to_vector<float>();
+  std::vector<int32_t> pred(static_cast<size_t>(batch));
+  for (int64_t b = 0; b < batch; ++b) {
+    const float* row = host.data() + b * classes;
+    int64_t best = 0;
+    for (int64_t k = 0; k < classes; ++k) {
+      // A NaN logit would make the argmax arbitrary and silently count as a prediction.
+      SG_CHECK(std::isfinite(row[k]), "predict: the model produced a non-finite logit " << row[k] << " (example " << b
+                                                                                        << ", class " << k << ")");
+      if (row[k] > row[best]) best = k;
+    }
+    pred[size_t(b)] = int32_t(best);
+  }
+  return Tensor::from_vector(pred, {batch}, images.device());
+}
+
+int64_t count_zero_gradient_examples(const Tensor& grad) {
+  SG_CHECK(grad.defined() && grad.ndim() >= 1 && grad.size(0) > 0,
+           "count_zero_gradient_examples: grad must be (B,...) with B >= 1, got "
+               << (grad.defined() ? shape_str(grad.shape()) : "undefined"));
+  SG_CHECK(grad.dtype() == DType::F32, "count_zero_gradient_examples: grad must be float32, got " << dtype_name(grad.dtype()));
+  const std::vector<float> host = grad.to_vector<float>();
+  const int64_t batch = grad.size(0), per = grad.numel() / batch;
+  int64_t zero = 0;
+  for (int64_t b = 0; b < batch; ++b) {
+    bool all_zero = true;
+    for (int64_t i = 0; i < per && all_zero; ++i) all_zero = host[size_t(b * per + i)] == 0.f;
+    zero += all_zero ? 1 : 0;
+  }
+  return zero;
+}
+
+RobustResult evaluate_attack(Model& model, const Tensor& images, const Tensor& labels, const AttackConfig& config,
+                             Generator& gen, Tensor* adv_out) {
+  check_attack_config(config);
+  attack_detail::check_attack_inputs(model, images, labels, "evaluate_attack");
+  // BN is in eval mode, so example b's loss term is the only one depending on images[b]: a zero slice of the
+  // batch gradient means that example's own gradient is zero (the 1/B of the mean does not create zeros).
+  const Tensor clean_gradient = input_gradient(model, images, labels, config.grad);
+  const Tensor adv = attack_detail::attack_with_clean_gradient(model, images, labels, config, gen, clean_gradient);
+
+  const std::vector<int32_t> y = labels.to_vector<int32_t>();
+  const std::vector<int32_t> clean = predict(model, images).to_vector<int32_t>();
+  const std::vector<int32_t> attacked = predict(model, adv).to_vector<int32_t>();
+  RobustResult r;
+  r.total = int64_t(y.size());
+  for (size_t b = 0; b < y.size(); ++b) {
+    const bool clean_ok = clean[b] == y[b], adv_ok = attacked[b] == y[b];
+    r.clean_correct += clean_ok;
+    r.adv_correct += adv_ok;
+    r.fooled += clean_ok && !adv_ok;
+  }
+  r.zero_grad = count_zero_gradient_examples(clean_gradient);
+  if (adv_out) *adv_out = adv;
+  return r;
+}
+
+}  // namespace spikegrad

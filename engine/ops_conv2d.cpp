@@ -1,0 +1,77 @@
+// Glue for conv2d (kernels/conv2d.h): validation, device dispatch, one tape node.
+#include "engine/op_util.h"
+#include "engine/ops.h"
+#include "kernels/conv2d.h"
+
+namespace spikegrad::ops {
+
+using detail::check_float;
+using detail::check_like;
+using detail::check_shape;
+using detail::dispatch_float;
+
+namespace {
+Conv2dShape validated_shape(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOptions& opt) {
+  check_float(x, "conv2d", "x");
+  check_like(w, x, "conv2d", "w", "x");
+  SG_CHECK(x.ndim() == 4, "conv2d: x must be 4-D (N,C,H,W), got shape " << shape_str(x.shape()));
+  SG_CHECK(w.ndim() == 4, "conv2d: w must be 4-D (K,C,R,S), got shape " << shape_str(w.shape()));
+  SG_CHECK(x.numel() > 0, "conv2d: x must not be empty, got shape " << shape_str(x.shape()));
+  SG_CHECK(w.numel() > 0, "conv2d: w must not be empty, got shape " << shape_str(w.shape()));
+  SG_CHECK(w.size(1) == x.size(1), "conv2d: w must have C=" << x.size(1) << " input channels to match x "
+                                                             << shape_str(x.shape()) << ", got w " << shape_str(w.shape()));
+  SG_CHECK(opt.stride >= 1, "conv2d: stride must be >= 1, got " << opt.stride);
+  SG_CHECK(opt.padding >= 0, "conv2d: padding must be >= 0, got " << opt.padding);
+  const Conv2dShape s = make_conv2d_shape(x.size(0), x.size(1), x.size(2), x.size(3), w.size(0), w.size(2), w.size(3),
+                                          opt.stride, opt.padding);
+  SG_CHECK(s.P >= 1 && s.Q >= 1, "conv2d: a " << s.R << "x" << s.S << " kernel does not fit the " << s.H << "x" << s.W
+                                              << " input with padding " << s.pad);
+  if (b.defined()) {
+    check_like(b, x, "conv2d", "b", "x");
+    check_shape(b, {s.K}, "conv2d", "b");
+  }
+  return s;
+}
+}  // namespace
+
+Tensor conv2d(Tape& tape, const Tensor& x, const Tensor& w, const Tensor& b, Conv2dOptions opt) {
+  const Conv2dShape s = validated_shape(x, w, b, opt);
+  const bool has_bias = b.defined();
+  Tensor y = Tensor::empty({s.N, s.K, s.P, s.Q}, x.dtype(), x.device());
+  if (x.is_cuda()) {
+    SG_CUDA_CALL("conv2d", conv2d_forward_cuda(x.data<float>(), w.data<float>(), has_bias ? b.data<float>() : nullptr,
+                                               y.data<float>(), s));
+  } else {
+    dispatch_float(x.dtype(), "conv2d", [&](auto z) {
+      using T = decltype(z);
+      conv2d_forward_cpu<T>(x.data<T>(), w.data<T>(), has_bias ? b.data<T>() : nullptr, y.data<T>(), s);
+    });
+  }
+
+  std::vector<Tensor> inputs{x, w};
+  if (has_bias) inputs.push_back(b);
+  if (Tape::should_record(inputs)) {
+    // Backward needs x (for dw) and w (for dx); the bias gradient needs only gy.
+    tape.record("conv2d", inputs, {y}, [x, w, has_bias, s](const std::vector<Tensor>& gy, const std::vector<Tensor*>& gx) {
+      Tensor* dx = gx[0];
+      Tensor* dw = gx[1];
+      Tensor* db = has_bias ? gx[2] : nullptr;
+      if (!dx && !dw && !db) return;
+      if (x.is_cuda()) {
+        SG_CUDA_CALL("conv2d backward",
+                     conv2d_backward_cuda(x.data<float>(), w.data<float>(), gy[0].data<float>(),
+                                          dx ? dx->data<float>() : nullptr, dw ? dw->data<float>() : nullptr,
+                                          db ? db->data<float>() : nullptr, s));
+        return;
+      }
+      dispatch_float(x.dtype(), "conv2d backward", [&](auto z) {
+        using T = decltype(z);
+        conv2d_backward_cpu<T>(x.data<T>(), w.data<T>(), gy[0].data<T>(), dx ? dx->data<T>() : nullptr,
+                               dw ? dw->data<T>() : nullptr, db ? db->data<T>() : nullptr, s);
+      });
+    });
+  }
+  return y;
+}
+
+}  // namespace spikegrad::ops

@@ -1,0 +1,72 @@
+// Batch normalisation over the channel dimension (PyTorch BatchNorm1d/2d semantics, affine).
+//
+// Shapes: x (N,C) or (N,C,H,W) is viewed as (N,C,S) with S = H·W (S = 1 for 2-D input); element
+// (n,c,s) sits at (n·C + c)·S + s. Statistics per channel c over M = N·S elements.
+//
+// Forward, training:  mean_c = Σ x / M,  var_c = Σ (x − mean_c)² / M   (biased; two passes, so no
+//                     cancellation as in E[x²] − E[x]²),  invstd_c = 1/sqrt(var_c + eps),
+//                     y = (x − mean_c)·invstd_c·weight_c + bias_c.
+//                     Running buffers, in place (PyTorch's rule, unbiased variance; needs M > 1):
+//                     running_mean = (1−m)·running_mean + m·mean_c
+//                     running_var  = (1−m)·running_var  + m·var_c·M/(M−1)
+// Forward, eval:      mean_c = running_mean_c, invstd_c = 1/sqrt(running_var_c + eps), same y; the
+//                     running buffers are only read.
+// Saved for backward: x, weight, and the per-channel mean_c and invstd_c that forward used (2·C values;
+//                     in eval mode a snapshot, so later in-place updates of the running buffers cannot
+//                     change this backward).
+// Backward (each output pointer may be null; all accumulate with +=), with xhat = (x − mean_c)·invstd_c:
+//   dbias_c   += Σ dy
+//   dweight_c += Σ dy·xhat
+//   dx        += weight_c·invstd_c·(dy − Σdy/M − xhat·Σ(dy·xhat)/M)   training (batch statistics depend on x)
+//   dx        += weight_c·invstd_c·dy                                  eval (statistics are constants)
+// Bytes moved: training forward 3 reads of x (two statistics passes + apply) + 1 write of y; backward
+// 2 reads of x and dy (reduce + dx) + 1 read-modify-write of dx.
+#pragma once
+#include <cstdint>
+
+#include "kernels/common.h"
+
+namespace spikegrad {
+
+// Flat offset of the j-th element (j in [0, N·S)) of channel c in the (N,C,S) layout.
+SG_HD int64_t bn_channel_offset(int64_t j, int64_t c, int64_t C, int64_t S) { return ((j / S) * C + c) * S + j % S; }
+// Channel of flat offset i in the (N,C,S) layout.
+SG_HD int64_t bn_channel_of(int64_t i, int64_t C, int64_t S) { return (i / S) % C; }
+
+template <class T> SG_HD T bn_normalize(T x, T mean, T invstd, T weight, T bias) { return (x - mean) * invstd * weight + bias; }
+
+// One running-buffer step; `var` is the biased batch variance over M elements.
+template <class T> SG_HD void bn_update_running(T& running_mean, T& running_var, T mean, T var, int64_t M, T momentum) {
+  running_mean = (T(1) - momentum) * running_mean + momentum * mean;
+  running_var = (T(1) - momentum) * running_var + momentum * var * (T(M) / T(M - 1));
+}
+
+// dx for one element; sum_dy and sum_dy_xhat are the channel's Σdy and Σ(dy·xhat).
+template <class T>
+SG_HD T bn_input_grad(bool training, T x, T dy, T mean, T invstd, T weight, T sum_dy, T sum_dy_xhat, int64_t M) {
+  if (!training) return weight * invstd * dy;
+  const T xhat = (x - mean) * invstd;
+  return weight * invstd * (dy - sum_dy / T(M) - xhat * sum_dy_xhat / T(M));
+}
+
+// CPU reference, instantiated for float and double. Accumulation in double.
+// Writes y, save_mean, save_invstd (C each); training also updates running_mean/var in place.
+template <class T>
+void batch_norm_forward_cpu(const T* x, const T* weight, const T* bias, T* running_mean, T* running_var, int64_t N,
+                            int64_t C, int64_t S, bool training, double momentum, double eps, T* y, T* save_mean,
+                            T* save_invstd);
+// gx, gweight, gbias may each be null.
+template <class T>
+void batch_norm_backward_cpu(const T* x, const T* weight, const T* save_mean, const T* save_invstd, const T* gy,
+                             int64_t N, int64_t C, int64_t S, bool training, T* gx, T* gweight, T* gbias);
+
+// CUDA, float32. Per-channel reductions run one block per channel. Backward needs `channel_sums`, a
+// device scratch buffer of 2·C floats (Σdy, Σdy·xhat) that the caller owns.
+void batch_norm_forward_cuda(const float* x, const float* weight, const float* bias, float* running_mean,
+                             float* running_var, int64_t N, int64_t C, int64_t S, bool training, float momentum,
+                             float eps, float* y, float* save_mean, float* save_invstd);
+void batch_norm_backward_cuda(const float* x, const float* weight, const float* save_mean, const float* save_invstd,
+                              const float* gy, int64_t N, int64_t C, int64_t S, bool training, float* channel_sums,
+                              float* gx, float* gweight, float* gbias);
+
+}  // namespace spikegrad

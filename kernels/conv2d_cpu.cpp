@@ -1,0 +1,206 @@
+// CPU conv2d: the plain-loop reference and the im2col + Eigen GEMM path (see kernels/conv2d.h).
+#include <omp.h>
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <vector>
+
+#include "kernels/conv2d.h"
+
+namespace spikegrad {
+
+namespace {
+template <class T> using RowMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <class T> using MatrixMap = Eigen::Map<RowMatrix<T>>;
+template <class T> using ConstMatrixMap = Eigen::Map<const RowMatrix<T>>;
+template <class T> using ConstVectorMap = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>;
+
+// A 1x1, stride-1, unpadded convolution reads each pixel exactly once in order: im2col would be a
+// copy of the image, so the GEMMs use the image directly.
+bool is_pointwise(const Conv2dShape& s) { return s.R == 1 && s.S == 1 && s.stride == 1 && s.pad == 0; }
+}  // namespace
+
+// ---- plain loops ---------------------------------------------------------------------------------
+
+template <class T> void conv2d_forward_naive_cpu(const T* x, const T* w, const T* b, T* y, const Conv2dShape& s) {
+  for (int64_t n = 0; n < s.N; ++n)
+    for (int64_t k = 0; k < s.K; ++k)
+      for (int64_t p = 0; p < s.P; ++p)
+        for (int64_t q = 0; q < s.Q; ++q) {
+          T acc = b ? b[k] : T(0);
+          for (int64_t c = 0; c < s.C; ++c)
+            for (int64_t r = 0; r < s.R; ++r)
+              for (int64_t t = 0; t < s.S; ++t) {
+                const int64_t h = p * s.stride - s.pad + r, wi = q * s.stride - s.pad + t;
+                if (h < 0 || h >= s.H || wi < 0 || wi >= s.W) continue;  // zero padding
+                acc += w[((k * s.C + c) * s.R + r) * s.S + t] * x[((n * s.C + c) * s.H + h) * s.W + wi];
+              }
+          y[((n * s.K + k) * s.P + p) * s.Q + q] = acc;
+        }
+}
+
+template <class T>
+void conv2d_backward_naive_cpu(const T* x, const T* w, const T* gy, T* gx, T* gw, T* gb, const Conv2dShape& s) {
+  for (int64_t n = 0; n < s.N; ++n)
+    for (int64_t k = 0; k < s.K; ++k)
+      for (int64_t p = 0; p < s.P; ++p)
+        for (int64_t q = 0; q < s.Q; ++q) {
+          const T g = gy[((n * s.K + k) * s.P + p) * s.Q + q];
+          if (gb) gb[k] += g;
+          for (int64_t c = 0; c < s.C; ++c)
+            for (int64_t r = 0; r < s.R; ++r)
+              for (int64_t t = 0; t < s.S; ++t) {
+                const int64_t h = p * s.stride - s.pad + r, wi = q * s.stride - s.pad + t;
+                if (h < 0 || h >= s.H || wi < 0 || wi >= s.W) continue;
+                const int64_t xi = ((n * s.C + c) * s.H + h) * s.W + wi;
+                const int64_t wk = ((k * s.C + c) * s.R + r) * s.S + t;
+                if (gx) gx[xi] += w[wk] * g;
+                if (gw) gw[wk] += x[xi] * g;
+              }
+        }
+}
+
+// ---- im2col / col2im -----------------------------------------------------------------------------
+
+template <class T> void im2col_cpu(const T* image, T* col, const Conv2dShape& s) {
+  const int64_t PQ = s.P * s.Q;
+  for (int64_t c = 0; c < s.C; ++c)
+    for (int64_t r = 0; r < s.R; ++r)
+      for (int64_t t = 0; t < s.S; ++t) {
+        T* row = col + ((c * s.R + r) * s.S + t) * PQ;
+        const T* channel = image + c * s.H * s.W;
+        for (int64_t p = 0; p < s.P; ++p) {
+          T* out = row + p * s.Q;
+          const int64_t h = p * s.stride - s.pad + r;
+          if (h < 0 || h >= s.H) {
+            for (int64_t q = 0; q < s.Q; ++q) out[q] = T(0);
+            continue;
+          }
+          const T* line = channel + h * s.W;
+          for (int64_t q = 0; q < s.Q; ++q) {
+            const int64_t wi = q * s.stride - s.pad + t;
+            out[q] = (wi >= 0 && wi < s.W) ? line[wi] : T(0);
+          }
+        }
+      }
+}
+
+template <class T> void col2im_add_cpu(const T* col, T* image, const Conv2dShape& s) {
+  const int64_t PQ = s.P * s.Q;
+  for (int64_t c = 0; c < s.C; ++c)
+    for (int64_t r = 0; r < s.R; ++r)
+      for (int64_t t = 0; t < s.S; ++t) {
+        const T* row = col + ((c * s.R + r) * s.S + t) * PQ;
+        T* channel = image + c * s.H * s.W;
+        for (int64_t p = 0; p < s.P; ++p) {
+          const int64_t h = p * s.stride - s.pad + r;
+          if (h < 0 || h >= s.H) continue;  // padding rows receive nothing
+          const T* in = row + p * s.Q;
+          T* line = channel + h * s.W;
+          for (int64_t q = 0; q < s.Q; ++q) {
+            const int64_t wi = q * s.stride - s.pad + t;
+            if (wi >= 0 && wi < s.W) line[wi] += in[q];
+          }
+        }
+      }
+}
+
+// ---- im2col + GEMM -------------------------------------------------------------------------------
+// Parallel over images when there are several; with a single image the region runs on one thread
+// and Eigen is free to parallelise the GEMM itself (it stays serial inside a multi-thread region).
+
+template <class T> void conv2d_forward_cpu(const T* x, const T* w, const T* b, T* y, const Conv2dShape& s) {
+  const int64_t CRS = s.C * s.R * s.S, PQ = s.P * s.Q, image_size = s.C * s.H * s.W;
+  const bool pointwise = is_pointwise(s);
+  const ConstMatrixMap<T> weights(w, s.K, CRS);
+#pragma omp parallel if (s.N > 1)
+  {
+    std::vector<T> col_buffer(pointwise ? 0 : size_t(CRS * PQ));
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < s.N; ++n) {
+      const T* image = x + n * image_size;
+      const T* col = image;
+      if (!pointwise) {
+        im2col_cpu(image, col_buffer.data(), s);
+        col = col_buffer.data();
+      }
+      MatrixMap<T> out(y + n * s.K * PQ, s.K, PQ);
+      out.noalias() = weights * ConstMatrixMap<T>(col, CRS, PQ);
+      if (b) out.colwise() += ConstVectorMap<T>(b, s.K);
+    }
+  }
+}
+
+template <class T>
+void conv2d_backward_cpu(const T* x, const T* w, const T* gy, T* gx, T* gw, T* gb, const Conv2dShape& s) {
+  const int64_t CRS = s.C * s.R * s.S, PQ = s.P * s.Q, image_size = s.C * s.H * s.W;
+  const bool pointwise = is_pointwise(s);
+  const ConstMatrixMap<T> weights(w, s.K, CRS);
+
+  if (gx || gw) {
+    // dW partial sums, one slab per thread, reduced below in thread order so the result does not
+    // depend on which thread finished first. Never more threads than images: each extra slab costs
+    // K·C·R·S elements to zero and to reduce.
+    const int max_threads = int(std::min<int64_t>(omp_get_max_threads(), s.N));
+    std::vector<T> dw_partials(gw ? size_t(max_threads) * size_t(s.K * CRS) : 0, T(0));
+#pragma omp parallel if (s.N > 1) num_threads(max_threads)
+    {
+      const int tid = omp_get_thread_num();
+      std::vector<T> col_buffer(pointwise ? 0 : size_t(CRS * PQ));
+#pragma omp for schedule(static)
+      for (int64_t n = 0; n < s.N; ++n) {
+        const T* image = x + n * image_size;
+        const ConstMatrixMap<T> grad_out(gy + n * s.K * PQ, s.K, PQ);
+        if (gw) {
+          const T* col = image;
+          if (!pointwise) {
+            im2col_cpu(image, col_buffer.data(), s);
+            col = col_buffer.data();
+          }
+          MatrixMap<T> dw_local(dw_partials.data() + size_t(tid) * size_t(s.K * CRS), s.K, CRS);
+          dw_local.noalias() += grad_out * ConstMatrixMap<T>(col, CRS, PQ).transpose();
+        }
+        if (gx) {
+          if (pointwise) {
+            MatrixMap<T>(gx + n * image_size, s.C, PQ).noalias() += weights.transpose() * grad_out;
+          } else {
+            MatrixMap<T> col_grad(col_buffer.data(), CRS, PQ);  // the im2col above is no longer needed
+            col_grad.noalias() = weights.transpose() * grad_out;
+            col2im_add_cpu(col_buffer.data(), gx + n * image_size, s);
+          }
+        }
+      }
+    }
+    if (gw) {
+      const int64_t weight_count = s.K * CRS;
+#pragma omp parallel for schedule(static)
+      for (int64_t i = 0; i < weight_count; ++i) {
+        T acc = T(0);
+        for (int t = 0; t < max_threads; ++t) acc += dw_partials[size_t(t) * size_t(weight_count) + size_t(i)];
+        gw[i] += acc;
+      }
+    }
+  }
+
+  if (gb) {
+#pragma omp parallel for schedule(static)
+    for (int64_t k = 0; k < s.K; ++k) {
+      T acc = T(0);
+      for (int64_t n = 0; n < s.N; ++n) acc += ConstVectorMap<T>(gy + (n * s.K + k) * PQ, PQ).sum();
+      gb[k] += acc;
+    }
+  }
+}
+
+#define SG_INSTANTIATE(T)                                                                                   \
+  template void conv2d_forward_naive_cpu<T>(const T*, const T*, const T*, T*, const Conv2dShape&);          \
+  template void conv2d_backward_naive_cpu<T>(const T*, const T*, const T*, T*, T*, T*, const Conv2dShape&); \
+  template void conv2d_forward_cpu<T>(const T*, const T*, const T*, T*, const Conv2dShape&);                \
+  template void conv2d_backward_cpu<T>(const T*, const T*, const T*, T*, T*, T*, const Conv2dShape&);       \
+  template void im2col_cpu<T>(const T*, T*, const Conv2dShape&);                                            \
+  template void col2im_add_cpu<T>(const T*, T*, const Conv2dShape&);
+SG_INSTANTIATE(float)
+SG_INSTANTIATE(double)
+#undef SG_INSTANTIATE
+
+}  // namespace spikegrad

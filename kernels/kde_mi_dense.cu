@@ -1,0 +1,191 @@
+// Dense KDE mutual information on CUDA: the reference implementation's formulation (full (T,bins)
+// kernels, (bins,bins) joints by batched GEMM), kept as the baseline that bench/bench_kde_mi runs next to
+// the fused kernel, and tested against the CPU dense reference. Layouts, per sample b:
+//   Kx, Kz, dKx, dKz: (B, T, bins) row-major = column-major (bins x T) matrices with ld = bins
+//   joint:            (B, bins, bins) column-major: J[i,j] at joint[b*bins^2 + j*bins + i]
+// Forward: J = Kx^T Kz as C(bins x bins) = Kx_cm * Kz_cm^T (k = T). Backward: the joint buffer is
+// overwritten by D = dMI/dJ, then dKx_cm = D * Kz_cm and dKz_cm = D^T * Kx_cm (k = bins).
+// Bytes at B=64, bins=256: the joint is 16 MiB, written by the GEMM, read twice by the statistics, read
+// and written by D, read by two GEMMs: ~100 MiB of traffic plus 3 * 17M-FMA GEMMs per step.
+#include <cub/block/block_reduce.cuh>
+
+#include "engine/cuda_check.h"
+#include "kernels/cuda_utils.cuh"
+#include "kernels/kde_mi.h"
+
+namespace spikegrad {
+
+namespace {
+
+constexpr int kDenseBlock = 256;
+using BlockReduce = cub::BlockReduce<float, kDenseBlock>;
+
+struct DenseBuffers {
+  float *kx, *kz, *dkx, *dkz, *joint;
+};
+DenseBuffers split_workspace(float* ws, const KdeMiParams& p) {
+  const int64_t k = p.B * p.T * p.bins;
+  return DenseBuffers{ws, ws + k, ws + 2 * k, ws + 3 * k, ws + 4 * k};
+}
+
+__global__ void dense_kernels_kernel(const float* x, const float* z, float* kx, float* kz, int64_t T, int64_t B, int bins,
+                                     float sigma) {
+  SG_GRID_STRIDE(idx, B * T * bins) {
+    const int64_t b = idx / (T * bins), t = (idx / bins) % T;
+    const int i = int(idx % bins);
+    kx[idx] = kde_kernel(x[t * B + b], i, sigma);
+    kz[idx] = kde_kernel(z[t * B + b], i, sigma);
+  }
+}
+
+// Block sum broadcast to every thread.
+__device__ float block_sum(float v, BlockReduce::TempStorage& tmp, float& shared_out) {
+  const float s = BlockReduce(tmp).Sum(v);
+  if (threadIdx.x == 0) shared_out = s;
+  __syncthreads();
+  const float r = shared_out;
+  __syncthreads();
+  return r;
+}
+
+// One block per sample: marginals (kept in shared memory), normalisers and the three entropies.
+__global__ void dense_stats_kernel(const float* kx, const float* kz, const float* joint, float* stats, int T, int bins,
+                                   float eps) {
+  extern __shared__ float marg[];  // [2][bins]
+  __shared__ BlockReduce::TempStorage tmp;
+  __shared__ float bcast;
+  const int64_t b = blockIdx.x;
+  const float* kxb = kx + b * T * bins;
+  const float* kzb = kz + b * T * bins;
+  float sx = 0.f, sz = 0.f;
+  for (int i = threadIdx.x; i < bins; i += blockDim.x) {
+    float mx = 0.f, mz = 0.f;
+    for (int t = 0; t < T; ++t) {
+      mx += kxb[t * bins + i];
+      mz += kzb[t * bins + i];
+    }
+    marg[i] = mx / float(T);
+    marg[bins + i] = mz / float(T);
+    sx += marg[i];
+    sz += marg[bins + i];
+  }
+  const float ux = block_sum(sx, tmp, bcast), uz = block_sum(sz, tmp, bcast);
+  const float* jb = joint + b * int64_t(bins) * bins;
+  const int64_t cells = int64_t(bins) * bins;
+  float sj = 0.f;
+  for (int64_t c = threadIdx.x; c < cells; c += blockDim.x) sj += jb[c];
+  const float uxz = block_sum(sj, tmp, bcast);
+
+  float acc[6] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f};  // hx, cx, hz, cz, hxz, cxz
+  for (int i = threadIdx.x; i < bins; i += blockDim.x) {
+    const float qx = marg[i] / (ux + eps), qz = marg[bins + i] / (uz + eps);
+    acc[0] += kde_entropy_term(qx, eps);
+    acc[1] += kde_entropy_grad(qx, eps) * qx;
+    acc[2] += kde_entropy_term(qz, eps);
+    acc[3] += kde_entropy_grad(qz, eps) * qz;
+  }
+  for (int64_t c = threadIdx.x; c < cells; c += blockDim.x) {
+    const float q = jb[c] / (uxz + eps);
+    acc[4] += kde_entropy_term(q, eps);
+    acc[5] += kde_entropy_grad(q, eps) * q;
+  }
+  float total[6];
+  for (int v = 0; v < 6; ++v) total[v] = block_sum(acc[v], tmp, bcast);
+  if (threadIdx.x == 0) {
+    float* st = stats + b * kKdeStatCount;
+    st[kKdeMi] = total[0] + total[2] - total[4];
+    st[kKdeHx] = total[0];
+    st[kKdeHz] = total[2];
+    st[kKdeHxz] = total[4];
+    st[kKdeUx] = ux;
+    st[kKdeUz] = uz;
+    st[kKdeUxz] = uxz;
+    st[kKdeCx] = total[1];
+    st[kKdeCz] = total[3];
+    st[kKdeCxz] = total[5];
+  }
+}
+
+// joint -> D = dMI/dJ = -gm (g(P) - cxz) / (Uxz + eps), in place.
+__global__ void dense_dj_kernel(float* joint, const float* stats, const float* grad_mean, int64_t B, int bins, float eps) {
+  const int64_t cells = int64_t(bins) * bins;
+  const float gm = grad_mean[0] / float(B);
+  SG_GRID_STRIDE(idx, B * cells) {
+    const float* st = stats + (idx / cells) * kKdeStatCount;
+    const float norm = st[kKdeUxz] + eps;
+    joint[idx] = -gm * (kde_entropy_grad(joint[idx] / norm, eps) - st[kKdeCxz]) / norm;
+  }
+}
+
+// One block per (t, b, side): dv_t = sum_i (dK[t,i] + marginal term_i) * dK/dv.
+__global__ void dense_grad_kernel(const float* x, const float* z, const float* kx, const float* kz, const float* dkx,
+                                  const float* dkz, const float* stats, const float* grad_mean, float* gx, float* gz,
+                                  int T, int B, int bins, float sigma, float eps) {
+  __shared__ BlockReduce::TempStorage tmp;
+  const int t = blockIdx.x / B, b = blockIdx.x % B;
+  const bool zside = blockIdx.y == 1;
+  float* g = zside ? gz : gx;
+  if (!g) return;  // uniform per block, before any barrier
+  const float* k = (zside ? kz : kx) + int64_t(b) * T * bins;
+  const float* dk = (zside ? dkz : dkx) + (int64_t(b) * T + t) * bins;
+  const float v = (zside ? z : x)[int64_t(t) * B + b];
+  const float* st = stats + int64_t(b) * kKdeStatCount;
+  const float u = st[zside ? kKdeUz : kKdeUx], c = st[zside ? kKdeCz : kKdeCx];
+  const float gm = grad_mean[0] / float(B);
+  float acc = 0.f;
+  for (int i = threadIdx.x; i < bins; i += blockDim.x) {
+    float m = 0.f;
+    for (int s = 0; s < T; ++s) m += k[s * bins + i];
+    m /= float(T);
+    const float dm = gm * (kde_entropy_grad(m / (u + eps), eps) - c) / (u + eps);
+    acc += (dk[i] + dm / float(T)) * kde_kernel_dv(k[t * bins + i], v, i, sigma);
+  }
+  const float sum = BlockReduce(tmp).Sum(acc);
+  if (threadIdx.x == 0) g[int64_t(t) * B + b] += sum;
+}
+
+void check_dense(const KdeMiParams& p) {
+  SG_CHECK(p.T >= 1 && p.B >= 1 && p.T * p.B <= int64_t(INT32_MAX),
+           "kde_mi_dense: T and B must be >= 1 with T*B < 2^31, got T=" << p.T << " B=" << p.B);
+  SG_CHECK(p.bins >= 1 && p.bins <= 4096, "kde_mi_dense: bins must be in [1, 4096], got " << p.bins);
+}
+
+}  // namespace
+
+void kde_mi_dense_forward_cuda(const float* x, const float* z, float* stats, float* mean_mi, float* workspace,
+                               const KdeMiParams& p) {
+  check_dense(p);
+  const DenseBuffers w = split_workspace(workspace, p);
+  const int bins = p.bins, T = int(p.T);
+  SG_LAUNCH_1D(dense_kernels_kernel, p.B * p.T * bins, x, z, w.kx, w.kz, p.T, p.B, bins, float(p.sigma));
+  const float one = 1.f, zero = 0.f;
+  CUBLAS_CHECK(cublasSgemmStridedBatched(cublas_handle(), CUBLAS_OP_N, CUBLAS_OP_T, bins, bins, T, &one, w.kx, bins,
+                                         int64_t(T) * bins, w.kz, bins, int64_t(T) * bins, &zero, w.joint, bins,
+                                         int64_t(bins) * bins, int(p.B)));
+  dense_stats_kernel<<<unsigned(p.B), kDenseBlock, size_t(2 * bins) * sizeof(float)>>>(w.kx, w.kz, w.joint, stats, T,
+                                                                                       bins, float(p.eps));
+  SG_LAUNCH_CHECK();
+  kde_mi_batch_mean_cuda(stats, p.B, mean_mi);
+}
+
+void kde_mi_dense_backward_cuda(const float* x, const float* z, const float* stats, const float* grad_mean, float* gx,
+                                float* gz, float* workspace, const KdeMiParams& p) {
+  check_dense(p);
+  if (!gx && !gz) return;
+  const DenseBuffers w = split_workspace(workspace, p);
+  const int bins = p.bins, T = int(p.T);
+  SG_LAUNCH_1D(dense_dj_kernel, p.B * int64_t(bins) * bins, w.joint, stats, grad_mean, p.B, bins, float(p.eps));
+  const float one = 1.f, zero = 0.f;
+  // dKx_cm (bins x T) = D (bins x bins) * Kz_cm;  dKz_cm = D^T * Kx_cm.
+  CUBLAS_CHECK(cublasSgemmStridedBatched(cublas_handle(), CUBLAS_OP_N, CUBLAS_OP_N, bins, T, bins, &one, w.joint, bins,
+                                         int64_t(bins) * bins, w.kz, bins, int64_t(T) * bins, &zero, w.dkx, bins,
+                                         int64_t(T) * bins, int(p.B)));
+  CUBLAS_CHECK(cublasSgemmStridedBatched(cublas_handle(), CUBLAS_OP_T, CUBLAS_OP_N, bins, T, bins, &one, w.joint, bins,
+                                         int64_t(bins) * bins, w.kx, bins, int64_t(T) * bins, &zero, w.dkz, bins,
+                                         int64_t(T) * bins, int(p.B)));
+  dense_grad_kernel<<<dim3(unsigned(p.B * p.T), 2), kDenseBlock>>>(x, z, w.kx, w.kz, w.dkx, w.dkz, stats, grad_mean, gx, gz,
+                                                                  T, int(p.B), bins, float(p.sigma), float(p.eps));
+  SG_LAUNCH_CHECK();
+}
+
+}  // namespace spikegrad

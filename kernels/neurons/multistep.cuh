@@ -1,0 +1,156 @@
+// CUDA side of the multi-step template (contract: kernels/neurons/multistep.h). Include only from .cu
+// files; instantiate for a neuron with SG_INSTANTIATE_NEURON_CUDA(Neuron) at global scope.
+//
+// One thread per neuron, looping over time: every access x[t*n + i] is coalesced across a warp because the
+// layout is time-major, the state and the BPTT carry live in registers, and the only memory traffic is the
+// minimum (forward: x in, spikes and records out; backward: grad_spikes and records in, grad_x read and
+// written). Each record is read once: record t-1 is loaded at step t and kept for step t-1.
+// The parameter gradient (PLIF's decay) is reduced deterministically: per-thread double partials, a fixed
+// tree per block into scratch[k * blocks + block], then one block adds the block partials in a fixed order.
+#pragma once
+#include "kernels/cuda_utils.cuh"
+#include "kernels/neurons/multistep.h"
+
+namespace spikegrad::neurons {
+namespace cuda_detail {
+
+template <class N>
+__global__ void __launch_bounds__(kCudaBlock)
+    multistep_forward_kernel(N n, Firing f, const float* __restrict__ x, const float* __restrict__ params,
+                             float* __restrict__ spikes, float* __restrict__ records, float* __restrict__ x_mean,
+                             int64_t steps, int64_t count) {
+  float p[kParamSlots<N>] = {};
+#pragma unroll
+  for (int k = 0; k < N::kParams; ++k) p[k] = params[k];
+  SG_GRID_STRIDE(i, count) {
+    StateOf<N, float> state{};
+    float sum = 0.f;
+#pragma unroll 4
+    for (int64_t t = 0; t < steps; ++t) {
+      const int64_t at = t * count + i;
+      const float xt = x[at];
+      float rec[N::kSaved];
+      spikes[at] = forward_step(n, f, state, xt, p, rec);
+      if (records) {
+#pragma unroll
+        for (int k = 0; k < N::kSaved; ++k) records[k * steps * count + at] = rec[k];
+      }
+      sum += xt;
+    }
+    if (x_mean) x_mean[i] = sum / float(steps);
+  }
+}
+
+// Sums v over the block with a fixed tree (deterministic); the result is valid in thread 0.
+__device__ inline double block_sum(double v, double* shared) {
+  shared[threadIdx.x] = v;
+  __syncthreads();
+  for (int stride = blockDim.x / 2; stride > 0; stride /= 2) {
+    if (int(threadIdx.x) < stride) shared[threadIdx.x] += shared[threadIdx.x + stride];
+    __syncthreads();
+  }
+  const double total = shared[0];
+  __syncthreads();  // shared is reused by the next call
+  return total;
+}
+
+template <class N>
+__global__ void __launch_bounds__(kCudaBlock)
+    multistep_backward_kernel(N n, Firing f, bool detach_reset, const float* __restrict__ grad_spikes,
+                              const float* __restrict__ records, const float* __restrict__ params,
+                              float* __restrict__ grad_x, double* __restrict__ block_partials, int64_t steps,
+                              int64_t count) {
+  constexpr int kP = kParamSlots<N>;
+  float p[kP] = {};
+#pragma unroll
+  for (int k = 0; k < N::kParams; ++k) p[k] = params[k];
+  double acc[kP] = {};
+  SG_GRID_STRIDE(i, count) {
+    StateOf<N, float> g_state{};
+    float rec[N::kSaved];
+#pragma unroll
+    for (int k = 0; k < N::kSaved; ++k) rec[k] = records[(k * steps + steps - 1) * count + i];
+#pragma unroll 2
+    for (int64_t t = steps - 1; t >= 0; --t) {
+      StateOf<N, float> prev{};
+      float rec_prev[N::kSaved];
+      if (t > 0) {
+#pragma unroll
+        for (int k = 0; k < N::kSaved; ++k) rec_prev[k] = records[(k * steps + t - 1) * count + i];
+        prev = n.after(rec_prev, f, p);
+      }
+      const int64_t at = t * count + i;
+      float g_step[kP] = {};
+      const float gx = backward_step(n, f, detach_reset, prev, rec, grad_spikes[at], p, g_state, g_step);
+      if (grad_x) grad_x[at] += gx;
+#pragma unroll
+      for (int k = 0; k < N::kParams; ++k) acc[k] += double(g_step[k]);
+      if (t > 0) {
+#pragma unroll
+        for (int k = 0; k < N::kSaved; ++k) rec[k] = rec_prev[k];
+      }
+    }
+  }
+  if (N::kParams > 0 && block_partials) {
+    __shared__ double shared[kCudaBlock];
+#pragma unroll
+    for (int k = 0; k < N::kParams; ++k) {
+      const double total = block_sum(acc[k], shared);
+      if (threadIdx.x == 0) block_partials[int64_t(k) * gridDim.x + blockIdx.x] = total;
+    }
+  }
+}
+
+// One block: grad_params[k] += sum over blocks of block_partials[k * blocks + b], in a fixed order.
+// A template (like every kernel here) so that several .cu files can include this header.
+template <int kParams>
+__global__ void __launch_bounds__(kCudaBlock)
+    reduce_param_partials_kernel(const double* __restrict__ block_partials, int64_t blocks,
+                                 float* __restrict__ grad_params) {
+  __shared__ double shared[kCudaBlock];
+  for (int k = 0; k < kParams; ++k) {
+    double v = 0;
+    for (int64_t b = threadIdx.x; b < blocks; b += blockDim.x) v += block_partials[int64_t(k) * blocks + b];
+    const double total = block_sum(v, shared);
+    if (threadIdx.x == 0) grad_params[k] += float(total);
+  }
+}
+
+}  // namespace cuda_detail
+
+template <class N>
+void multistep_forward_cuda(const N& n, const Firing& f, const float* x, const float* params, float* spikes,
+                            float* records, float* x_mean, int64_t steps, int64_t count) {
+  if (steps == 0 || count == 0) return;
+  cuda_detail::multistep_forward_kernel<N><<<unsigned(multistep_cuda_blocks(count)), kCudaBlock>>>(
+      n, f, x, params, spikes, records, x_mean, steps, count);
+  SG_LAUNCH_CHECK();
+}
+
+template <class N>
+void multistep_backward_cuda(const N& n, const Firing& f, bool detach_reset, const float* grad_spikes,
+                             const float* records, const float* params, float* grad_x, float* grad_params,
+                             double* scratch, int64_t steps, int64_t count) {
+  if (steps == 0 || count == 0) return;
+  const bool want_params = N::kParams > 0 && grad_params != nullptr;
+  SG_CHECK(!want_params || scratch, "multistep_backward_cuda: a parameter gradient needs scratch");
+  const int64_t blocks = multistep_cuda_blocks(count);
+  cuda_detail::multistep_backward_kernel<N><<<unsigned(blocks), kCudaBlock>>>(
+      n, f, detach_reset, grad_spikes, records, params, grad_x, want_params ? scratch : nullptr, steps, count);
+  SG_LAUNCH_CHECK();
+  if (want_params) {
+    cuda_detail::reduce_param_partials_kernel<N::kParams><<<1, kCudaBlock>>>(scratch, blocks, grad_params);
+    SG_LAUNCH_CHECK();
+  }
+}
+
+}  // namespace spikegrad::neurons
+
+// Explicit instantiation of both launchers for a neuron type; use at global scope in one .cu file.
+#define SG_INSTANTIATE_NEURON_CUDA(Neuron)                                                                   \
+  template void spikegrad::neurons::multistep_forward_cuda<Neuron>(                                         \
+      const Neuron&, const spikegrad::neurons::Firing&, const float*, const float*, float*, float*, float*,  \
+      int64_t, int64_t);                                                                                     \
+  template void spikegrad::neurons::multistep_backward_cuda<Neuron>(                                        \
+      const Neuron&, const spikegrad::neurons::Firing&, bool, const float*, const float*, const float*,      \
+      float*, float*, double*, int64_t, int64_t)

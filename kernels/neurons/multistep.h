@@ -1,0 +1,185 @@
+// The multi-step neuron template: runs any neuron (kernels/neurons/neuron_defs.h) over time-major input.
+//
+// Shapes: x, spikes, grad_x (T, n) with n = B*C*H*W (the op's (T,B,...) flattened); records (kSaved, T, n);
+// x_mean (n); params (kParams). All contiguous. Every forward starts from State{} (v = 0).
+//
+// Forward, t = 0..T-1 per neuron: h = charge(S, x_t); s_t = fire(h - threshold(S)); S = next(S, h, s_t).
+// Backward (BPTT), t = T-1..0, carrying g_S = dL/dS_t in registers:
+//   S_{t-1} = after(record_{t-1})  (State{} at t = 0);  u = h_t - theta_t;  s = fire(u)
+//   next_vjp: g_h += dS_t/dh . g_S,  g_s = grad_spikes[t] + dS_t/ds . g_S (0 with detach_reset)
+//   g_u = g_s * sg(u);  g_h += g_u;  threshold_vjp(-g_u);  grad_x[t] += charge_vjp(g_h)   -> g_S = dL/dS_{t-1}
+// For LIF this is reference.md §2's recursion: g_h = g_s sg(h-1) + g_v ((1-s) - h sg(h-1)), g_v[t-1] = 0.5 g_h.
+// RGA backward (reference.md §5.3, any neuron): grad_x[t] += grad_spikes[t] * g(mean_t x), with
+//   g(m) = [1-tau <= m <= 2] (1 - gamma + gamma tau)/(tau + 1) + [0 <= m <= 1-tau] gamma   (ext = des = 1).
+// All backward outputs ACCUMULATE (+=). grad_params accumulates the sum over t and n of the per-step
+// parameter gradients; both backends add per-thread partials in double and reduce them in a fixed order,
+// so the result is deterministic.
+//
+// Memory (item 4). Saved for BPTT: the record only, kSaved values per neuron per step, 4 B for LIF/IF/PLIF
+// in float32 (h; the spike and the state are recomputed from it). Saved for RGA: x_mean, 4 B per neuron
+// for all T steps together. (The tape also holds the input x and the output spikes, as for any op.) A
+// per-time-step autograd implementation (PyTorch TET/TMI LIFSpike) keeps per step u = h - 1, h, (1 - s)
+// and the per-step spike before stacking: 16 B per neuron per step, plus T graph nodes per layer.
+// Traffic per neuron per step, float32 (bench/bench_neuron.cpp): forward without grad 8 B (x, s), training
+// forward 12 B (x, s, h), BPTT backward 16 B (grad_spikes, h, read and write grad_x).
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "kernels/neurons/neuron_defs.h"
+
+namespace spikegrad::neurons {
+
+template <class N, class T> using StateOf = typename N::template State<T>;
+// Room for kParams values (at least one: C++ has no zero-length arrays).
+template <class N> constexpr int kParamSlots = N::kParams > 0 ? N::kParams : 1;
+
+// One forward step of one neuron; writes the record of the step into rec[0..kSaved).
+template <class N, class T>
+SG_HD T forward_step(const N& n, const Firing& f, StateOf<N, T>& s, T x, const T* p, T* rec) {
+  const T h = n.charge(s, x, p);
+  const T spike = f.spike(h - n.threshold(s, p));
+  n.save(s, h, rec);
+  s = n.next(s, h, spike, p);
+  return spike;
+}
+
+// One backward step: prev = S_{t-1}, rec = record t. g_state holds dL/dS_t on entry and dL/dS_{t-1} on exit;
+// g_params (kParams) receives this step's parameter gradient; returns dL/dx_t.
+template <class N, class T>
+SG_HD T backward_step(const N& n, const Firing& f, bool detach_reset, const StateOf<N, T>& prev, const T* rec,
+                      T grad_spike, const T* p, StateOf<N, T>& g_state, T* g_params) {
+  const T h = rec[0];
+  const T u = h - n.threshold(prev, p);
+  const T spike = f.spike(u);
+  StateOf<N, T> g_prev{};
+  T g_h = T(0), g_s = grad_spike;
+  n.next_vjp(prev, h, spike, g_state, p, detach_reset, g_prev, g_h, g_s, g_params);
+  const T g_u = g_s * f.grad(u);
+  g_h += g_u;
+  n.threshold_vjp(prev, -g_u, p, g_prev, g_params);
+  const T g_x = n.charge_vjp(prev, h, g_h, p, g_prev, g_params);
+  g_state = g_prev;
+  return g_x;
+}
+
+template <class T> SG_HD T rga_factor(T mean, T tau, T gamma) {
+  T g = T(0);
+  if (mean >= T(1) - tau && mean <= T(2)) g += (T(1) - gamma + gamma * tau) / (tau + T(1));
+  if (mean >= T(0) && mean <= T(1) - tau) g += gamma;
+  return g;
+}
+
+// ---- CPU reference -------------------------------------------------------------------------------------
+// Neurons are processed in chunks of kCpuChunk with time as the outer loop, so every access is a
+// contiguous run (a neuron-major walk would stride by n floats per step). Chunks run under OpenMP; the
+// parameter gradient keeps one partial per chunk and adds them in chunk order (deterministic).
+constexpr int64_t kCpuChunk = 256;
+// Only where OpenMP is on: nvcc parses this header for .cu files without -fopenmp.
+#if defined(_OPENMP)
+#define SG_NEURON_OMP_FOR _Pragma("omp parallel for schedule(static)")
+#else
+#define SG_NEURON_OMP_FOR
+#endif
+
+// records may be null (no backward to come), x_mean may be null (not RGA).
+template <class N, class T>
+void multistep_forward_cpu(const N& n, const Firing& f, const T* x, const T* params, T* spikes, T* records,
+                           T* x_mean, int64_t steps, int64_t count) {
+  T p[kParamSlots<N>] = {};
+  for (int k = 0; k < N::kParams; ++k) p[k] = params[k];
+  const int64_t chunks = (count + kCpuChunk - 1) / kCpuChunk;
+SG_NEURON_OMP_FOR
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t i0 = c * kCpuChunk, len = std::min(kCpuChunk, count - i0);
+    StateOf<N, T> state[kCpuChunk];
+    T sum[kCpuChunk];
+    for (int64_t j = 0; j < len; ++j) state[j] = StateOf<N, T>{}, sum[j] = T(0);
+    for (int64_t t = 0; t < steps; ++t) {
+      for (int64_t j = 0; j < len; ++j) {
+        const int64_t i = t * count + i0 + j;
+        T rec[N::kSaved];
+        spikes[i] = forward_step(n, f, state[j], x[i], p, rec);
+        if (records)
+          for (int k = 0; k < N::kSaved; ++k) records[k * steps * count + i] = rec[k];
+        sum[j] += x[i];
+      }
+    }
+    if (x_mean)
+      for (int64_t j = 0; j < len; ++j) x_mean[i0 + j] = sum[j] / T(steps);
+  }
+}
+
+// grad_x and grad_params may each be null (that gradient is not wanted).
+template <class N, class T>
+void multistep_backward_cpu(const N& n, const Firing& f, bool detach_reset, const T* grad_spikes, const T* records,
+                            const T* params, T* grad_x, T* grad_params, int64_t steps, int64_t count) {
+  constexpr int kP = kParamSlots<N>;
+  T p[kP] = {};
+  for (int k = 0; k < N::kParams; ++k) p[k] = params[k];
+  const int64_t chunks = (count + kCpuChunk - 1) / kCpuChunk;
+  std::vector<double> partial(size_t(chunks * kP), 0.0);
+  auto record_at = [&](int64_t t, int64_t i, T* rec) {
+    for (int k = 0; k < N::kSaved; ++k) rec[k] = records[(k * steps + t) * count + i];
+  };
+SG_NEURON_OMP_FOR
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t i0 = c * kCpuChunk, len = std::min(kCpuChunk, count - i0);
+    StateOf<N, T> g_state[kCpuChunk];
+    for (int64_t j = 0; j < len; ++j) g_state[j] = StateOf<N, T>{};
+    double acc[kP] = {};
+    for (int64_t t = steps - 1; t >= 0; --t) {
+      for (int64_t j = 0; j < len; ++j) {
+        const int64_t i = i0 + j;
+        StateOf<N, T> prev{};
+        T rec[N::kSaved], rec_prev[N::kSaved];
+        if (t > 0) {
+          record_at(t - 1, i, rec_prev);
+          prev = n.after(rec_prev, f, p);
+        }
+        record_at(t, i, rec);
+        T g_step[kP] = {};
+        const T gx = backward_step(n, f, detach_reset, prev, rec, grad_spikes[t * count + i], p, g_state[j], g_step);
+        if (grad_x) grad_x[t * count + i] += gx;
+        for (int k = 0; k < N::kParams; ++k) acc[k] += double(g_step[k]);
+      }
+    }
+    for (int k = 0; k < N::kParams; ++k) partial[size_t(c * kP + k)] = acc[k];
+  }
+  if (grad_params)
+    for (int k = 0; k < N::kParams; ++k) {
+      double total = 0;
+      for (int64_t c = 0; c < chunks; ++c) total += partial[size_t(c * kP + k)];
+      grad_params[k] += T(total);
+    }
+}
+
+// Defined in neurons_cpu.cpp for float and double.
+template <class T>
+void rga_backward_cpu(const T* grad_spikes, const T* x_mean, T tau, T gamma, T* grad_x, int64_t steps, int64_t count);
+
+// ---- CUDA (float32) --------------------------------------------------------------------------------------
+// Declared here so host code can call them; defined in multistep.cuh and instantiated per neuron by
+// SG_INSTANTIATE_NEURON_CUDA(Neuron) in a .cu file (neurons.cu for the built-ins). All run on the default
+// stream without synchronising. scratch: multistep_cuda_scratch(N::kParams, count) doubles (null if 0).
+template <class N>
+void multistep_forward_cuda(const N& n, const Firing& f, const float* x, const float* params, float* spikes,
+                            float* records, float* x_mean, int64_t steps, int64_t count);
+template <class N>
+void multistep_backward_cuda(const N& n, const Firing& f, bool detach_reset, const float* grad_spikes,
+                             const float* records, const float* params, float* grad_x, float* grad_params,
+                             double* scratch, int64_t steps, int64_t count);
+void rga_backward_cuda(const float* grad_spikes, const float* x_mean, float tau, float gamma, float* grad_x,
+                       int64_t steps, int64_t count);
+
+// Launch geometry shared by the launchers and the scratch size (one thread per neuron, grid-stride beyond).
+constexpr int kCudaBlock = 256;
+inline int64_t multistep_cuda_blocks(int64_t count) {
+  return std::max<int64_t>(1, std::min<int64_t>((count + kCudaBlock - 1) / kCudaBlock, 65535LL * 8));
+}
+inline int64_t multistep_cuda_scratch(int params, int64_t count) {
+  return params > 0 ? multistep_cuda_blocks(count) * params : 0;
+}
+
+}  // namespace spikegrad::neurons

@@ -1,0 +1,73 @@
+#include "kernels/pool2d.h"
+
+namespace spikegrad {
+
+namespace {
+// Below this many elements the OpenMP fork costs more than the loop.
+constexpr int64_t kParallelMinElements = 1 << 15;
+}  // namespace
+
+template <class T> void avg_pool2d_forward_cpu(const T* x, int64_t planes, int64_t H, int64_t W, int kernel, int stride, T* y) {
+  const int64_t P = pool_out_size(H, kernel, stride), Q = pool_out_size(W, kernel, stride);
+#pragma omp parallel for if (planes * H * W >= kParallelMinElements)
+  for (int64_t plane = 0; plane < planes; ++plane)
+    for (int64_t p = 0; p < P; ++p)
+      for (int64_t q = 0; q < Q; ++q)
+        y[(plane * P + p) * Q + q] = avg_pool_window(x + plane * H * W, W, p * stride, q * stride, kernel);
+}
+
+template <class T>
+void avg_pool2d_backward_cpu(const T* gy, int64_t planes, int64_t H, int64_t W, int kernel, int stride, T* gx) {
+  // The CPU scatters each output's gradient over its window (sequential within a plane, so deterministic
+  // and race-free); the CUDA kernel gathers per input element instead, which avoids atomics there.
+  const int64_t P = pool_out_size(H, kernel, stride), Q = pool_out_size(W, kernel, stride);
+  const T inv = T(1) / T(kernel * kernel);
+#pragma omp parallel for if (planes * H * W >= kParallelMinElements)
+  for (int64_t plane = 0; plane < planes; ++plane) {
+    const T* g = gy + plane * P * Q;
+    T* out = gx + plane * H * W;
+    for (int64_t p = 0; p < P; ++p)
+      for (int64_t q = 0; q < Q; ++q) {
+        const T v = g[p * Q + q] * inv;
+        for (int i = 0; i < kernel; ++i) {
+          T* row = out + (p * stride + i) * W + q * stride;
+          for (int j = 0; j < kernel; ++j) row[j] += v;
+        }
+      }
+  }
+}
+
+template <class T>
+void max_pool2d_forward_cpu(const T* x, int64_t planes, int64_t H, int64_t W, int kernel, int stride, T* y, int32_t* argmax) {
+  const int64_t P = pool_out_size(H, kernel, stride), Q = pool_out_size(W, kernel, stride);
+#pragma omp parallel for if (planes * H * W >= kParallelMinElements)
+  for (int64_t plane = 0; plane < planes; ++plane)
+    for (int64_t p = 0; p < P; ++p)
+      for (int64_t q = 0; q < Q; ++q) {
+        const int64_t o = (plane * P + p) * Q + q;
+        int32_t at;
+        y[o] = max_pool_window(x + plane * H * W, W, p * stride, q * stride, kernel, at);
+        if (argmax) argmax[o] = at;
+      }
+}
+
+template <class T>
+void max_pool2d_backward_cpu(const T* gy, const int32_t* argmax, int64_t planes, int64_t H, int64_t W, int kernel,
+                             int stride, T* gx) {
+  // Scatter to the saved argmax of each window, in output order within a plane (deterministic).
+  const int64_t P = pool_out_size(H, kernel, stride), Q = pool_out_size(W, kernel, stride);
+#pragma omp parallel for if (planes * H * W >= kParallelMinElements)
+  for (int64_t plane = 0; plane < planes; ++plane)
+    for (int64_t o = 0; o < P * Q; ++o) gx[plane * H * W + argmax[plane * P * Q + o]] += gy[plane * P * Q + o];
+}
+
+#define SG_INSTANTIATE(T)                                                                                      \
+  template void avg_pool2d_forward_cpu<T>(const T*, int64_t, int64_t, int64_t, int, int, T*);                 \
+  template void avg_pool2d_backward_cpu<T>(const T*, int64_t, int64_t, int64_t, int, int, T*);                \
+  template void max_pool2d_forward_cpu<T>(const T*, int64_t, int64_t, int64_t, int, int, T*, int32_t*);       \
+  template void max_pool2d_backward_cpu<T>(const T*, const int32_t*, int64_t, int64_t, int64_t, int, int, T*);
+SG_INSTANTIATE(float)
+SG_INSTANTIATE(double)
+#undef SG_INSTANTIATE
+
+}  // namespace spikegrad

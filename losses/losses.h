@@ -1,0 +1,58 @@
+// Training losses on a model's output (reference.md §1.4, §4.1-4.2): a base term -- cross-entropy on the
+// mean over T of the logits, or TET -- plus the optional TMI term lambda * I(X;Z) (KDE mutual information
+// between two taps' firing rates) and the optional output-entropy regulariser (the paper's -H baseline).
+// Everything is composed from public ops, so gradients reach the logits and, through the taps, the network.
+#pragma once
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/ops.h"
+#include "models/taps.h"
+
+namespace spikegrad {
+
+enum class LossBase { ce, tet };
+
+struct LossConfig {
+  LossBase base = LossBase::ce;
+  // TET: (1 - tet_lambda) * mean_t CE(logits_t, y) + tet_lambda * mean((logits - tet_phi)^2).
+  double tet_lambda = 0.05;
+  double tet_phi = 1.0;
+  // TMI: + mi_lambda * mean_b MI_b(rate(X), rate(Z)); 0 turns it off (and MI is then not computed unless
+  // report_mi asks for its value, which is computed without recording on the tape).
+  double mi_lambda = 0.05;
+  std::string mi_x;  // tap names; empty: the model's defaults (first spiking layer / last conv spiking layer)
+  std::string mi_z;
+  ops::RateReduce mi_reduce = ops::RateReduce::Mean;  // Mean as the reference; ChannelMax for the ablation
+  ops::KdeMiOptions mi;                               // rates are scaled to [0, mi.bins - 1] (255 by default)
+  bool report_mi = false;
+  // Output entropy: + entropy_sign * entropy_weight * mean_b H(softmax(mean_t logits_b)); 0 turns it off.
+  // entropy_sign = -1 rewards high entropy (the -H baseline).
+  double entropy_weight = 0.0;
+  double entropy_sign = -1.0;
+};
+
+struct LossParts {
+  Tensor total;           // shape (): the scalar to run backward on
+  std::string base_name;  // "ce" | "tet"
+  Tensor base;            // the base term, shape ()
+  Tensor mi;              // batch-mean MI in bits, unweighted; undefined when not computed
+  Tensor entropy;         // batch-mean output entropy in nats, unweighted; undefined when off
+  // ("loss", total), (base_name, base), ("mi_bits", mi), ("entropy", entropy): the defined ones, in this
+  // order, the same for every step of a run with one config.
+  std::vector<std::pair<std::string, Tensor>> named() const;
+};
+
+// logits (T,B,K) float, labels (B) int32, taps from the same forward.
+LossParts compute_loss(Tape& tape, const Tensor& logits, const Tensor& labels, const Taps& taps, const LossConfig& cfg);
+
+// The pieces, usable on their own.
+Tensor ce_mean_logits(Tape& tape, const Tensor& logits, const Tensor& labels);
+Tensor tet_loss(Tape& tape, const Tensor& logits, const Tensor& labels, double lambda, double phi);
+Tensor output_entropy(Tape& tape, const Tensor& logits);  // mean_b H(softmax(mean_t logits)), nats
+// Batch-mean KDE MI between two taps (names resolved as in LossConfig).
+Tensor tap_mutual_information(Tape& tape, const Taps& taps, const std::string& x_name, const std::string& z_name,
+                              ops::RateReduce reduce = ops::RateReduce::Mean, const ops::KdeMiOptions& opt = {});
+
+}  // namespace spikegrad

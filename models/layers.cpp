@@ -1,0 +1,36 @@
+#include "models/layers.h"
+
+#include <cmath>
+
+namespace spikegrad {
+
+Tensor ConvBnSpike::forward(Tape& tape, const Tensor& x, int64_t time_steps, bool training,
+                            const ops::SpikeOptions& neuron) const {
+  Tensor y = ops::conv2d(tape, x, weight, bias, conv);
+  ops::BatchNormOptions bn;
+  bn.training = training;
+  y = ops::batch_norm(tape, y, bn_weight, bn_bias, running_mean, running_var, bn);
+  const Shape shape = y.shape();
+  Tensor s = ops::spike(tape, ops::reshape(tape, y, {time_steps, -1}), neuron);
+  return ops::reshape(tape, s, shape);
+}
+
+Tensor kaiming_normal_fan_out(const Shape& shape, Generator& gen) {
+  int64_t fan_out = shape[0];
+  for (size_t i = 2; i < shape.size(); ++i) fan_out *= shape[i];
+  Tensor t = rand_normal(shape, gen);
+  const float std = float(std::sqrt(2.0 / double(fan_out)));
+  float* p = t.data<float>();
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] *= std;
+  return t;
+}
+
+Tensor uniform_fan_in(const Shape& shape, int64_t fan_in, Generator& gen) {
+  Tensor t = rand_uniform(shape, gen);
+  const float bound = float(1.0 / std::sqrt(double(fan_in)));
+  float* p = t.data<float>();
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = (2.f * p[i] - 1.f) * bound;
+  return t;
+}
+
+}  // namespace spikegrad

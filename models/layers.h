@@ -1,0 +1,35 @@
+// Building blocks shared by the spiking models. Each block owns handles to tensors registered in its
+// model (so the optimizer, checkpoints and to(device) all see the same storage).
+//
+// ConvBnSpike = Conv2d(bias) -> BatchNorm2d -> spiking neuron, the reference code's `Layer`: conv and BN
+// on the merged (T·B) batch (BN statistics shared across time steps), the neuron over (T, B·C·H·W).
+// Initialisation follows reference.md §3: conv weight kaiming_normal(fan_out, relu), conv bias and
+// Linear at PyTorch defaults (uniform ±1/sqrt(fan_in); Linear weight kaiming_uniform(a=√5) has the same
+// bound), BN weight 1, bias 0, running stats (0, 1).
+#pragma once
+#include <string>
+
+#include "engine/ops.h"
+#include "engine/rng.h"
+
+namespace spikegrad {
+
+class Model;
+
+struct ConvBnSpike {
+  Tensor weight, bias, bn_weight, bn_bias, running_mean, running_var;
+  ops::Conv2dOptions conv;
+  // x (T·B,C,H,W) -> spikes (T·B,K,P,Q).
+  Tensor forward(Tape& tape, const Tensor& x, int64_t time_steps, bool training, const ops::SpikeOptions& neuron) const;
+};
+
+struct Linear {
+  Tensor weight, bias;
+  Tensor forward(Tape& tape, const Tensor& x) const { return ops::linear(tape, x, weight, bias); }
+};
+
+// PyTorch default initialisers (float32, CPU), drawn from `gen`.
+Tensor kaiming_normal_fan_out(const Shape& shape, Generator& gen);  // std = sqrt(2 / fan_out)
+Tensor uniform_fan_in(const Shape& shape, int64_t fan_in, Generator& gen);  // U(±1/sqrt(fan_in))
+
+}  // namespace spikegrad

@@ -1,0 +1,126 @@
+#include "models/model.h"
+#include "models/zoo.h"
+
+#include <map>
+#include <mutex>
+
+namespace spikegrad {
+
+Model::Model(std::string name, ModelConfig config) : name_(std::move(name)), config_(config) {
+  const int64_t c = config_.in_channels;
+  SG_CHECK(c >= 1 && c <= 3, name_ << ": in_channels must be 1, 2 or 3, got " << c);
+  SG_CHECK(config_.image_size >= 8, name_ << ": image_size must be >= 8, got " << config_.image_size);
+  SG_CHECK(config_.num_classes >= 2, name_ << ": num_classes must be >= 2, got " << config_.num_classes);
+  SG_CHECK(config_.time_steps >= 1, name_ << ": time_steps must be >= 1, got " << config_.time_steps);
+  std::vector<float> scale(static_cast<size_t>(c)), shift(static_cast<size_t>(c));
+  for (int64_t i = 0; i < c; ++i) {
+    SG_CHECK(config_.std[size_t(i)] > 0, name_ << ": normalisation std of channel " << i << " must be > 0");
+    scale[size_t(i)] = 1.f / config_.std[size_t(i)];
+    shift[size_t(i)] = -config_.mean[size_t(i)] / config_.std[size_t(i)];
+  }
+  norm_scale_ = Tensor::from_vector(scale, {c});
+  norm_shift_ = Tensor::from_vector(shift, {c});
+}
+
+Tensor Model::add_parameter(const std::string& name, Tensor t) {
+  for (const auto& p : params_) SG_CHECK(p.name != name, name_ << ": duplicate parameter name " << name);
+  t.set_requires_grad(true);
+  params_.push_back({name, t});
+  return t;
+}
+
+Tensor Model::add_buffer(const std::string& name, Tensor t) {
+  for (const auto& b : buffers_) SG_CHECK(b.name != name, name_ << ": duplicate buffer name " << name);
+  buffers_.push_back({name, t});
+  return t;
+}
+
+NamedTensors Model::state() const {
+  NamedTensors all = params_;
+  all.insert(all.end(), buffers_.begin(), buffers_.end());
+  return all;
+}
+
+int64_t Model::num_parameters() const {
+  int64_t n = 0;
+  for (const auto& p : params_) n += p.tensor.numel();
+  return n;
+}
+
+void Model::to(Device device) {
+  for (auto& p : params_) p.tensor.move_to(device);
+  for (auto& b : buffers_) b.tensor.move_to(device);
+  norm_scale_.move_to(device);
+  norm_shift_.move_to(device);
+  device_ = device;
+}
+
+ForwardResult Model::forward(Tape& tape, const Tensor& images) {
+  SG_CHECK(images.defined() && images.ndim() == 4, name_ << ": images must be (B,C,H,W), got "
+                                                         << (images.defined() ? shape_str(images.shape()) : "undefined"));
+  SG_CHECK(images.dtype() == DType::F32, name_ << ": images must be float32 in [0,1], got " << dtype_name(images.dtype()));
+  SG_CHECK(images.device() == device_, name_ << ": images are on " << device_name(images.device()) << " but the model is on "
+                                             << device_name(device_));
+  SG_CHECK(images.size(1) == config_.in_channels && images.size(2) == config_.image_size &&
+               images.size(3) == config_.image_size,
+           name_ << ": expected images (B," << config_.in_channels << "," << config_.image_size << ","
+                 << config_.image_size << "), got " << shape_str(images.shape()));
+  const int64_t batch = images.size(0), steps = config_.time_steps;
+  Tensor x = ops::channel_affine(tape, images, norm_scale_, norm_shift_);
+  x = ops::repeat_time(tape, x, steps);  // direct encoding: the same analog image at every step
+  x = ops::reshape(tape, x, {steps * batch, config_.in_channels, config_.image_size, config_.image_size});
+  ForwardResult out;
+  Tensor flat = forward_layers(tape, x, batch, out.taps);
+  out.logits = ops::reshape(tape, flat, {steps, batch, config_.num_classes});
+  return out;
+}
+
+namespace {
+std::map<std::string, ModelFactory>& registry() {
+  static std::map<std::string, ModelFactory> r;
+  return r;
+}
+std::mutex& registry_mutex() {
+  static std::mutex m;
+  return m;
+}
+// Built-ins are registered on first use, before the caller takes the lock (register_model takes it too).
+void ensure_builtins() {
+  static bool done = [] {
+    register_builtin_models();
+    return true;
+  }();
+  (void)done;
+}
+}  // namespace
+
+void register_model(const std::string& name, ModelFactory factory) {
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  registry()[name] = std::move(factory);
+}
+
+std::vector<std::string> model_names() {
+  ensure_builtins();
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  std::vector<std::string> names;
+  for (const auto& [name, f] : registry()) names.push_back(name);
+  return names;
+}
+
+std::unique_ptr<Model> make_model(const std::string& name, const ModelConfig& config) {
+  ensure_builtins();
+  ModelFactory factory;
+  {
+    std::lock_guard<std::mutex> lock(registry_mutex());
+    auto it = registry().find(name);
+    if (it != registry().end()) factory = it->second;
+  }
+  if (!factory) {
+    std::string known;
+    for (const auto& n : model_names()) known += (known.empty() ? "" : ", ") + n;
+    SG_FAIL("unknown model '" << name << "'; known models: " << known);
+  }
+  return factory(config);
+}
+
+}  // namespace spikegrad

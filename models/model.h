@@ -1,0 +1,86 @@
+// The model interface every spiking network implements, and the registry that builds them by name.
+//
+// forward(images) takes (B,C,H,W) float images in [0,1] on the model's device and returns logits (T,B,K)
+// (the classifier applied per time step; predictions use the mean over T) plus the taps. Inside, the
+// first op is the dataset normalisation, then direct encoding (the normalised image repeated T times), then
+// layers on the merged (T·B,...) batch. Every forward starts from a fresh membrane state (the neuron op
+// has no state across calls), so clean and attacked passes cannot leak into each other.
+//
+// Modes are separate switches (pitfall 6): train(bool) selects BN batch vs running statistics;
+// spike_options().backward selects BPTT or RGA gradients; neither changes the other.
+// Parameter and buffer names follow PyTorch (conv OIHW "features.0.conv.weight", BN running_mean, ...),
+// so a checkpoint loads into an equivalent PyTorch module.
+#pragma once
+#include <array>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "engine/named_tensor.h"
+#include "engine/ops.h"
+#include "models/taps.h"
+
+namespace spikegrad {
+
+struct ModelConfig {
+  int64_t in_channels = 1;
+  int64_t image_size = 28;  // square inputs: 28 (MNIST-style) or 32 (CIFAR-style)
+  int64_t num_classes = 10;
+  int64_t time_steps = 4;
+  std::array<float, 3> mean{0.f, 0.f, 0.f};  // dataset normalisation, first in_channels entries used
+  std::array<float, 3> std{1.f, 1.f, 1.f};
+  ops::SpikeOptions neuron;  // defaults: reference.md §2's LIF
+  uint64_t init_seed = 0;
+};
+
+struct ForwardResult {
+  Tensor logits;  // (T,B,K)
+  Taps taps;
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  ForwardResult forward(Tape& tape, const Tensor& images);
+
+  const std::string& name() const { return name_; }
+  const ModelConfig& config() const { return config_; }
+  const NamedTensors& parameters() const { return params_; }
+  const NamedTensors& buffers() const { return buffers_; }
+  NamedTensors state() const;  // parameters then buffers: what a checkpoint holds
+  int64_t num_parameters() const;
+
+  void train(bool on) { training_ = on; }
+  bool training() const { return training_; }
+  ops::SpikeOptions& spike_options() { return config_.neuron; }
+  void to(Device device);  // moves parameters and buffers (parameters keep requires_grad)
+  Device device() const { return device_; }
+
+ protected:
+  Model(std::string name, ModelConfig config);
+  // images are already normalised and repeated: x is (T·B,C,H,W). Returns logits (T·B,K) and fills taps.
+  virtual Tensor forward_layers(Tape& tape, const Tensor& x, int64_t batch, Taps& taps) = 0;
+
+  Tensor add_parameter(const std::string& name, Tensor t);
+  Tensor add_buffer(const std::string& name, Tensor t);
+
+ private:
+  std::string name_;
+  ModelConfig config_;
+  NamedTensors params_, buffers_;
+  Tensor norm_scale_, norm_shift_;  // constants, derived from config (not saved)
+  bool training_ = true;
+  Device device_ = Device::CPU;
+};
+
+// Registry: "vggsnn", "vgg11", "alexnet", "small_cnn". The error for an unknown name lists the known ones.
+using ModelFactory = std::function<std::unique_ptr<Model>(const ModelConfig&)>;
+std::unique_ptr<Model> make_model(const std::string& name, const ModelConfig& config);
+std::vector<std::string> model_names();
+void register_model(const std::string& name, ModelFactory factory);
+
+}  // namespace spikegrad

@@ -1,0 +1,74 @@
+#include "models/sequential_snn.h"
+
+namespace spikegrad {
+
+SequentialSnn::SequentialSnn(std::string name, const ModelConfig& config, std::vector<StageSpec> stages,
+                             ClassifierSpec classifier)
+    : Model(std::move(name), config), classifier_(std::move(classifier)) {
+  Generator gen(config.init_seed);
+  int64_t channels = config.in_channels, size = config.image_size;
+  for (size_t i = 0; i < stages.size(); ++i) {
+    const StageSpec& s = stages[i];
+    Stage st{s, {}, "features." + std::to_string(i)};
+    if (s.kind == StageSpec::conv) {
+      const int64_t k = s.out_channels;
+      const std::string p = st.name;
+      st.block.weight = add_parameter(p + ".conv.weight", kaiming_normal_fan_out({k, channels, s.kernel, s.kernel}, gen));
+      st.block.bias = add_parameter(p + ".conv.bias", uniform_fan_in({k}, channels * s.kernel * s.kernel, gen));
+      st.block.bn_weight = add_parameter(p + ".bn.weight", Tensor::full({k}, 1.0));
+      st.block.bn_bias = add_parameter(p + ".bn.bias", Tensor::zeros({k}));
+      st.block.running_mean = add_buffer(p + ".bn.running_mean", Tensor::zeros({k}));
+      st.block.running_var = add_buffer(p + ".bn.running_var", Tensor::full({k}, 1.0));
+      st.block.conv = {s.stride, s.padding};
+      channels = k;
+      size = (size + 2 * s.padding - s.kernel) / s.stride + 1;
+    } else {
+      size = (size - s.kernel) / s.stride + 1;
+    }
+    SG_CHECK(size >= 1, this->name() << ": stage " << i << " shrinks a " << config.image_size
+                                     << "px input to nothing; use larger images");
+    stages_.push_back(std::move(st));
+  }
+  int64_t features = channels * size * size;
+  std::vector<int64_t> widths = classifier_.hidden;
+  widths.push_back(config.num_classes);
+  for (size_t j = 0; j < widths.size(); ++j) {
+    const std::string p = "classifier." + std::to_string(j);
+    Linear fc;
+    fc.weight = add_parameter(p + ".weight", uniform_fan_in({widths[j], features}, features, gen));
+    fc.bias = add_parameter(p + ".bias", uniform_fan_in({widths[j]}, features, gen));
+    fcs_.push_back(fc);
+    features = widths[j];
+  }
+}
+
+Tensor SequentialSnn::forward_layers(Tape& tape, const Tensor& x, int64_t batch, Taps& taps) {
+  const int64_t steps = config().time_steps;
+  std::string first, last;
+  Tensor h = x;
+  for (const Stage& st : stages_) {
+    if (st.spec.kind == StageSpec::conv) {
+      h = st.block.forward(tape, h, steps, training(), config().neuron);
+      Shape tap_shape{steps, batch};
+      tap_shape.insert(tap_shape.end(), h.shape().begin() + 1, h.shape().end());
+      taps.add(st.name, ops::reshape(tape, h, tap_shape));
+      if (first.empty()) first = st.name;
+      last = st.name;
+    } else {
+      h = ops::avg_pool2d(tape, h, st.spec.kernel, st.spec.stride);
+    }
+  }
+  taps.set_defaults(first, last);
+  h = ops::flatten(tape, h, 1);
+  for (size_t j = 0; j < fcs_.size(); ++j) {
+    h = fcs_[j].forward(tape, h);
+    const bool hidden = j + 1 < fcs_.size();
+    if (hidden && classifier_.spiking_hidden) {
+      const Shape shape = h.shape();
+      h = ops::reshape(tape, ops::spike(tape, ops::reshape(tape, h, {steps, -1}), config().neuron), shape);
+    }
+  }
+  return h;
+}
+
+}  // namespace spikegrad

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the Debian packages spikegrad builds with, only those missing (idempotent, non-interactive).
+# Sourced by scripts/test.sh and scripts/demo.sh. The CUDA toolkit (nvcc, cuBLAS, cuDNN) is not a Debian
+# package here: when nvcc is present the CUDA backend is built, otherwise a CPU-only build is made.
+set -euo pipefail
+
+SPIKEGRAD_PACKAGES=(cmake make g++ ccache libeigen3-dev libgtest-dev libbenchmark-dev zlib1g-dev libcli11-dev
+  nlohmann-json3-dev libfmt-dev dataset-fashion-mnist)
+
+missing=()
+for p in "${SPIKEGRAD_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# nvcc lives outside PATH on some machines.
+if ! command -v nvcc >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then
+  export PATH=/usr/local/cuda/bin:$PATH
+fi

@@ -1,0 +1,258 @@
+// The trainer end to end on a small synthetic Fashion-MNIST-format dataset the test writes itself:
+// run folder contents, accuracy rising, exact resume, strict checkpoints, NaN handling, CLI exit codes,
+// saved logits and adversarial inputs.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "apps/checkpoint.h"
+#include "apps/commands.h"
+#include "apps/train.h"
+#include "attacks/evaluate.h"
+#include "engine/safetensors.h"
+#include "support/op_cases.h"
+
+namespace spikegrad::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+void write_be32(std::ofstream& out, uint32_t v) {
+  const unsigned char b[4] = {uint8_t(v >> 24), uint8_t(v >> 16), uint8_t(v >> 8), uint8_t(v)};
+  out.write(reinterpret_cast<const char*>(b), 4);
+}
+
+// IDX files in the Fashion-MNIST layout: class c is a bright 8x8 square at one of 10 positions, on noise.
+void write_synthetic_idx(const fs::path& dir, const std::string& prefix, int n, uint64_t seed) {
+  Generator gen(seed);
+  std::ofstream img(dir / (prefix + "-images-idx3-ubyte"), std::ios::binary), lab(dir / (prefix + "-labels-idx1-ubyte"), std::ios::binary);
+  write_be32(img, 0x803);
+  write_be32(img, uint32_t(n));
+  write_be32(img, 28);
+  write_be32(img, 28);
+  write_be32(lab, 0x801);
+  write_be32(lab, uint32_t(n));
+  for (int i = 0; i < n; ++i) {
+    const int c = int(gen.next_u32() % 10);
+    std::vector<uint8_t> px(28 * 28);
+    for (auto& p : px) p = uint8_t(gen.next_u32() % 60);
+    const int r0 = 2 + (c / 5) * 14, c0 = 1 + (c % 5) * 5;
+    for (int r = r0; r < r0 + 8; ++r)
+      for (int q = c0; q < std::min(28, c0 + 6); ++q) px[size_t(r * 28 + q)] = uint8_t(200 + gen.next_u32() % 55);
+    img.write(reinterpret_cast<const char*>(px.data()), std::streamsize(px.size()));
+    const char label = char(c);
+    lab.write(&label, 1);
+  }
+}
+
+class App : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    data_ = fs::path(::testing::TempDir()) / "spikegrad_app_data";
+    fs::create_directories(data_);
+    write_synthetic_idx(data_, "train", 448, 1);
+    write_synthetic_idx(data_, "t10k", 96, 2);
+  }
+  void SetUp() override {
+    runs_ = fs::path(::testing::TempDir()) / ("spikegrad_app_runs_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    fs::remove_all(runs_);
+  }
+  app::RunConfig base() const {
+    app::RunConfig c;
+    c.data_dir = data_.string();
+    c.runs_dir = runs_.string();
+    c.device = "cpu";
+    c.val_size = 64;
+    c.time_steps = 2;
+    c.batch = 32;
+    c.epochs = 2;
+    c.lr = 5e-3;
+    c.attack_subset = 32;
+    c.eval_batch = 64;
+    c.progress = false;
+    c.name = "run";
+    return c;
+  }
+  static std::vector<std::vector<std::string>> csv(const fs::path& p) {
+    std::ifstream in(p);
+    std::vector<std::vector<std::string>> rows;
+    std::string line;
+    while (std::getline(in, line)) {
+      std::vector<std::string> cells;
+      std::stringstream ss(line);
+      std::string cell;
+      while (std::getline(ss, cell, ',')) cells.push_back(cell);
+      rows.push_back(cells);
+    }
+    return rows;
+  }
+  static fs::path data_;
+  fs::path runs_;
+};
+fs::path App::data_;
+
+TEST_F(App, TrainWritesTheRunFolderAndLearns) {
+  const fs::path dir = app::run_train(base());
+  for (const char* f : {"config.json", "metrics.csv", "best.safetensors", "last.safetensors", "report.md"})
+    EXPECT_TRUE(fs::exists(dir / f)) << f;
+  auto rows = csv(dir / "metrics.csv");
+  ASSERT_EQ(rows.size(), 3u) << "header + 2 epochs";
+  const std::vector<std::string>& h = rows[0];
+  auto col = [&](const std::string& name) {
+    auto it = std::find(h.begin(), h.end(), name);
+    EXPECT_NE(it, h.end()) << "missing column " << name;
+    return size_t(it - h.begin());
+  };
+  for (const char* name : {"loss", "ce", "mi_bits", "train_acc", "val_acc", "test_acc", "lr", "seconds", "images_per_s"}) col(name);
+  EXPECT_GT(std::stod(rows[2][col("test_acc")]), 40.0) << "10 classes: chance is 10%";
+  std::ifstream report(dir / "report.md");
+  std::string text((std::istreambuf_iterator<char>(report)), std::istreambuf_iterator<char>());
+  for (const char* s : {"robust accuracy", "attack success rate", "| fgsm |", "| pgd |", "| bim |", "| gn |", "mean KDE MI",
+                        "selected on the validation split"})
+    EXPECT_NE(text.find(s), std::string::npos) << s;
+}
+
+TEST_F(App, ResumeReproducesAnUninterruptedRun) {
+  app::RunConfig full = base();
+  full.name = "full";
+  const fs::path a = app::run_train(full);
+  app::RunConfig part = base();
+  part.name = "part";
+  part.epochs = 1;
+  app::run_train(part);
+  app::RunConfig again = base();
+  again.name = "part";
+  again.epochs = 2;
+  again.resume = true;
+  const fs::path b = app::run_train(again);
+  auto ra = csv(a / "metrics.csv"), rb = csv(b / "metrics.csv");
+  ASSERT_EQ(ra.size(), rb.size());
+  const size_t timing_cols = 2;  // seconds and images_per_s differ by nature
+  for (size_t r = 0; r < ra.size(); ++r)
+    for (size_t k = 0; k + timing_cols < ra[r].size(); ++k) EXPECT_EQ(ra[r][k], rb[r][k]) << "row " << r << " column " << k;
+  SafetensorsFile fa = load_safetensors((a / "last.safetensors").string()), fb = load_safetensors((b / "last.safetensors").string());
+  ASSERT_EQ(fa.tensors.size(), fb.tensors.size());
+  for (size_t i = 0; i < fa.tensors.size(); ++i) {
+    EXPECT_EQ(fa.tensors[i].name, fb.tensors[i].name);
+    EXPECT_EQ(0, std::memcmp(fa.tensors[i].tensor.raw_data(), fb.tensors[i].tensor.raw_data(), fa.tensors[i].tensor.nbytes()))
+        << fa.tensors[i].name << " differs after resume";
+  }
+}
+
+TEST_F(App, RefusesToOverwriteARunAndLoadsStrictly) {
+  app::RunConfig c = base();
+  c.epochs = 1;
+  const fs::path dir = app::run_train(c);
+  try {
+    app::run_train(c);
+    FAIL() << "a second run into the same folder must be refused";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("already holds a run; use --resume"), std::string::npos) << e.what();
+  }
+  // A checkpoint of another model must be refused with a clear message.
+  app::Checkpoint ck = app::read_checkpoint((dir / "last.safetensors").string());
+  ModelConfig mc;
+  mc.time_steps = 2;
+  auto other = make_model("alexnet", mc);
+  try {
+    app::restore_model(*other, ck);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("checkpoint of model 'small_cnn', but the model is 'alexnet'"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST_F(App, NonFiniteLossStopsWithStepAndKeepsLastGoodCheckpoint) {
+  app::RunConfig c = base();
+  c.loss = "tet";
+  c.tet_phi = 1e20;  // (logit - phi)^2 overflows float32: the very first loss is +inf
+  try {
+    app::run_train(c);
+    FAIL() << "training must stop on a non-finite loss";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("training stopped: the loss is"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("at epoch 1, step 1;"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("the last good checkpoint is (none yet)"), std::string::npos) << msg;
+  }
+  EXPECT_FALSE(fs::exists(runs_ / "run" / "last.safetensors")) << "no checkpoint may hold the diverged weights";
+}
+
+TEST_F(App, SavedAdversarialInputsReproduceTheReportedAccuracy) {
+  app::RunConfig c = base();
+  c.epochs = 1;
+  const fs::path dir = app::run_train(c);
+  app::RunConfig flags = base();
+  flags.checkpoint = (dir / "best.safetensors").string();
+  flags.eps = "0,8/255";
+  flags.save_adv = (runs_ / "adv.safetensors").string();
+  flags.save_logits = (runs_ / "logits.safetensors").string();
+  app::run_attack(flags);
+  app::run_eval(flags);
+  SafetensorsFile adv = load_safetensors(flags.save_adv);
+  SafetensorsFile logits = load_safetensors(flags.save_logits);
+  ASSERT_EQ(logits.tensors.size(), 2u);
+  EXPECT_EQ(logits.tensors[0].tensor.shape(), (Shape{96, 10}));
+  // Re-classify every saved adversarial set and compare with the accuracy written in its metadata row.
+  app::Checkpoint ck = app::read_checkpoint(flags.checkpoint);
+  app::RunConfig cfg = app::config_for_checkpoint(flags, ck.config);
+  ModelConfig mc;
+  mc.time_steps = 2;
+  mc.mean = {0.2860f, 0, 0};
+  mc.std = {0.3530f, 1, 1};
+  auto model = make_model("small_cnn", mc);
+  app::restore_model(*model, ck);
+  Tensor labels;
+  for (const auto& t : adv.tensors)
+    if (t.name == "labels") labels = t.tensor;
+  ASSERT_TRUE(labels.defined());
+  ASSERT_EQ(labels.numel(), 32);
+  int sets = 0;
+  for (const auto& t : adv.tensors) {
+    if (t.name == "labels") continue;
+    ++sets;
+    const std::vector<int32_t> p = predict(*model, t.tensor).to_vector<int32_t>(), y = labels.to_vector<int32_t>();
+    int correct = 0;
+    for (size_t i = 0; i < p.size(); ++i) correct += p[i] == y[i];
+    const std::string row = adv.metadata.at(t.name + ".robust_correct");
+    EXPECT_EQ(std::to_string(correct), row) << t.name << " (" << adv.metadata.at(t.name) << ")";
+  }
+  EXPECT_EQ(sets, 8) << "2 epsilons x 4 attacks";
+}
+
+#ifdef SPIKEGRAD_CLI_PATH
+int run_cli(const std::string& args, std::string* err) {
+  const fs::path out = fs::path(::testing::TempDir()) / "spikegrad_cli_stderr.txt";
+  const int status = std::system((std::string(SPIKEGRAD_CLI_PATH) + " " + args + " 2>" + out.string() + " >/dev/null").c_str());
+  std::ifstream in(out);
+  err->assign((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST_F(App, CliErrorsAreOneLineWithExitCode2) {
+  std::string err;
+  EXPECT_EQ(run_cli("train --val-size 64 --model nope --runs-dir " + runs_.string() + " --data-dir " + data_.string(), &err), 2);
+  EXPECT_NE(err.find("unknown model 'nope'; known models:"), std::string::npos) << err;
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+  EXPECT_EQ(run_cli("train --data-dir /nonexistent/dir --runs-dir " + runs_.string(), &err), 2);
+  EXPECT_NE(err.find("/nonexistent/dir"), std::string::npos) << err;
+  EXPECT_EQ(run_cli("eval --checkpoint " + (runs_ / "missing.safetensors").string(), &err), 2);
+  EXPECT_NE(err.find("missing.safetensors"), std::string::npos) << err;
+  EXPECT_EQ(run_cli("train --loss mse", &err), 2);
+  EXPECT_NE(err.find("--loss"), std::string::npos) << err;
+  EXPECT_EQ(run_cli("train --eps 4/0 --data-dir " + data_.string() + " --runs-dir " + runs_.string(), &err), 2);
+  EXPECT_NE(err.find("--eps"), std::string::npos) << err;
+  if (!cuda_ok()) {
+    EXPECT_EQ(run_cli("train --device cuda --data-dir " + data_.string() + " --runs-dir " + runs_.string(), &err), 2);
+    EXPECT_NE(err.find("--device cuda"), std::string::npos) << err;
+  }
+}
+#endif
+
+}  // namespace
+}  // namespace spikegrad::testing

@@ -1,0 +1,200 @@
+// Tensor, tape, caching allocator and RNG.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "engine/allocator.h"
+#include "support/op_cases.h"
+
+namespace spikegrad::testing {
+namespace {
+
+TEST(Tensor, FactoriesViewsAndCopies) {
+  Tensor t = Tensor::full({2, 3}, 1.5);
+  EXPECT_EQ(t.numel(), 6);
+  EXPECT_EQ(t.size(-1), 3);
+  EXPECT_EQ(t.to_vector<float>(), std::vector<float>(6, 1.5f));
+  Tensor v = t.view({3, -1});
+  EXPECT_EQ(v.shape(), (Shape{3, 2}));
+  EXPECT_EQ(v.raw_data(), t.raw_data()) << "views share storage";
+  Tensor c = t.clone();
+  EXPECT_NE(c.raw_data(), t.raw_data());
+  Tensor s = Tensor::from_vector<int32_t>({1, 2, 3, 4, 5, 6}, {3, 2}).slice0(1, 3);
+  EXPECT_EQ(s.to_vector<int32_t>(), (std::vector<int32_t>{3, 4, 5, 6}));
+  EXPECT_EQ(Tensor::from_vector<double>({2.5}, {}).to(DType::F32).item(), 2.5);
+  EXPECT_THROW(t.view({4, 2}), Error);
+  EXPECT_THROW(t.data<double>(), Error);
+  EXPECT_THROW(Tensor::from_vector<float>({1, 2}, {3}), Error);
+  EXPECT_THROW(Tensor::zeros({2}, DType::I32).set_requires_grad(true), Error);
+}
+
+TEST(Tensor, CudaTensorsNeedADevice) {
+  if (cuda_ok()) {
+    Tensor t = Tensor::full({4}, 2.0, DType::F32, Device::CUDA);
+    EXPECT_EQ(t.to(Device::CPU).to_vector<float>(), std::vector<float>(4, 2.f));
+  } else {
+    try {
+      Tensor::zeros({4}, DType::F32, Device::CUDA);
+      FAIL() << "allocating on CUDA without a device must throw";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("CUDA"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(Tape, AccumulatesIntoLeavesAndZeroGradDrops) {
+  Tape tape;
+  Tensor a = Tensor::from_vector<double>({2, 3}, {2});
+  a.set_requires_grad(true);
+  Tensor y = ops::sum(tape, ops::mul(tape, a, a));  // y = Σ a², dy/da = 2a
+  tape.backward(y);
+  EXPECT_EQ(a.grad().to_vector<double>(), (std::vector<double>{4, 6}));
+  tape.backward(y);  // a second backward over the same tape accumulates
+  EXPECT_EQ(a.grad().to_vector<double>(), (std::vector<double>{8, 12}));
+  a.zero_grad();
+  EXPECT_FALSE(a.grad().defined());
+  EXPECT_EQ(tape.size(), 2u);
+}
+
+TEST(Tape, GradWrtInputLeavesParameterGradsUntouched) {
+  // The attack pattern: d loss / d x only; parameter w requires grad but must not accumulate.
+  Tape tape;
+  Tensor x = Tensor::from_vector<double>({1, 2}, {2});
+  Tensor w = Tensor::from_vector<double>({3, 4}, {2});
+  w.set_requires_grad(true);
+  x.set_requires_grad(true);
+  Tensor loss = ops::sum(tape, ops::mul(tape, x, w));
+  std::vector<Tensor> g = tape.grad(loss, {x});
+  EXPECT_EQ(g[0].to_vector<double>(), (std::vector<double>{3, 4}));
+  EXPECT_FALSE(w.grad().defined()) << "parameter gradient must not be touched";
+  EXPECT_FALSE(x.grad().defined()) << "grad() returns gradients, it does not store them";
+}
+
+TEST(Tape, OnlyNeededGradientsAreComputed) {
+  // b does not require grad: mul's backward must get nullptr for it.
+  Tape tape;
+  Tensor a = Tensor::from_vector<double>({1}, {1});
+  Tensor b = Tensor::from_vector<double>({5}, {1});
+  a.set_requires_grad(true);
+  Tensor y = ops::mul(tape, a, b);
+  bool saw_b = true;
+  tape.record("probe", {y}, {Tensor::zeros({1}, DType::F64)}, [](const std::vector<Tensor>&, const std::vector<Tensor*>&) {});
+  ASSERT_EQ(tape.size(), 2u);
+  const TapeNode& node = tape.nodes()[0];
+  EXPECT_EQ(node.op, "mul");
+  std::vector<Tensor> g = tape.grad(ops::sum(tape, y), {a});
+  EXPECT_EQ(g[0].to_vector<double>(), (std::vector<double>{5}));
+  saw_b = b.grad().defined();
+  EXPECT_FALSE(saw_b);
+}
+
+TEST(Tape, NoGradGuardStopsRecording) {
+  Tape tape;
+  Tensor a = Tensor::from_vector<float>({1}, {1});
+  a.set_requires_grad(true);
+  {
+    NoGradGuard ng;
+    Tensor y = ops::scale(tape, a, 2);
+    EXPECT_FALSE(y.requires_grad());
+  }
+  EXPECT_EQ(tape.size(), 0u);
+  EXPECT_TRUE(ops::scale(tape, a, 2).requires_grad());
+  EXPECT_EQ(tape.size(), 1u);
+}
+
+TEST(Tape, BackwardOnNonScalarThrows) {
+  Tape tape;
+  Tensor a = Tensor::from_vector<float>({1, 2}, {2});
+  a.set_requires_grad(true);
+  Tensor y = ops::scale(tape, a, 2);
+  try {
+    tape.backward(y);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("backward: loss must be a scalar, got shape (2)"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Allocator, WarmLoopMakesNoSystemAllocations) {
+  CachingAllocator alloc(Device::CPU);
+  auto step = [&] {
+    auto a = alloc.allocate(1000), b = alloc.allocate(3 << 20), c = alloc.allocate(77);
+    alloc.release(b);
+    alloc.release(a);
+    alloc.release(c);
+  };
+  step();
+  const AllocatorStats warm = alloc.stats();
+  for (int i = 0; i < 10; ++i) step();
+  const AllocatorStats after = alloc.stats();
+  EXPECT_EQ(after.system_allocs, warm.system_allocs) << "a warm loop must be served from the cache";
+  EXPECT_EQ(after.cache_hits, warm.cache_hits + 30);
+  EXPECT_EQ(after.current_bytes, 0u);
+  EXPECT_GE(after.peak_bytes, CachingAllocator::round_size(3 << 20));
+  alloc.empty_cache();
+  EXPECT_EQ(alloc.stats().reserved_bytes, 0u);
+}
+
+TEST(Allocator, PeakTracksLiveTensors) {
+  CachingAllocator& cpu = allocator(Device::CPU);
+  cpu.reset_peak();
+  const size_t base = cpu.stats().current_bytes;
+  {
+    Tensor big = Tensor::empty({1 << 20});  // 4 MiB
+    EXPECT_GE(cpu.stats().current_bytes, base + (size_t(4) << 20));
+  }
+  EXPECT_EQ(cpu.stats().current_bytes, base);
+  EXPECT_GE(cpu.stats().peak_bytes, base + (size_t(4) << 20));
+}
+
+TEST(Allocator, SmallRequestDoesNotPinHugeBlock) {
+  CachingAllocator alloc(Device::CPU);
+  auto big = alloc.allocate(64 << 20);
+  alloc.release(big);
+  auto small = alloc.allocate(512);
+  EXPECT_NE(small.ptr, big.ptr);
+  EXPECT_EQ(small.size, 512u);
+  alloc.release(small);
+  alloc.empty_cache();
+}
+
+TEST(Rng, KnownValuesAndDisjointDraws) {
+  Generator g(1234);
+  Tensor a = rand_uniform({1000}, g);
+  Tensor b = rand_uniform({1000}, g);
+  EXPECT_EQ(g.offset(), 2000u);
+  std::vector<float> va = a.to_vector<float>(), vb = b.to_vector<float>();
+  EXPECT_NE(va, vb);
+  double mean = 0;
+  for (float v : va) {
+    EXPECT_GE(v, 0.f);
+    EXPECT_LT(v, 1.f);
+    mean += v;
+  }
+  mean /= 1000;
+  EXPECT_NEAR(mean, 0.5, 0.05);  // sd of the mean is 0.0091: a 5.5-sigma bound
+  Generator again(1234);
+  EXPECT_EQ(rand_uniform({1000}, again).to_vector<float>(), va) << "same seed, same numbers";
+  Tensor n = rand_normal({20000}, again);
+  double m = 0, v = 0;
+  for (float x : n.to_vector<float>()) {
+    m += x;
+    v += double(x) * x;
+  }
+  m /= 20000;
+  v = v / 20000 - m * m;
+  EXPECT_NEAR(m, 0.0, 0.04);  // sd 0.007
+  EXPECT_NEAR(v, 1.0, 0.06);  // sd 0.01
+}
+
+TEST(Rng, CudaDrawsEqualCpuDraws) {
+  SG_SKIP_WITHOUT_CUDA();
+  Generator cpu_gen(99), gpu_gen(99);
+  Tensor cu = rand_uniform({4097}, cpu_gen), gu = rand_uniform({4097}, gpu_gen, Device::CUDA);
+  EXPECT_EQ(gu.to_vector<float>(), cu.to_vector<float>()) << "uniforms are bit-exact";
+  Tensor cn = rand_normal({4097}, cpu_gen), gn = rand_normal({4097}, gpu_gen, Device::CUDA);
+  expect_close(gn, cn, 1e-6, 1e-6, "normal draws");
+}
+
+}  // namespace
+}  // namespace spikegrad::testing

@@ -1,0 +1,309 @@
+// The prefetching loader: coverage per epoch, determinism by seed, exact resume (augmentation
+// included), conversion to [0,1], shutdown while the worker is busy or blocked, and errors from the
+// worker reaching the consumer.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <future>
+#include <set>
+#include <thread>
+
+#include "datasets/loader.h"
+
+namespace spikegrad::testing {
+namespace {
+
+// n samples of (C,H,W); pixel j of sample i is (i * 37 + j * 11) mod 256, label i mod 10.
+Dataset synthetic(int64_t n, int64_t c = 3, int64_t h = 6, int64_t w = 5, const std::string& name = "synthetic") {
+  Dataset d;
+  d.name = name;
+  d.num_classes = 10;
+  d.images = Tensor::empty({n, c, h, w}, DType::U8);
+  d.labels = Tensor::empty({n}, DType::I32);
+  const int64_t per = c * h * w;
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = 0; j < per; ++j) d.images.data<uint8_t>()[i * per + j] = uint8_t((i * 37 + j * 11) & 0xFF);
+    d.labels.data<int32_t>()[i] = int32_t(i % 10);
+  }
+  return d;
+}
+
+std::vector<Batch> take(Loader& loader, int64_t count) {
+  std::vector<Batch> out;
+  Batch b;
+  while (int64_t(out.size()) < count && loader.next(b)) out.push_back(b);
+  return out;
+}
+
+std::vector<Batch> whole_epoch(Loader& loader) {
+  std::vector<Batch> out;
+  Batch b;
+  while (loader.next(b)) out.push_back(b);
+  return out;
+}
+
+void expect_same_batches(const std::vector<Batch>& a, const std::vector<Batch>& b) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t k = 0; k < a.size(); ++k) {
+    EXPECT_EQ(a[k].epoch, b[k].epoch);
+    EXPECT_EQ(a[k].batch_index, b[k].batch_index);
+    EXPECT_EQ(a[k].indices, b[k].indices);
+    EXPECT_EQ(a[k].labels.to_vector<int32_t>(), b[k].labels.to_vector<int32_t>());
+    EXPECT_EQ(a[k].images.to_vector<float>(), b[k].images.to_vector<float>()) << "batch " << k;
+  }
+}
+
+TEST(Loader, EverySampleExactlyOncePerEpochWithMatchingPixelsAndLabels) {
+  const Dataset d = synthetic(103);
+  LoaderOptions options;
+  options.batch_size = 10;
+  options.seed = 5;
+  Loader loader(d, options);
+  EXPECT_EQ(loader.batches_per_epoch(), 11);
+  const int64_t per = 3 * 6 * 5;
+  for (int64_t epoch = 0; epoch < 2; ++epoch) {
+    const std::vector<Batch> batches = whole_epoch(loader);
+    ASSERT_EQ(batches.size(), 11u);
+    EXPECT_EQ(batches.back().images.shape(), (Shape{3, 3, 6, 5}));
+    std::multiset<int64_t> seen;
+    for (const Batch& b : batches) {
+      EXPECT_EQ(b.epoch, epoch);
+      const std::vector<float> pixels = b.images.to_vector<float>();
+      const std::vector<int32_t> labels = b.labels.to_vector<int32_t>();
+      for (size_t k = 0; k < b.indices.size(); ++k) {
+        const int64_t i = b.indices[k];
+        seen.insert(i);
+        EXPECT_EQ(labels[k], int32_t(i % 10));
+        for (int64_t j = 0; j < per; ++j)
+          ASSERT_EQ(pixels[k * size_t(per) + size_t(j)], float((i * 37 + j * 11) & 0xFF) / 255.0f);
+      }
+    }
+    EXPECT_EQ(seen.size(), 103u);
+    EXPECT_EQ(std::set<int64_t>(seen.begin(), seen.end()).size(), 103u);
+    EXPECT_EQ(loader.state().epoch, epoch + 1);
+  }
+}
+
+TEST(Loader, ConvertsToUnitRangeLikeToTensor) {
+  Dataset d = synthetic(1, 1, 1, 3);
+  d.images.data<uint8_t>()[0] = 0;
+  d.images.data<uint8_t>()[1] = 128;
+  d.images.data<uint8_t>()[2] = 255;
+  Loader loader(d, LoaderOptions::evaluation(4));
+  Batch b;
+  ASSERT_TRUE(loader.next(b));
+  EXPECT_EQ(b.images.to_vector<float>(), (std::vector<float>{0.0f, 128.0f / 255.0f, 1.0f}));
+  EXPECT_EQ(b.images.dtype(), DType::F32);
+  EXPECT_EQ(b.labels.dtype(), DType::I32);
+  EXPECT_FALSE(loader.next(b));
+}
+
+TEST(Loader, EvaluationKeepsOrderAndLastBatchTrainingDropsIt) {
+  const Dataset d = synthetic(25, 1, 2, 2, "cifar10");
+  Loader eval(d, LoaderOptions::evaluation(10));
+  const std::vector<Batch> batches = whole_epoch(eval);
+  ASSERT_EQ(batches.size(), 3u);
+  EXPECT_EQ(batches[2].indices, (std::vector<int64_t>{20, 21, 22, 23, 24}));
+  EXPECT_EQ(batches[0].indices.front(), 0);
+
+  const LoaderOptions options = LoaderOptions::training(d, 10, 1);
+  EXPECT_TRUE(options.drop_last);
+  EXPECT_TRUE(options.shuffle);
+  EXPECT_EQ(options.augmentation.crop_padding, 4);  // the dataset's default (cifar10)
+  Loader train(d, options);
+  EXPECT_EQ(train.batches_per_epoch(), 2);
+  std::set<int64_t> seen;
+  for (const Batch& b : whole_epoch(train)) {
+    EXPECT_EQ(b.indices.size(), 10u);
+    seen.insert(b.indices.begin(), b.indices.end());
+  }
+  EXPECT_EQ(seen.size(), 20u);
+}
+
+TEST(Loader, DeterministicBySeedAndDifferentAcrossEpochs) {
+  const Dataset d = synthetic(64);
+  LoaderOptions options;
+  options.batch_size = 16;
+  options.augmentation = {2, true};
+  options.seed = 11;
+  Loader a(d, options), b(d, options);
+  const std::vector<Batch> a0 = whole_epoch(a), b0 = whole_epoch(b);
+  expect_same_batches(a0, b0);
+  const std::vector<Batch> a1 = whole_epoch(a);
+  EXPECT_NE(a0[0].indices, a1[0].indices);
+  EXPECT_EQ(a.epoch_order(1), [&] {
+    std::vector<int64_t> order;
+    for (const Batch& batch : a1) order.insert(order.end(), batch.indices.begin(), batch.indices.end());
+    return order;
+  }());
+  options.seed = 12;
+  Loader c(d, options);
+  EXPECT_NE(whole_epoch(c)[0].indices, a0[0].indices);
+}
+
+TEST(Loader, AugmentationDependsOnSampleAndEpochNotOnBatching) {
+  const Dataset d = synthetic(40, 3, 8, 8, "cifar10");
+  LoaderOptions options;
+  options.augmentation = {2, true};
+  options.shuffle = false;
+  options.seed = 3;
+  options.batch_size = 40;
+  Loader whole(d, options);
+  options.batch_size = 7;
+  Loader small(d, options);
+  const std::vector<float> one_batch = whole_epoch(whole)[0].images.to_vector<float>();
+  std::vector<float> joined;
+  for (const Batch& b : whole_epoch(small)) {
+    const std::vector<float> v = b.images.to_vector<float>();
+    joined.insert(joined.end(), v.begin(), v.end());
+  }
+  EXPECT_EQ(joined, one_batch);
+  // Augmented pixels differ from the raw ones for most samples, and the next epoch draws anew.
+  options.augmentation = {};
+  Loader plain(d, options);
+  std::vector<float> raw;
+  for (const Batch& b : whole_epoch(plain)) {
+    const std::vector<float> v = b.images.to_vector<float>();
+    raw.insert(raw.end(), v.begin(), v.end());
+  }
+  EXPECT_NE(one_batch, raw);
+  EXPECT_NE(whole_epoch(whole)[0].images.to_vector<float>(), one_batch);
+}
+
+TEST(Loader, ResumeMidEpochYieldsTheSameBatches) {
+  const Dataset d = synthetic(50, 3, 8, 8, "cifar10");
+  LoaderOptions options = LoaderOptions::training(d, 8, 77);
+  ASSERT_TRUE(options.augmentation.enabled());
+  Loader reference(d, options);
+  std::vector<Batch> expected = whole_epoch(reference);
+  const std::vector<Batch> epoch1 = whole_epoch(reference);
+  expected.insert(expected.end(), epoch1.begin(), epoch1.end());  // 6 + 6 batches
+
+  LoaderState saved;
+  {
+    Loader interrupted(d, options);
+    whole_epoch(interrupted);
+    ASSERT_EQ(take(interrupted, 2).size(), 2u);
+    saved = interrupted.state();
+  }  // destroyed with batches prefetched
+  EXPECT_EQ(saved.epoch, 1);
+  EXPECT_EQ(saved.next_batch, 2);
+  EXPECT_EQ(saved.seed, 77u);
+
+  LoaderOptions other_seed = options;
+  other_seed.seed = 0;  // the state's seed wins
+  Loader resumed(d, other_seed);
+  resumed.restore(saved);
+  expect_same_batches(whole_epoch(resumed), std::vector<Batch>(expected.begin() + 8, expected.end()));
+
+  // Restoring an existing loader to the start of an earlier epoch replays it too.
+  resumed.set_epoch(0);
+  expect_same_batches(whole_epoch(resumed), std::vector<Batch>(expected.begin(), expected.begin() + 6));
+}
+
+TEST(Loader, RestoreRejectsImpossibleStates) {
+  const Dataset d = synthetic(20);
+  LoaderOptions options;
+  options.batch_size = 8;
+  Loader loader(d, options);
+  EXPECT_THROW(loader.restore({0, -1, 0}), Error);
+  EXPECT_THROW(loader.restore({0, 0, 4}), Error);  // only 3 batches per epoch
+  loader.restore({0, 2, 3});                       // end of epoch 2: the next call ends it
+  Batch b;
+  EXPECT_FALSE(loader.next(b));
+  ASSERT_TRUE(loader.next(b));
+  EXPECT_EQ(b.epoch, 3);
+}
+
+TEST(Loader, BadOptionsAndEmptyEpochs) {
+  const Dataset d = synthetic(5);
+  LoaderOptions options;
+  options.batch_size = 0;
+  EXPECT_THROW(Loader(d, options), Error);
+  options.batch_size = 4;
+  options.prefetch_batches = 0;
+  EXPECT_THROW(Loader(d, options), Error);
+  Dataset bad = synthetic(5);
+  bad.labels.data<int32_t>()[1] = 12;
+  EXPECT_THROW(Loader(bad, LoaderOptions::evaluation(4)), Error);
+
+  options.prefetch_batches = 1;
+  options.batch_size = 8;
+  options.drop_last = true;  // 5 samples < one batch: every epoch is empty
+  Loader empty(d, options);
+  EXPECT_EQ(empty.batches_per_epoch(), 0);
+  Batch b;
+  EXPECT_FALSE(empty.next(b));
+  EXPECT_FALSE(empty.next(b));
+  EXPECT_EQ(empty.state().epoch, 2);
+}
+
+// Runs `fn` on a detached thread and reports whether it finished within `limit`, so a hang fails
+// the test instead of stalling the suite.
+bool finishes_within(std::function<void()> fn, std::chrono::milliseconds limit) {
+  auto done = std::make_shared<std::promise<void>>();
+  std::future<void> finished = done->get_future();
+  std::thread([fn = std::move(fn), done] {
+    fn();
+    done->set_value();
+  }).detach();
+  return finished.wait_for(limit) == std::future_status::ready;
+}
+
+TEST(Loader, EarlyDestructionDoesNotHang) {
+  const Dataset d = synthetic(200);
+  // Worker blocked on a full queue.
+  EXPECT_TRUE(finishes_within(
+      [d] {  // by value: the dataset must outlive a thread that might hang
+        LoaderOptions options;
+        options.batch_size = 4;
+        options.prefetch_batches = 1;
+        Loader loader(d, options);
+        Batch b;
+        loader.next(b);
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));  // let the worker fill the queue
+      },
+      std::chrono::seconds(10)));
+  // Worker busy in a slow transform, and a loader that never started its worker.
+  EXPECT_TRUE(finishes_within(
+      [d] {  // by value: the dataset must outlive a thread that might hang
+        LoaderOptions options;
+        options.batch_size = 4;
+        options.worker_transform = [](Batch&) { std::this_thread::sleep_for(std::chrono::milliseconds(30)); };
+        Loader loader(d, options);
+        Batch b;
+        loader.next(b);
+        Loader never_used(d, options);
+      },
+      std::chrono::seconds(10)));
+}
+
+TEST(Loader, WorkerErrorReachesTheConsumerAfterEarlierBatches) {
+  const Dataset d = synthetic(40);
+  LoaderOptions options;
+  options.batch_size = 4;
+  options.shuffle = false;
+  options.worker_transform = [](Batch& b) {
+    SG_CHECK(b.batch_index != 2, "test transform: refusing batch " << b.batch_index);
+  };
+  Loader loader(d, options);
+  Batch b;
+  ASSERT_TRUE(loader.next(b));
+  ASSERT_TRUE(loader.next(b));
+  for (int attempt = 0; attempt < 2; ++attempt) {  // the failure sticks until restore()
+    try {
+      loader.next(b);
+      ADD_FAILURE() << "the worker's error was not re-thrown";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("refusing batch 2"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(loader.state().next_batch, 2);
+  loader.restore({0, 0, 3});
+  ASSERT_TRUE(loader.next(b));
+  EXPECT_EQ(b.batch_index, 3);
+  EXPECT_EQ(b.indices.front(), 12);
+}
+
+}  // namespace
+}  // namespace spikegrad::testing

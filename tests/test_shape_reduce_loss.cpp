@@ -1,0 +1,173 @@
+// reshape/flatten, repeat_time/mean_time, sum/mean and cross_entropy: golden values, op cases, errors.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "support/op_cases.h"
+
+namespace spikegrad::testing {
+namespace {
+
+using Inputs = std::vector<Tensor>;
+
+SG_OP_CASE({.name = "reshape/merge_time_batch",
+            .make_inputs = [](DType d) { return Inputs{randn({3, 2, 5}, d, 11)}; },
+            .grad_inputs = {0},
+            .forward = [](Tape& t, const Inputs& x) { return ops::reshape(t, x[0], {6, -1}); }});
+SG_OP_CASE({.name = "flatten/from_dim2",
+            .make_inputs = [](DType d) { return Inputs{randn({2, 3, 2, 2}, d, 12)}; },
+            .grad_inputs = {0},
+            .forward = [](Tape& t, const Inputs& x) { return ops::flatten(t, x[0], 2); }});
+SG_OP_CASE({.name = "repeat_time/T3",
+            .make_inputs = [](DType d) { return Inputs{randn({2, 3, 5}, d, 13)}; },
+            .grad_inputs = {0},
+            .forward = [](Tape& t, const Inputs& x) { return ops::repeat_time(t, x[0], 3); }});
+SG_OP_CASE({.name = "repeat_time/T1",
+            .make_inputs = [](DType d) { return Inputs{randn({7}, d, 14)}; },
+            .grad_inputs = {0},
+            .forward = [](Tape& t, const Inputs& x) { return ops::repeat_time(t, x[0], 1); }});
+SG_OP_CASE({.name = "mean_time/T4",
+            .make_inputs = [](DType d) { return Inputs{randn({4, 3, 7}, d, 15)}; },
+            .grad_inputs = {0},
+            .forward = [](Tape& t, const Inputs& x) { return ops::mean_time(t, x[0]); }});
+SG_OP_CASE({.name = "sum/odd",
+            .make_inputs = [](DType d) { return Inputs{randn({3, 37}, d, 16)}; },
+            .grad_inputs = {0},
+            .forward = [](Tape& t, const Inputs& x) { return ops::sum(t, x[0]); }});
+SG_OP_CASE({.name = "mean/large",
+            .make_inputs = [](DType d) { return Inputs{randn({5000}, d, 17)}; },
+            .grad_inputs = {0},
+            .forward = [](Tape& t, const Inputs& x) { return ops::mean(t, x[0]); }});
+SG_OP_CASE({.name = "cross_entropy/10_classes",
+            .make_inputs = [](DType d) { return Inputs{randn({6, 10}, d, 18, 3.0), labels(6, 10, 19)}; },
+            .grad_inputs = {0},
+            .forward = [](Tape& t, const Inputs& x) { return ops::cross_entropy(t, x[0], x[1]); }});
+SG_OP_CASE({.name = "cross_entropy/one_row_many_classes",
+            .make_inputs = [](DType d) { return Inputs{randn({1, 300}, d, 20), labels(1, 300, 21)}; },
+            .grad_inputs = {0},
+            .forward = [](Tape& t, const Inputs& x) { return ops::cross_entropy(t, x[0], x[1]); }});
+
+TEST(Temporal, RepeatAndMeanGolden) {
+  Tape tape;
+  Tensor x = Tensor::from_vector<float>({1, 2, 3}, {3});
+  Tensor r = ops::repeat_time(tape, x, 2);
+  EXPECT_EQ(r.shape(), (Shape{2, 3}));
+  EXPECT_EQ(r.to_vector<float>(), (std::vector<float>{1, 2, 3, 1, 2, 3}));
+  Tensor seq = Tensor::from_vector<float>({1, 2, 3, 5, 6, 7}, {2, 3});
+  EXPECT_EQ(ops::mean_time(tape, seq).to_vector<float>(), (std::vector<float>{3, 4, 5}));
+}
+
+TEST(Temporal, ReshapeSharesStorageAndRoutesGradient) {
+  Tape tape;
+  Tensor x = Tensor::from_vector<float>({1, 2, 3, 4, 5, 6}, {2, 3});
+  x.set_requires_grad(true);
+  Tensor y = ops::reshape(tape, x, {3, 2});
+  EXPECT_EQ(y.raw_data(), x.raw_data());
+  auto g = tape.vjp(y, Tensor::from_vector<float>({1, 2, 3, 4, 5, 6}, {3, 2}), {x});
+  EXPECT_EQ(g[0].shape(), (Shape{2, 3}));
+  EXPECT_EQ(g[0].to_vector<float>(), (std::vector<float>{1, 2, 3, 4, 5, 6}));
+  EXPECT_THROW(ops::reshape(tape, x, {4, 2}), Error);
+}
+
+TEST(Temporal, MeanTimeRejectsVectors) {
+  Tape tape;
+  try {
+    ops::mean_time(tape, Tensor::zeros({5}));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("mean_time: x must be (T,B,...)"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Reduce, SumAndMeanGolden) {
+  Tape tape;
+  Tensor x = Tensor::from_vector<float>({1, 2, 3, 4}, {2, 2});
+  Tensor s = ops::sum(tape, x), m = ops::mean(tape, x);
+  EXPECT_EQ(s.shape(), Shape{});
+  EXPECT_FLOAT_EQ(float(s.item()), 10.f);
+  EXPECT_FLOAT_EQ(float(m.item()), 2.5f);
+  EXPECT_THROW(ops::mean(tape, Tensor::zeros({0})), Error);
+}
+
+TEST(CrossEntropy, GoldenAgainstClosedForm) {
+  // Row 0: logits (0, ln 3) label 1 -> loss = log(1+3) - ln 3 = log(4/3).
+  // Row 1: logits (2, 2) label 0 -> loss = log 2.
+  Tape tape;
+  Tensor x = Tensor::from_vector<double>({0, std::log(3.0), 2, 2}, {2, 2});
+  x.set_requires_grad(true);
+  Tensor y = Tensor::from_vector<int32_t>({1, 0}, {2});
+  Tensor loss = ops::cross_entropy(tape, x, y);
+  EXPECT_NEAR(loss.item(), 0.5 * (std::log(4.0 / 3.0) + std::log(2.0)), 1e-12);
+  tape.backward(loss);
+  std::vector<double> g = x.grad().to_vector<double>();
+  // d/dx = (softmax - onehot) / N
+  EXPECT_NEAR(g[0], 0.5 * 0.25, 1e-12);
+  EXPECT_NEAR(g[1], 0.5 * (0.75 - 1), 1e-12);
+  EXPECT_NEAR(g[2], 0.5 * (0.5 - 1), 1e-12);
+  EXPECT_NEAR(g[3], 0.5 * 0.5, 1e-12);
+}
+
+TEST(CrossEntropy, StableForHugeLogits) {
+  Tape tape;
+  Tensor x = Tensor::from_vector<float>({1000.f, -1000.f, 0.f}, {1, 3});
+  Tensor loss = ops::cross_entropy(tape, x, Tensor::from_vector<int32_t>({0}, {1}));
+  EXPECT_TRUE(std::isfinite(loss.item()));
+  EXPECT_NEAR(loss.item(), 0.0, 1e-6);
+}
+
+TEST(CrossEntropy, RejectsBadLabels) {
+  Tape tape;
+  Tensor x = Tensor::zeros({2, 3});
+  try {
+    ops::cross_entropy(tape, x, Tensor::from_vector<int32_t>({0, 3}, {2}));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cross_entropy: label 3 at row 1 is outside [0,3)"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(ops::cross_entropy(tape, x, Tensor::from_vector<int32_t>({-1, 0}, {2})), Error);
+  EXPECT_THROW(ops::cross_entropy(tape, x, Tensor::zeros({2}, DType::I64)), Error);
+  EXPECT_THROW(ops::cross_entropy(tape, x, Tensor::zeros({3}, DType::I32)), Error);
+}
+
+}  // namespace
+}  // namespace spikegrad::testing
+
+namespace spikegrad::testing {
+namespace {
+
+SG_OP_CASE({.name = "channel_affine/normalise_3ch",
+            .make_inputs =
+                [](DType d) {
+                  return std::vector<Tensor>{uniform({2, 3, 3, 5}, d, 30, 0, 1),
+                                             Tensor::from_vector<double>({2.0, -1.5, 4.0}, {3}).to(d),
+                                             Tensor::from_vector<double>({-0.5, 0.25, 1.0}, {3}).to(d)};
+                },
+            .grad_inputs = {0},
+            .forward = [](Tape& t, const std::vector<Tensor>& x) { return ops::channel_affine(t, x[0], x[1], x[2]); }});
+
+TEST(ChannelAffine, GoldenAndErrors) {
+  Tape tape;
+  Tensor x = Tensor::from_vector<float>({1, 2, 3, 4}, {1, 2, 2});
+  Tensor y = ops::channel_affine(tape, x, Tensor::from_vector<float>({2, 10}, {2}), Tensor::from_vector<float>({1, 0}, {2}));
+  EXPECT_EQ(y.to_vector<float>(), (std::vector<float>{3, 5, 30, 40}));
+  EXPECT_THROW(ops::channel_affine(tape, x, Tensor::zeros({3}), Tensor::zeros({2})), Error);
+}
+
+}  // namespace
+}  // namespace spikegrad::testing
+
+namespace spikegrad::testing {
+namespace {
+
+TEST(Argmax, FirstMaximumWinsAndCudaAgrees) {
+  Tensor x = Tensor::from_vector<float>({1, 3, 3, 0, -1, -2, -1, -5, 7, 7, 7, 7}, {3, 4});
+  EXPECT_EQ(ops::argmax(x).to_vector<int32_t>(), (std::vector<int32_t>{1, 0, 0}));
+  EXPECT_THROW(ops::argmax(Tensor::zeros({4})), Error);
+  if (!cuda_ok()) GTEST_SKIP() << "no CUDA device available for the CUDA half";
+  Tensor r = randn({37, 10}, DType::F32, 5);
+  EXPECT_EQ(ops::argmax(r.to(Device::CUDA)).to_vector<int32_t>(), ops::argmax(r).to_vector<int32_t>());
+}
+
+}  // namespace
+}  // namespace spikegrad::testing
