@@ -40,6 +40,11 @@ std::string fraction_255(double v) {
   else std::snprintf(buf, sizeof buf, "%.4g", v);
   return buf;
 }
+std::string fraction_text(double v) {
+  std::ostringstream o;
+  o << v;  // shortest natural form: 0.05, not 0.050000
+  return o.str();
+}
 }  // namespace
 
 int64_t count_correct(const Tensor& mean_logits, const Tensor& labels) {
@@ -188,7 +193,7 @@ void write_report(const std::filesystem::path& dir, Model& model, const RunConfi
   std::ostringstream r;
   r << "# spikegrad run: " << c.name << "\n\n";
   r << "- model **" << c.model << "** on **" << c.dataset << "**, T = " << c.time_steps << ", loss " << c.loss
-    << (c.mi_lambda > 0 ? " + " + std::to_string(c.mi_lambda) + "·I(X;Z) (TMI)" : std::string(" (no TMI term)"))
+    << (c.mi_lambda > 0 ? " + " + fraction_text(c.mi_lambda) + "·I(X;Z) (TMI)" : std::string(" (no TMI term)"))
     << ", " << c.optimizer << " lr " << c.lr << ", " << c.epochs << " epochs, batch " << c.batch << ", seed " << c.seed
     << "\n";
   r << "- best checkpoint: epoch " << best.best_epoch << ", selected on "

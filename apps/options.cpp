@@ -122,7 +122,7 @@ void add_eval_options(CLI::App* app, RunConfig& c, bool sweep) {
   app->add_option("--alpha", c.alpha, "PGD/BIM step size")->capture_default_str();
   app->add_option("--steps", c.steps, "PGD/BIM steps")->check(CLI::PositiveNumber)->capture_default_str();
   app->add_option("--gn-std", c.gn_std, "Gaussian-noise std (default: eps)");
-  app->add_option("--attack-grad", c.attack_grad, "bptt | rga")->check(CLI::IsMember({"bptt", "rga"}))->capture_default_str();
+  app->add_option("--attack-grad,--grad", c.attack_grad, "attack gradients: bptt (surrogate BPTT) | rga")->check(CLI::IsMember({"bptt", "rga"}))->capture_default_str();
 }
 
 void validate(const RunConfig& c) {

@@ -14,6 +14,8 @@
 // benchmarks report SkipWithError.
 #include <benchmark/benchmark.h>
 
+#include "bench/gpu_timer.h"
+
 #include <string>
 
 #include "engine/cuda_context.h"
@@ -112,27 +114,6 @@ BENCHMARK(BM_conv2d_backward_cpu_im2col)->Apply(cpu_shapes);
 // ---- CUDA (cuDNN) --------------------------------------------------------------------------------
 
 #ifdef SPIKEGRAD_CUDA
-// Times `call` with CUDA events per iteration. One untimed call first: it builds the cached cuDNN
-// plan (descriptors + algorithm choice) and warms the caching allocator.
-template <class F>
-void time_on_gpu(benchmark::State& state, F&& call) {
-  call();
-  CUDA_CHECK(cudaDeviceSynchronize());
-  cudaEvent_t start, stop;
-  CUDA_CHECK(cudaEventCreate(&start));
-  CUDA_CHECK(cudaEventCreate(&stop));
-  for (auto _ : state) {
-    CUDA_CHECK(cudaEventRecord(start));
-    call();
-    CUDA_CHECK(cudaEventRecord(stop));
-    CUDA_CHECK(cudaEventSynchronize(stop));
-    float ms = 0.f;
-    CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-    state.SetIterationTime(double(ms) * 1e-3);
-  }
-  CUDA_CHECK(cudaEventDestroy(start));
-  CUDA_CHECK(cudaEventDestroy(stop));
-}
 #endif
 
 void BM_conv2d_forward_cudnn(benchmark::State& state) {
@@ -143,7 +124,7 @@ void BM_conv2d_forward_cudnn(benchmark::State& state) {
   }
   const Conv2dShape s = shape_from(state);
   ConvTensors t = make_tensors(s, Device::CUDA, false);
-  time_on_gpu(state, [&] {
+  bench::time_on_gpu(state, [&] {
     conv2d_forward_cuda(t.x.data<float>(), t.w.data<float>(), t.b.data<float>(), t.y.data<float>(), s);
   });
   set_counters(state, s, conv2d_flops(s), "TFLOP", 1e-12);
@@ -160,7 +141,7 @@ void BM_conv2d_backward_cudnn(benchmark::State& state) {
   }
   const Conv2dShape s = shape_from(state);
   ConvTensors t = make_tensors(s, Device::CUDA, true);
-  time_on_gpu(state, [&] {
+  bench::time_on_gpu(state, [&] {
     conv2d_backward_cuda(t.x.data<float>(), t.w.data<float>(), t.gy.data<float>(), t.gx.data<float>(),
                          t.gw.data<float>(), t.gb.data<float>(), s);
   });

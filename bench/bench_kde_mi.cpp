@@ -14,6 +14,8 @@
 // CUDA times are CUDA events around each iteration (UseManualTime); without a GPU those benchmarks skip.
 #include <benchmark/benchmark.h>
 
+#include "bench/gpu_timer.h"
+
 #include <cstdint>
 #include <vector>
 
@@ -91,32 +93,16 @@ void run_chain(benchmark::State& state, Device device) {
   };
   step();  // warm the caching allocator
 #ifdef SPIKEGRAD_CUDA
-  cudaEvent_t start = nullptr, stop = nullptr;
   if (device == Device::CUDA) {
-    CUDA_CHECK(cudaEventCreate(&start));
-    CUDA_CHECK(cudaEventCreate(&stop));
+    bench::GpuTimer timer;
+    for (auto _ : state) state.SetIterationTime(timer.ms(step) * 1e-3);
   }
 #endif
-  for (auto _ : state) {
-#ifdef SPIKEGRAD_CUDA
-    if (device == Device::CUDA) {
-      CUDA_CHECK(cudaEventRecord(start));
+  if (device == Device::CPU)
+    for (auto _ : state) {
       std::vector<Tensor> g = step();
-      CUDA_CHECK(cudaEventRecord(stop));
-      CUDA_CHECK(cudaEventSynchronize(stop));
-      float ms = 0;
-      CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-      state.SetIterationTime(ms * 1e-3);
-      continue;
+      benchmark::DoNotOptimize(g[0].raw_data());
     }
-#endif
-    std::vector<Tensor> g = step();
-    benchmark::DoNotOptimize(g[0].raw_data());
-  }
-#ifdef SPIKEGRAD_CUDA
-  if (start) CUDA_CHECK(cudaEventDestroy(start));
-  if (stop) CUDA_CHECK(cudaEventDestroy(stop));
-#endif
   // Minimum traffic: read both taps forward, write both tap gradients (read+write for the += contract).
   const double bytes = double(sx.nbytes() + sz.nbytes()) * 3;
   state.counters["GB/s"] = benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
@@ -152,21 +138,7 @@ void run_kde_cuda(benchmark::State& state, bool dense) {
                            gz.data<float>(), p);
     }
   };
-  step();  // warm-up (cuBLAS picks its kernels on the first call)
-  cudaEvent_t start, stop;
-  CUDA_CHECK(cudaEventCreate(&start));
-  CUDA_CHECK(cudaEventCreate(&stop));
-  for (auto _ : state) {
-    CUDA_CHECK(cudaEventRecord(start));
-    step();
-    CUDA_CHECK(cudaEventRecord(stop));
-    CUDA_CHECK(cudaEventSynchronize(stop));
-    float ms = 0;
-    CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-    state.SetIterationTime(ms * 1e-3);
-  }
-  CUDA_CHECK(cudaEventDestroy(start));
-  CUDA_CHECK(cudaEventDestroy(stop));
+  bench::time_on_gpu(state, step);  // the untimed first call lets cuBLAS pick its kernels
   state.counters["MI_bits"] = mean.item();
   label(state, T);
 #endif

@@ -12,6 +12,8 @@
 // The CPU figures run the reference template (OpenMP over chunks of 256 neurons).
 #include <benchmark/benchmark.h>
 
+#include "bench/gpu_timer.h"
+
 #include <algorithm>
 #include <vector>
 
@@ -89,9 +91,7 @@ void run_cuda(benchmark::State& state, bool backward) {
   void *copy_src, *copy_dst;
   CUDA_CHECK(cudaMalloc(&copy_src, copy_bytes));
   CUDA_CHECK(cudaMalloc(&copy_dst, copy_bytes));
-  cudaEvent_t start, stop;
-  CUDA_CHECK(cudaEventCreate(&start));
-  CUDA_CHECK(cudaEventCreate(&stop));
+  bench::GpuTimer timer;
   const neurons::Lif lif;
   const neurons::Firing fire;
   auto ours = [&] {
@@ -99,22 +99,13 @@ void run_cuda(benchmark::State& state, bool backward) {
     if (backward) neurons::multistep_backward_cuda<neurons::Lif>(lif, fire, false, gs, h, nullptr, gx, nullptr, nullptr, steps, n);
   };
   auto copy = [&] { CUDA_CHECK(cudaMemcpyAsync(copy_dst, copy_src, copy_bytes, cudaMemcpyDeviceToDevice)); };
-  auto time_ms = [&](auto&& f) {
-    CUDA_CHECK(cudaEventRecord(start));
-    f();
-    CUDA_CHECK(cudaEventRecord(stop));
-    CUDA_CHECK(cudaEventSynchronize(stop));
-    float ms = 0;
-    CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-    return double(ms);
-  };
   ours();  // warm-up: first launch, caches
   copy();
   double ours_ms = 0, copy_ms = 0;
   for (auto _ : state) {
-    const double ms = time_ms(ours);
+    const double ms = timer.ms(ours);
     ours_ms += ms;
-    copy_ms += time_ms(copy);  // interleaved, so both see the same clocks and temperature
+    copy_ms += timer.ms(copy);  // interleaved, so both see the same clocks and temperature
     state.SetIterationTime(ms * 1e-3);
   }
   const double iters = double(state.iterations());
@@ -123,8 +114,6 @@ void run_cuda(benchmark::State& state, bool backward) {
   state.counters["copy_GB/s"] = copy_gbps;
   state.counters["pct_of_copy"] = 100.0 * ours_gbps / copy_gbps;
   label(state, steps, layer);
-  CUDA_CHECK(cudaEventDestroy(start));
-  CUDA_CHECK(cudaEventDestroy(stop));
   for (void* p : {(void*)x, (void*)s, (void*)h, (void*)gs, (void*)gx, copy_src, copy_dst}) CUDA_CHECK(cudaFree(p));
 #endif
 }

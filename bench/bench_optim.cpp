@@ -9,6 +9,8 @@
 // 34 per-tensor launches, which is the real cost of a step.
 #include <benchmark/benchmark.h>
 
+#include "bench/gpu_timer.h"
+
 #include <memory>
 
 #include "engine/cuda_context.h"
@@ -71,26 +73,6 @@ void BM_GlobalGradNormCpu(benchmark::State& state) {
 BENCHMARK(BM_GlobalGradNormCpu)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 #ifdef SPIKEGRAD_CUDA
-// Times `work` on the GPU with events; one warm-up call first so allocations and module loading are excluded.
-template <class F>
-void time_on_gpu(benchmark::State& state, F&& work) {
-  work();
-  CUDA_CHECK(cudaDeviceSynchronize());
-  cudaEvent_t start, stop;
-  CUDA_CHECK(cudaEventCreate(&start));
-  CUDA_CHECK(cudaEventCreate(&stop));
-  for (auto _ : state) {
-    CUDA_CHECK(cudaEventRecord(start));
-    work();
-    CUDA_CHECK(cudaEventRecord(stop));
-    CUDA_CHECK(cudaEventSynchronize(stop));
-    float ms = 0;
-    CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-    state.SetIterationTime(double(ms) / 1e3);
-  }
-  CUDA_CHECK(cudaEventDestroy(start));
-  CUDA_CHECK(cudaEventDestroy(stop));
-}
 #endif
 
 void BM_AdamStepCuda(benchmark::State& state) {
@@ -98,7 +80,7 @@ void BM_AdamStepCuda(benchmark::State& state) {
   if (!cuda_available()) return state.SkipWithError("no CUDA device");
   NamedTensors params = vggsnn_params(Device::CUDA);
   Adam adam(params, AdamOptions{0.01});
-  time_on_gpu(state, [&] { adam.step(); });
+  bench::time_on_gpu(state, [&] { adam.step(); });
   set_counters(state, 28 * total_numel(params));
 #else
   state.SkipWithError("no CUDA device");
@@ -113,7 +95,7 @@ void BM_MemcpyBaselineCuda(benchmark::State& state) {
   const size_t copy_bytes = size_t(14 * n);  // read 14n + write 14n = Adam's 28n
   Tensor src = Tensor::zeros({int64_t(copy_bytes)}, DType::U8, Device::CUDA);
   Tensor dst = Tensor::empty({int64_t(copy_bytes)}, DType::U8, Device::CUDA);
-  time_on_gpu(state, [&] {
+  bench::time_on_gpu(state, [&] {
     CUDA_CHECK(cudaMemcpyAsync(dst.raw_data(), src.raw_data(), copy_bytes, cudaMemcpyDeviceToDevice));
   });
   set_counters(state, int64_t(2 * copy_bytes));
@@ -128,7 +110,7 @@ void BM_GlobalGradNormCuda(benchmark::State& state) {
 #ifdef SPIKEGRAD_CUDA
   if (!cuda_available()) return state.SkipWithError("no CUDA device");
   NamedTensors params = vggsnn_params(Device::CUDA);
-  time_on_gpu(state, [&] { benchmark::DoNotOptimize(global_grad_norm(params)); });
+  bench::time_on_gpu(state, [&] { benchmark::DoNotOptimize(global_grad_norm(params)); });
   set_counters(state, 4 * total_numel(params));
 #else
   state.SkipWithError("no CUDA device");

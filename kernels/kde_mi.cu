@@ -146,16 +146,7 @@ __global__ void __launch_bounds__(kKdeBlock) kde_forward_kernel(const float* x, 
   }
   if (threadIdx.x == 0) {
     float* st = stats + int64_t(b) * kKdeStatCount;
-    st[kKdeMi] = total[0] + total[2] - total[4];
-    st[kKdeHx] = total[0];
-    st[kKdeHz] = total[2];
-    st[kKdeHxz] = total[4];
-    st[kKdeUx] = ux;
-    st[kKdeUz] = uz;
-    st[kKdeUxz] = uxz;
-    st[kKdeCx] = total[1];
-    st[kKdeCz] = total[3];
-    st[kKdeCxz] = total[5];
+    kde_store_stats(st, total[0], total[1], total[2], total[3], total[4], total[5], ux, uz, uxz);
   }
 }
 

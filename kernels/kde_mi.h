@@ -102,6 +102,22 @@ template <class T> SG_HD T kde_entropy_grad(T q, T eps) {
 
 // Bins [lo, lo+len) where the kernel of v can be nonzero. NaN gets the first `window` bins so that it
 // propagates; the clamps keep huge or infinite v away from integer overflow.
+// Writes one sample's statistics row: entropies (bits), normalisers, and the entropy-gradient sums
+// c = sum g(q) q that the backward needs. Shared by the CPU reference and both CUDA formulations.
+template <class T>
+SG_HD void kde_store_stats(T* st, T hx, T cx, T hz, T cz, T hxz, T cxz, T ux, T uz, T uxz) {
+  st[kKdeMi] = hx + hz - hxz;
+  st[kKdeHx] = hx;
+  st[kKdeHz] = hz;
+  st[kKdeHxz] = hxz;
+  st[kKdeUx] = ux;
+  st[kKdeUz] = uz;
+  st[kKdeUxz] = uxz;
+  st[kKdeCx] = cx;
+  st[kKdeCz] = cz;
+  st[kKdeCxz] = cxz;
+}
+
 template <class T> SG_HD void kde_window(T v, T radius, int bins, int window, int& lo, int& len) {
   if (!(v == v)) {
     lo = 0;

@@ -123,16 +123,7 @@ template <class T> void kde_mi_forward_cpu(const T* x, const T* z, T* stats, T* 
       }
     }
     T* st = stats + b * kKdeStatCount;
-    st[kKdeMi] = hx + hz - hxz;
-    st[kKdeHx] = hx;
-    st[kKdeHz] = hz;
-    st[kKdeHxz] = hxz;
-    st[kKdeUx] = ux;
-    st[kKdeUz] = uz;
-    st[kKdeUxz] = uxz;
-    st[kKdeCx] = cx;
-    st[kKdeCz] = cz;
-    st[kKdeCxz] = cxz;
+    kde_store_stats(st, hx, cx, hz, cz, hxz, cxz, ux, uz, uxz);
   }
   T sum = 0;
   for (int64_t b = 0; b < p.B; ++b) sum += stats[b * kKdeStatCount + kKdeMi];

@@ -93,16 +93,7 @@ __global__ void dense_stats_kernel(const float* kx, const float* kz, const float
   for (int v = 0; v < 6; ++v) total[v] = block_sum(acc[v], tmp, bcast);
   if (threadIdx.x == 0) {
     float* st = stats + b * kKdeStatCount;
-    st[kKdeMi] = total[0] + total[2] - total[4];
-    st[kKdeHx] = total[0];
-    st[kKdeHz] = total[2];
-    st[kKdeHxz] = total[4];
-    st[kKdeUx] = ux;
-    st[kKdeUz] = uz;
-    st[kKdeUxz] = uxz;
-    st[kKdeCx] = total[1];
-    st[kKdeCz] = total[3];
-    st[kKdeCxz] = total[5];
+    kde_store_stats(st, total[0], total[1], total[2], total[3], total[4], total[5], ux, uz, uxz);
   }
 }
 

@@ -69,16 +69,7 @@ void kde_mi_dense_cpu(const T* x, const T* z, T* stats, T* mean_mi, const T* gra
     const Entropy<T> ex = entropy(px, eps), ez = entropy(pz, eps), exz = entropy(joint, eps);
 
     T* st = stats + b * kKdeStatCount;
-    st[kKdeMi] = ex.h + ez.h - exz.h;
-    st[kKdeHx] = ex.h;
-    st[kKdeHz] = ez.h;
-    st[kKdeHxz] = exz.h;
-    st[kKdeUx] = ux;
-    st[kKdeUz] = uz;
-    st[kKdeUxz] = uxz;
-    st[kKdeCx] = ex.c;
-    st[kKdeCz] = ez.c;
-    st[kKdeCxz] = exz.c;
+    kde_store_stats(st, ex.h, ex.c, ez.h, ez.c, exz.h, exz.c, ux, uz, uxz);
     mi_sum += st[kKdeMi];
     if (!gx && !gz) continue;
 

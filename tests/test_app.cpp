@@ -9,6 +9,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <unistd.h>
+
 #include "apps/checkpoint.h"
 #include "apps/commands.h"
 #include "apps/train.h"
@@ -52,7 +54,8 @@ void write_synthetic_idx(const fs::path& dir, const std::string& prefix, int n, 
 class App : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    data_ = fs::path(::testing::TempDir()) / "spikegrad_app_data";
+    // Per process: ctest runs the tests of this suite in parallel processes.
+    data_ = fs::path(::testing::TempDir()) / ("spikegrad_app_data_" + std::to_string(getpid()));
     fs::create_directories(data_);
     write_synthetic_idx(data_, "train", 448, 1);
     write_synthetic_idx(data_, "t10k", 96, 2);

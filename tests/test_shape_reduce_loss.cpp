@@ -160,6 +160,11 @@ TEST(ChannelAffine, GoldenAndErrors) {
 namespace spikegrad::testing {
 namespace {
 
+SG_OP_CASE({.name = "argmax/rows",
+            .make_inputs = [](DType d) { return std::vector<Tensor>{randn({37, 10}, d, 31)}; },
+            .grad_inputs = {},
+            .forward = [](Tape&, const std::vector<Tensor>& x) { return ops::argmax(x[0]); }});
+
 TEST(Argmax, FirstMaximumWinsAndCudaAgrees) {
   Tensor x = Tensor::from_vector<float>({1, 3, 3, 0, -1, -2, -1, -5, 7, 7, 7, 7}, {3, 4});
   EXPECT_EQ(ops::argmax(x).to_vector<int32_t>(), (std::vector<int32_t>{1, 0, 0}));
