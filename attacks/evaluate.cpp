@@ -32,22 +32,14 @@ Tensor predict(Model& model, const Tensor& images) {
   NoGradGuard no_grad;
   Tape tape;
   Tensor mean_logits = ops::mean_time(tape, model.forward(tape, images).logits);  // (B,K)
-  const int64_t batch = mean_logits.size(0), classes = mean_logits.size(1);
-  // K is small, so the argmax runs on the host after one (B,K) copy.
+  // A NaN logit would make the argmax arbitrary and silently count as a prediction.
   const std::vector<float> host = mean_logits.to_vector<float>();
-  std::vector<int32_t> pred(static_cast<size_t>(batch));
-  for (int64_t b = 0; b < batch; ++b) {
-    const float* row = host.data() + b * classes;
-    int64_t best = 0;
-    for (int64_t k = 0; k < classes; ++k) {
-      // A NaN logit would make the argmax arbitrary and silently count as a prediction.
-      SG_CHECK(std::isfinite(row[k]), "predict: the model produced a non-finite logit " << row[k] << " (example " << b
-                                                                                        << ", class " << k << ")");
-      if (row[k] > row[best]) best = k;
-    }
-    pred[size_t(b)] = int32_t(best);
-  }
-  return Tensor::from_vector(pred, {batch}, images.device());
+  const int64_t classes = mean_logits.size(1);
+  for (size_t i = 0; i < host.size(); ++i)
+    SG_CHECK(std::isfinite(host[i]), "predict: the model produced a non-finite logit " << host[i] << " (example "
+                                                                                        << int64_t(i) / classes << ", class "
+                                                                                        << int64_t(i) % classes << ")");
+  return ops::argmax(mean_logits);
 }
 
 int64_t count_zero_gradient_examples(const Tensor& grad) {

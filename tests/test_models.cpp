@@ -4,20 +4,12 @@
 #include <cmath>
 
 #include "models/model.h"
+#include "support/model_config.h"
 #include "support/op_cases.h"
 
 namespace spikegrad::testing {
 namespace {
 
-ModelConfig config(int64_t channels, int64_t size, int64_t steps = 2) {
-  ModelConfig c;
-  c.in_channels = channels;
-  c.image_size = size;
-  c.num_classes = 10;
-  c.time_steps = steps;
-  c.init_seed = 3;
-  return c;
-}
 
 int64_t count_of(const NamedTensors& ts) {
   int64_t n = 0;
@@ -26,7 +18,7 @@ int64_t count_of(const NamedTensors& ts) {
 }
 
 TEST(Models, VggsnnMatchesTheReferenceLayout) {
-  auto m = make_model("vggsnn", config(3, 32));
+  auto m = make_model("vggsnn", model_config(3, 32));
   // reference.md §3: 8 conv layers (3x3, bias) with BN, then Linear(512*2*2, 10).
   const int64_t widths[] = {3, 64, 128, 256, 256, 512, 512, 512, 512};
   int64_t expected = 0;
@@ -59,7 +51,7 @@ TEST(Models, VggsnnMatchesTheReferenceLayout) {
 
 TEST(Models, SmallModelsRunOnGrayscale28) {
   for (const char* name : {"small_cnn", "alexnet"}) {
-    auto m = make_model(name, config(1, 28));
+    auto m = make_model(name, model_config(1, 28));
     Tape tape;
     NoGradGuard ng;
     ForwardResult out = m->forward(tape, uniform({2, 1, 28, 28}, DType::F32, 5, 0, 1));
@@ -72,7 +64,7 @@ TEST(Models, SmallModelsRunOnGrayscale28) {
 
 TEST(Models, UnknownNameListsKnownModels) {
   try {
-    make_model("resnet1000", config(1, 28));
+    make_model("resnet1000", model_config(1, 28));
     FAIL();
   } catch (const Error& e) {
     const std::string msg = e.what();
@@ -83,7 +75,7 @@ TEST(Models, UnknownNameListsKnownModels) {
 }
 
 TEST(Models, RejectsImagesOfTheWrongShapeOrDevice) {
-  auto m = make_model("small_cnn", config(1, 28));
+  auto m = make_model("small_cnn", model_config(1, 28));
   Tape tape;
   EXPECT_THROW(m->forward(tape, Tensor::zeros({2, 3, 28, 28})), Error);
   EXPECT_THROW(m->forward(tape, Tensor::zeros({2, 1, 32, 32})), Error);
@@ -91,7 +83,7 @@ TEST(Models, RejectsImagesOfTheWrongShapeOrDevice) {
 }
 
 TEST(Models, ConvInitIsKaimingFanOut) {
-  ModelConfig c = config(1, 28);
+  ModelConfig c = model_config(1, 28);
   auto m = make_model("small_cnn", c);
   const Tensor& w = m->parameters()[4].tensor;  // features.2.conv.weight (32,16,3,3); features.1 is a pool
   ASSERT_EQ(m->parameters()[4].name, "features.2.conv.weight");
@@ -109,7 +101,7 @@ TEST(Models, ConvInitIsKaimingFanOut) {
 }
 
 TEST(Models, ForwardIsStatelessAcrossCalls) {
-  auto m = make_model("small_cnn", config(1, 28, 4));
+  auto m = make_model("small_cnn", model_config(1, 28, 4));
   m->train(false);
   Tensor x = uniform({3, 1, 28, 28}, DType::F32, 8, 0, 1);
   Tape tape;
@@ -121,8 +113,8 @@ TEST(Models, ForwardIsStatelessAcrossCalls) {
 
 TEST(Models, MovesToCudaAndAgrees) {
   SG_SKIP_WITHOUT_CUDA();
-  auto cpu = make_model("small_cnn", config(1, 28));
-  auto gpu = make_model("small_cnn", config(1, 28));
+  auto cpu = make_model("small_cnn", model_config(1, 28));
+  auto gpu = make_model("small_cnn", model_config(1, 28));
   gpu->to(Device::CUDA);
   cpu->train(false);
   gpu->train(false);

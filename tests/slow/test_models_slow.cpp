@@ -4,25 +4,17 @@
 #include <cmath>
 
 #include "models/model.h"
+#include "support/model_config.h"
 #include "support/op_cases.h"
 
 namespace spikegrad::testing {
 namespace {
 
-ModelConfig config(int64_t channels, int64_t size, int64_t steps = 2) {
-  ModelConfig c;
-  c.in_channels = channels;
-  c.image_size = size;
-  c.num_classes = 10;
-  c.time_steps = steps;
-  c.init_seed = 3;
-  return c;
-}
 
 TEST(Models, EveryModelRunsOnBothInputSizesWithDefaultTaps) {
   for (const std::string& name : model_names()) {
     for (auto [channels, size] : {std::pair<int64_t, int64_t>{1, 28}, {3, 32}}) {
-      auto m = make_model(name, config(channels, size));
+      auto m = make_model(name, model_config(channels, size));
       Tape tape;
       NoGradGuard ng;
       ForwardResult out = m->forward(tape, uniform({2, channels, size, size}, DType::F32, 5, 0, 1));
@@ -38,7 +30,7 @@ TEST(Models, EveryModelRunsOnBothInputSizesWithDefaultTaps) {
 }
 
 TEST(Models, Vgg11ZTapIs512x4x4AtCifarSize) {
-  auto m = make_model("vgg11", config(3, 32, 1));
+  auto m = make_model("vgg11", model_config(3, 32, 1));
   Tape tape;
   NoGradGuard ng;
   ForwardResult out = m->forward(tape, uniform({1, 3, 32, 32}, DType::F32, 7, 0, 1));
