@@ -43,6 +43,9 @@ void* cuda_raw_malloc(size_t bytes) {
   require_cuda("cuda allocator");
   void* p = nullptr;
   cudaError_t err = cudaMalloc(&p, bytes);
+  // An out-of-memory is not sticky, but it stays the "last error": clear it, or the next launch check
+  // (cudaGetLastError) would report it against a kernel that launched fine once the caller recovers.
+  if (err != cudaSuccess) cudaGetLastError();
   SG_CHECK(err == cudaSuccess, "cuda allocator: cudaMalloc of " << bytes << " bytes failed: " << cudaGetErrorString(err));
   return p;
 }

@@ -42,8 +42,8 @@ __device__ __forceinline__ bool in_win(int lo, int len, int i) { return i >= lo 
 __device__ void load_sample(const float* x, const float* z, int b, const KernelArgs& a, SampleShared& s, float* kx,
                             float* kz) {
   for (int t = threadIdx.x; t < a.T; t += blockDim.x) {
-    s.xv[t] = x[t * a.B + b];
-    s.zv[t] = z[t * a.B + b];
+    s.xv[t] = x[int64_t(t) * a.B + b];
+    s.zv[t] = z[int64_t(t) * a.B + b];
     kde_window(s.xv[t], a.radius, a.bins, a.W, s.lo_x[t], s.len_x[t]);
     kde_window(s.zv[t], a.radius, a.bins, a.W, s.lo_z[t], s.len_z[t]);
   }
@@ -202,24 +202,31 @@ __global__ void __launch_bounds__(kKdeBlock) kde_backward_kernel(const float* x,
     contrib[c] = out;
   }
   __syncthreads();
-  for (int r = threadIdx.x; r < 2 * a.T; r += blockDim.x) {
-    const bool zside = r >= a.T;
-    const int t = zside ? r - a.T : r;
-    float* g = zside ? gz : gx;
-    if (!g) continue;
-    const float* row = contrib + (zside ? tw : 0) + t * a.W;
-    float sum = 0.f;
-    for (int k = 0; k < a.W; ++k) sum += row[k];
-    g[int64_t(t) * a.B + b] += sum;
+  // One thread adds both sides of step t, x then z (the CPU's order): gx and gz are the same buffer when
+  // x and z are one tensor, and two threads doing `+=` on one address would lose an update.
+  for (int t = threadIdx.x; t < a.T; t += blockDim.x) {
+    for (int side = 0; side < 2; ++side) {
+      float* g = side ? gz : gx;
+      if (!g) continue;
+      const float* row = contrib + side * tw + t * a.W;
+      float sum = 0.f;
+      for (int k = 0; k < a.W; ++k) sum += row[k];
+      g[int64_t(t) * a.B + b] += sum;
+    }
   }
 }
 
 KernelArgs kernel_args(const KdeMiParams& p, const char* op) {
   SG_CHECK(p.T >= 1 && p.T <= kKdeCudaMaxT, op << ": the CUDA kernel supports 1 <= T <= " << kKdeCudaMaxT << ", got T=" << p.T);
   SG_CHECK(p.B >= 1 && p.B <= int64_t(INT32_MAX), op << ": B must be in [1, 2^31-1], got " << p.B);
-  SG_CHECK(4 * p.T * p.window <= kKdeCudaMaxSharedFloats,
+  // The 48 KiB launch limit covers static + dynamic shared memory: the backward's 4*T*window floats plus
+  // SampleShared (and the forward's cub storage, while its dynamic part is only 2*T*window floats).
+  constexpr int64_t kStaticFloats =
+      int64_t(sizeof(SampleShared) + sizeof(cub::BlockReduce<float, kKdeBlock>::TempStorage) + sizeof(float) - 1) /
+      int64_t(sizeof(float));
+  SG_CHECK(4 * p.T * p.window + kStaticFloats <= kKdeCudaMaxSharedFloats,
            op << ": T*window = " << p.T * p.window << " exceeds the CUDA kernel's shared memory ("
-              << kKdeCudaMaxSharedFloats / 4 << "); use a smaller sigma or T");
+              << (kKdeCudaMaxSharedFloats - kStaticFloats) / 4 << "); use a smaller sigma or T");
   return KernelArgs{int(p.T), int(p.B), p.bins, p.window, float(p.sigma), float(p.eps), float(p.radius)};
 }
 

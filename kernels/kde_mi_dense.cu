@@ -108,13 +108,14 @@ __global__ void dense_dj_kernel(float* joint, const float* stats, const float* g
   }
 }
 
-// One block per (t, b, side): dv_t = sum_i (dK[t,i] + marginal term_i) * dK/dv.
+// One block per (t, b, side): dv_t = sum_i (dK[t,i] + marginal term_i) * dK/dv. The side is blockIdx.y +
+// first_side (a launch may cover one side only).
 __global__ void dense_grad_kernel(const float* x, const float* z, const float* kx, const float* kz, const float* dkx,
                                   const float* dkz, const float* stats, const float* grad_mean, float* gx, float* gz,
-                                  int T, int B, int bins, float sigma, float eps) {
+                                  int T, int B, int bins, float sigma, float eps, int first_side) {
   __shared__ BlockReduce::TempStorage tmp;
   const int t = blockIdx.x / B, b = blockIdx.x % B;
-  const bool zside = blockIdx.y == 1;
+  const bool zside = int(blockIdx.y) + first_side == 1;
   float* g = zside ? gz : gx;
   if (!g) return;  // uniform per block, before any barrier
   const float* k = (zside ? kz : kx) + int64_t(b) * T * bins;
@@ -174,9 +175,14 @@ void kde_mi_dense_backward_cuda(const float* x, const float* z, const float* sta
   CUBLAS_CHECK(cublasSgemmStridedBatched(cublas_handle(), CUBLAS_OP_T, CUBLAS_OP_N, bins, T, bins, &one, w.joint, bins,
                                          int64_t(bins) * bins, w.kx, bins, int64_t(T) * bins, &zero, w.dkz, bins,
                                          int64_t(T) * bins, int(p.B)));
-  dense_grad_kernel<<<dim3(unsigned(p.B * p.T), 2), kDenseBlock>>>(x, z, w.kx, w.kz, w.dkx, w.dkz, stats, grad_mean, gx, gz,
-                                                                  T, int(p.B), bins, float(p.sigma), float(p.eps));
-  SG_LAUNCH_CHECK();
+  // gx == gz when x and z are one tensor: then the sides go in two launches, since blocks of both sides
+  // adding into one element concurrently would lose updates.
+  const bool aliased = gx != nullptr && gx == gz;
+  for (int side = 0; side < (aliased ? 2 : 1); ++side) {
+    dense_grad_kernel<<<dim3(unsigned(p.B * p.T), aliased ? 1 : 2), kDenseBlock>>>(
+        x, z, w.kx, w.kz, w.dkx, w.dkz, stats, grad_mean, gx, gz, T, int(p.B), bins, float(p.sigma), float(p.eps), side);
+    SG_LAUNCH_CHECK();
+  }
 }
 
 }  // namespace spikegrad

@@ -315,6 +315,12 @@ SG_OP_CASE({.name = "kde_mi/only_z_grad",
             .make_inputs = [](DType d) { return std::vector<Tensor>{clustered_rates(4, 3, 5, d), uniform({4, 3}, d, 45, 0, 255)}; },
             .grad_inputs = {1},
             .forward = [](Tape& t, const std::vector<Tensor>& x) { return ops::kde_mutual_information(t, x[0], x[1]); }});
+// One tensor on both sides: x and z share one gradient buffer, so both sides' contributions must land
+// (the CUDA backward once raced here).
+SG_OP_CASE({.name = "kde_mi/same_tensor_both_sides",
+            .make_inputs = [](DType d) { return std::vector<Tensor>{clustered_rates(4, 3, 7, d)}; },
+            .grad_inputs = {0},
+            .forward = [](Tape& t, const std::vector<Tensor>& x) { return ops::kde_mutual_information(t, x[0], x[0]); }});
 SG_OP_CASE({.name = "firing_rate/mean",
             .make_inputs = [](DType d) { return std::vector<Tensor>{uniform({3, 2, 5, 3, 3}, d, 46, 0, 1)}; },
             .grad_inputs = {0},
