@@ -26,7 +26,7 @@ void MetricsFile::append(const EpochMetrics& m) const {
   if (fresh) {
     out << "epoch,lr";
     for (const auto& [name, v] : m.loss_parts) out << "," << name;
-    out << ",train_acc,val_acc,test_acc,seconds,images_per_s\n";
+    out << ",train_acc,val_acc,test_acc,train_peak_mib,seconds,images_per_s\n";
   }
   std::ostringstream row;
   row.precision(8);
@@ -34,7 +34,7 @@ void MetricsFile::append(const EpochMetrics& m) const {
   for (const auto& [name, v] : m.loss_parts) row << "," << v;
   row << "," << m.train_accuracy << ",";
   if (m.val_accuracy >= 0) row << m.val_accuracy;
-  row << "," << m.test_accuracy << "," << m.seconds << "," << m.images_per_second << "\n";
+  row << "," << m.test_accuracy << "," << m.train_peak_mib << "," << m.seconds << "," << m.images_per_second << "\n";
   out << row.str();
   SG_CHECK(out.good(), path_ << ": write failed");
 }

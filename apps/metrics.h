@@ -14,6 +14,9 @@ struct EpochMetrics {
   std::vector<std::pair<std::string, double>> loss_parts;  // "loss", "ce", "mi_bits", ... (epoch means)
   double train_accuracy = 0, val_accuracy = -1, test_accuracy = 0;  // percent; val -1: no validation split
   double seconds = 0, images_per_second = 0;
+  // Memory the epoch's training steps needed on the device's caching allocator above what was live when
+  // the epoch began (parameters, optimizer state, data): activations, gradients and scratch, in MiB.
+  double train_peak_mib = 0;
 };
 
 class MetricsFile {

@@ -110,6 +110,7 @@ std::string run_train(RunConfig c) {
     progress = resume_from.progress;
     gen.set_state(progress.generator_seed, progress.generator_offset);
     metrics.truncate_to(progress.epochs_done);
+    resume_from.file = SafetensorsFile();  // the copies are in the model and optimizer now
     std::fprintf(stderr, "resuming %s after epoch %lld\n", dir.string().c_str(), (long long)progress.epochs_done);
   } else {
     std::remove(metrics.path().c_str());
@@ -124,6 +125,8 @@ std::string run_train(RunConfig c) {
     model->train(true);
     loader.set_epoch(epoch);
     EpochSums sums;
+    allocator(device).reset_peak();
+    const size_t live_before = allocator(device).stats().current_bytes;
     Progress bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(c.epochs), loader.batches_per_epoch(),
                  c.progress);
     Batch batch;
@@ -161,6 +164,7 @@ std::string run_train(RunConfig c) {
     for (auto& [name, total] : sums.parts) m.loss_parts.push_back({name, total / double(sums.seen)});
     m.train_accuracy = 100.0 * double(sums.correct) / double(sums.seen);
     m.seconds = bar.seconds();
+    m.train_peak_mib = double(allocator(device).stats().peak_bytes - live_before) / double(1 << 20);
     m.images_per_second = double(sums.seen) / m.seconds;
     m.val_accuracy = data.validation.size() > 0 ? clean_accuracy(*model, data.validation, c.eval_batch) : -1.0;
     m.test_accuracy = clean_accuracy(*model, data.test, c.eval_batch);

@@ -22,20 +22,36 @@ bool Tape::should_record(const std::vector<Tensor>& inputs) {
   return false;
 }
 
-void Tape::record(std::string op, std::vector<Tensor> inputs, std::vector<Tensor> outputs, BackwardFn backward) {
-  for (Tensor& o : outputs) o.impl()->requires_grad = true;
-  nodes_.push_back({std::move(op), std::move(inputs), std::move(outputs), std::move(backward)});
+namespace {
+TapeSlot slot_of(const Tensor& t) {
+  return {t.impl()->id, t.shape(), t.dtype(), t.device(), t.requires_grad(), t.impl_ptr()};
+}
+}  // namespace
+
+void Tape::record(std::string op, const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
+                  BackwardFn backward) {
+  TapeNode node{std::move(op), {}, {}, std::move(backward)};
+  for (const Tensor& in : inputs) node.inputs.push_back(slot_of(in));
+  for (const Tensor& o : outputs) {
+    o.impl()->requires_grad = true;
+    node.outputs.push_back(slot_of(o));
+  }
+  nodes_.push_back(std::move(node));
 }
 
 void Tape::backward(const Tensor& loss) {
+  // Leaves: inputs that require grad and that no node produced. A leaf nobody holds any more has no
+  // .grad() anyone could read, so it is skipped.
   std::vector<Tensor> leaves;
-  std::unordered_set<TensorImpl*> produced, seen;
+  std::unordered_set<uint64_t> produced, seen;
   for (const TapeNode& n : nodes_)
-    for (const Tensor& o : n.outputs) produced.insert(o.impl());
+    for (const TapeSlot& o : n.outputs) produced.insert(o.id);
   for (const TapeNode& n : nodes_)
-    for (const Tensor& in : n.inputs)
-      if (in.requires_grad() && !produced.count(in.impl()) && seen.insert(in.impl()).second) leaves.push_back(in);
-  if (!produced.count(loss.impl()) && loss.requires_grad() && seen.insert(loss.impl()).second) leaves.push_back(loss);
+    for (const TapeSlot& in : n.inputs) {
+      if (!in.requires_grad || produced.count(in.id) || !seen.insert(in.id).second) continue;
+      if (std::shared_ptr<TensorImpl> impl = in.tensor.lock()) leaves.push_back(Tensor::from_impl(std::move(impl)));
+    }
+  if (!produced.count(loss.impl()->id) && loss.requires_grad() && seen.insert(loss.impl()->id).second) leaves.push_back(loss);
   run(loss, Tensor(), leaves, /*into_leaf_grads=*/true);
 }
 
@@ -62,18 +78,25 @@ std::vector<Tensor> Tape::run(const Tensor& loss, const Tensor& grad_loss, const
                                                          << " (reduce it with ops::mean or ops::sum first)");
 
   // Forward sweep: which tensors lead back to a wanted tensor, hence which nodes must run.
-  std::unordered_set<TensorImpl*> leads;
-  for (const Tensor& w : wanted) leads.insert(w.impl());
+  std::unordered_set<uint64_t> leads, wanted_ids;
+  for (const Tensor& w : wanted) {
+    leads.insert(w.impl()->id);
+    wanted_ids.insert(w.impl()->id);
+  }
   std::vector<bool> active(nodes_.size(), false);
   for (size_t k = 0; k < nodes_.size(); ++k) {
-    for (const Tensor& in : nodes_[k].inputs)
-      if (leads.count(in.impl())) { active[k] = true; break; }
+    for (const TapeSlot& in : nodes_[k].inputs)
+      if (leads.count(in.id)) {
+        active[k] = true;
+        break;
+      }
     if (active[k])
-      for (const Tensor& o : nodes_[k].outputs) leads.insert(o.impl());
+      for (const TapeSlot& o : nodes_[k].outputs) leads.insert(o.id);
   }
 
-  std::unordered_map<TensorImpl*, Tensor> grads;  // gradient buffers of live tensors
-  grads[loss.impl()] = grad_loss.defined() ? grad_loss.clone() : Tensor::full(loss.shape(), 1.0, loss.dtype(), loss.device());
+  std::unordered_map<uint64_t, Tensor> grads;  // gradient buffers by tensor id
+  grads[loss.impl()->id] =
+      grad_loss.defined() ? grad_loss.clone() : Tensor::full(loss.shape(), 1.0, loss.dtype(), loss.device());
 
   for (size_t k = nodes_.size(); k-- > 0;) {
     if (!active[k]) continue;
@@ -81,8 +104,8 @@ std::vector<Tensor> Tape::run(const Tensor& loss, const Tensor& grad_loss, const
     bool any = false;
     std::vector<Tensor> grad_outputs;
     grad_outputs.reserve(node.outputs.size());
-    for (const Tensor& o : node.outputs) {
-      auto it = grads.find(o.impl());
+    for (const TapeSlot& o : node.outputs) {
+      auto it = grads.find(o.id);
       if (it != grads.end()) {
         any = true;
         grad_outputs.push_back(it->second);
@@ -92,30 +115,29 @@ std::vector<Tensor> Tape::run(const Tensor& loss, const Tensor& grad_loss, const
     }
     if (!any) continue;
     for (size_t i = 0; i < grad_outputs.size(); ++i)
-      if (!grad_outputs[i].defined())
-        grad_outputs[i] = Tensor::zeros(node.outputs[i].shape(), node.outputs[i].dtype(), node.outputs[i].device());
+      if (!grad_outputs[i].defined()) {
+        const TapeSlot& o = node.outputs[i];
+        grad_outputs[i] = Tensor::zeros(o.shape, o.dtype, o.device);
+      }
 
     std::vector<Tensor*> grad_inputs(node.inputs.size(), nullptr);
     for (size_t i = 0; i < node.inputs.size(); ++i) {
-      const Tensor& in = node.inputs[i];
-      if (!in.requires_grad() || !leads.count(in.impl())) continue;
-      auto it = grads.find(in.impl());
-      if (it == grads.end()) it = grads.emplace(in.impl(), Tensor::zeros(in.shape(), in.dtype(), in.device())).first;
+      const TapeSlot& in = node.inputs[i];
+      if (!in.requires_grad || !leads.count(in.id)) continue;
+      auto it = grads.find(in.id);
+      if (it == grads.end()) it = grads.emplace(in.id, Tensor::zeros(in.shape, in.dtype, in.device)).first;
       grad_inputs[i] = &it->second;
     }
     node.backward(grad_outputs, grad_inputs);
     // Outputs' gradients are consumed: free them now to keep backward memory flat.
-    for (const Tensor& o : node.outputs) {
-      bool is_wanted = false;
-      for (const Tensor& w : wanted) is_wanted |= w.same(o);
-      if (!is_wanted) grads.erase(o.impl());
-    }
+    for (const TapeSlot& o : node.outputs)
+      if (!wanted_ids.count(o.id)) grads.erase(o.id);
   }
 
   std::vector<Tensor> result;
   result.reserve(wanted.size());
   for (const Tensor& w : wanted) {
-    auto it = grads.find(w.impl());
+    auto it = grads.find(w.impl()->id);
     Tensor g = it != grads.end() ? it->second : Tensor::zeros(w.shape(), w.dtype(), w.device());
     if (into_leaf_grads) {
       Tensor leaf = w;

@@ -1,19 +1,22 @@
 // The tape: a vector of nodes in execution order, walked in reverse by backward().
 //
-// An op records one node when grad mode is on and at least one input requires a gradient. The node
-// keeps its inputs and outputs alive and a backward closure that captures only what the op needs.
-// BPTT lives inside fused multi-step ops, so the tape holds one node per layer, not per time step.
+// An op records one node when grad mode is on and at least one input requires a gradient. The node keeps
+// a backward closure that captures only what the op needs, and for its inputs and outputs only their
+// identity and metadata (a weak reference): an activation that no backward needs is freed as soon as the
+// forward drops it, so peak memory holds just what backward will read. BPTT lives inside fused
+// multi-step ops, so the tape holds one node per layer, not per time step.
 //
 // Backward contract for every node: `backward(grad_outputs, grad_inputs)` receives the gradient of
 // each output (zeros where an output got none) and, for each input, either nullptr (no gradient is
 // wanted there) or a buffer to ACCUMULATE into (`+=`) of the input's shape, dtype and device.
 //
 // Gradients are computed only where needed: a node runs only if one of its inputs leads back to a
-// wanted leaf, and grad_inputs[i] is nullptr unless input i does. `backward(loss)` wants every leaf
+// wanted tensor, and grad_inputs[i] is nullptr unless input i does. `backward(loss)` wants every leaf
 // that requires grad and accumulates into its .grad(); `grad(loss, wrt)` wants only `wrt` and returns
 // their gradients without touching any .grad() (attacks use it: d loss / d input, parameters untouched).
 #pragma once
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -23,10 +26,20 @@ namespace spikegrad {
 
 using BackwardFn = std::function<void(const std::vector<Tensor>& grad_outputs, const std::vector<Tensor*>& grad_inputs)>;
 
+// What a node remembers of a tensor: enough to route and allocate its gradient, not its data.
+struct TapeSlot {
+  uint64_t id = 0;
+  Shape shape;
+  DType dtype = DType::F32;
+  Device device = Device::CPU;
+  bool requires_grad = false;
+  std::weak_ptr<TensorImpl> tensor;  // to reach a leaf's .grad(); expired once nobody holds the tensor
+};
+
 struct TapeNode {
   std::string op;
-  std::vector<Tensor> inputs;
-  std::vector<Tensor> outputs;
+  std::vector<TapeSlot> inputs;
+  std::vector<TapeSlot> outputs;
   BackwardFn backward;
 };
 
@@ -48,7 +61,7 @@ class Tape {
   // True when an op with these inputs must record (grad mode on and some input requires grad).
   static bool should_record(const std::vector<Tensor>& inputs);
   // Records a node; marks outputs as requiring grad. Call only when should_record() is true.
-  void record(std::string op, std::vector<Tensor> inputs, std::vector<Tensor> outputs, BackwardFn backward);
+  void record(std::string op, const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs, BackwardFn backward);
 
   // loss must be a single-element floating tensor produced on this tape (or a leaf).
   void backward(const Tensor& loss);

@@ -1,11 +1,17 @@
 #include "engine/tensor.h"
 
+#include <atomic>
 #include <cstring>
 #include <ostream>
 
 #include "engine/cuda_context.h"
 
 namespace spikegrad {
+
+uint64_t next_tensor_id() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
 
 Storage::Storage(size_t bytes, Device dev) : block(allocator(dev).allocate(bytes)), device(dev) {}
 Storage::~Storage() { allocator(device).release(block); }

@@ -74,6 +74,11 @@ class Tensor {
   void zero_grad();            // drops the accumulated gradient (it is re-created on the next backward)
 
   TensorImpl* impl() const { return impl_.get(); }
+  static Tensor from_impl(std::shared_ptr<TensorImpl> impl) {
+    Tensor t;
+    t.impl_ = std::move(impl);
+    return t;
+  }
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
   bool same(const Tensor& other) const { return impl_ == other.impl_; }
 
@@ -81,7 +86,10 @@ class Tensor {
   std::shared_ptr<TensorImpl> impl_;
 };
 
+uint64_t next_tensor_id();  // process-wide, never reused: the tape identifies tensors by it
+
 struct TensorImpl {
+  uint64_t id = next_tensor_id();
   std::shared_ptr<Storage> storage;
   size_t offset_bytes = 0;
   Shape shape;

@@ -92,6 +92,34 @@ TEST(Tape, OnlyNeededGradientsAreComputed) {
   EXPECT_FALSE(a.grad().defined());
 }
 
+TEST(Tape, ActivationsNoBackwardNeedsAreFreedAfterForward) {
+  // add_scalar's and scale's backward need nothing from their inputs, so the intermediate y1 must die
+  // with its last handle: the tape keeps identities, not data.
+  Tape tape;
+  Tensor x = Tensor::from_vector<double>({1, 2}, {2});
+  x.set_requires_grad(true);
+  std::weak_ptr<TensorImpl> intermediate;
+  Tensor y2;
+  {
+    Tensor y1 = ops::add_scalar(tape, x, 1.0);
+    intermediate = y1.impl_ptr();
+    y2 = ops::scale(tape, y1, 3.0);
+  }
+  EXPECT_TRUE(intermediate.expired()) << "the tape must not keep an activation alive";
+  // mul's backward needs both inputs: its closure keeps them, whatever the caller drops.
+  std::weak_ptr<TensorImpl> kept;
+  Tensor z;
+  {
+    Tensor a = ops::add_scalar(tape, x, 0.5);
+    kept = a.impl_ptr();
+    z = ops::mul(tape, a, a);
+  }
+  EXPECT_FALSE(kept.expired());
+  tape.backward(ops::sum(tape, ops::add(tape, y2, z)));
+  // d/dx [3(x+1) + (x+0.5)^2] = 3 + 2(x+0.5)
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{6, 8}));
+}
+
 TEST(Tape, NoGradGuardStopsRecording) {
   Tape tape;
   Tensor a = Tensor::from_vector<float>({1}, {1});
