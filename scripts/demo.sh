@@ -7,13 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup_deps.sh
 
-BUILD_DIR=${BUILD_DIR:-build}
-JOBS=${JOBS:-$(nproc)}
-cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >"$BUILD_DIR.configure.log" 2>&1 || {
-  cat "$BUILD_DIR.configure.log"
-  exit 1
-}
-cmake --build "$BUILD_DIR" -j "$JOBS" --target spikegrad_cli
+configure_build --target spikegrad_cli
 
 # A fresh demo run each time: the previous one is moved aside, never deleted.
 if [ -e runs/demo ]; then mv runs/demo "runs/demo.$(date +%Y%m%d-%H%M%S)"; fi

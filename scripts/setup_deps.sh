@@ -23,3 +23,16 @@ fi
 if ! command -v nvcc >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then
   export PATH=/usr/local/cuda/bin:$PATH
 fi
+
+# configure_build [cmake --build args...]: configures $BUILD_DIR (Release; CUDA on when nvcc is found)
+# and builds. The configure log goes to $BUILD_DIR.configure.log and is printed only on failure.
+BUILD_DIR=${BUILD_DIR:-build}
+JOBS=${JOBS:-$(nproc)}
+configure_build() {
+  cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >"$BUILD_DIR.configure.log" 2>&1 || {
+    cat "$BUILD_DIR.configure.log"
+    return 1
+  }
+  grep "spikegrad: CUDA backend" "$BUILD_DIR.configure.log" || true
+  cmake --build "$BUILD_DIR" -j "$JOBS" "$@"
+}

@@ -6,14 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup_deps.sh
 
-BUILD_DIR=${BUILD_DIR:-build}
-JOBS=${JOBS:-$(nproc)}
-cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >"$BUILD_DIR.configure.log" 2>&1 || {
-  cat "$BUILD_DIR.configure.log"
-  exit 1
-}
-grep "spikegrad: CUDA backend" "$BUILD_DIR.configure.log" || true
-cmake --build "$BUILD_DIR" -j "$JOBS"
+configure_build
 # ctest runs one test process per core; OpenMP inside each would oversubscribe the machine.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 ctest --test-dir "$BUILD_DIR" --output-on-failure -LE slow -j "$JOBS" "$@"

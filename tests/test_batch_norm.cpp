@@ -144,14 +144,6 @@ TEST(BatchNorm, CudaStatisticsMatchCpuWithLargeMean) {
   expect_close(gpu[4], cpu[4], 1e-5, 1e-6, "cuda running_var");
 }
 
-void expect_error(const std::function<void()>& f, const std::string& expected) {
-  try {
-    f();
-    ADD_FAILURE() << "expected an error containing: " << expected;
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << e.what();
-  }
-}
 
 TEST(BatchNorm, ErrorsNameOpAndProblem) {
   Tape tape;

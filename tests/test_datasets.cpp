@@ -13,6 +13,7 @@
 #include "datasets/cifar.h"
 #include "datasets/idx.h"
 #include "datasets/registry.h"
+#include "support/op_cases.h"
 
 namespace spikegrad::testing {
 namespace {
@@ -80,15 +81,6 @@ Bytes idx_labels(uint32_t n = kN) {
 }
 
 // Runs `fn`, which must throw spikegrad::Error whose message contains every fragment.
-template <class Fn>
-void expect_error(Fn fn, const std::vector<std::string>& fragments) {
-  try {
-    fn();
-    ADD_FAILURE() << "no error thrown; expected one containing '" << fragments.front() << "'";
-  } catch (const Error& e) {
-    for (const std::string& f : fragments) EXPECT_NE(std::string(e.what()).find(f), std::string::npos) << e.what();
-  }
-}
 
 TEST(IdxReader, RoundTripPlainAndGzip) {
   TempDir plain, gz;

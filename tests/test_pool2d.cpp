@@ -112,14 +112,6 @@ TEST(Pool2d, NoRecordWithoutGrad) {
   EXPECT_EQ(tape.size(), 0u);
 }
 
-void expect_error(const std::function<void()>& f, const std::string& expected) {
-  try {
-    f();
-    ADD_FAILURE() << "expected an error containing: " << expected;
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << e.what();
-  }
-}
 
 TEST(Pool2d, ErrorsNameOpAndProblem) {
   Tape tape;

@@ -60,4 +60,13 @@ void expect_close(const Tensor& actual, const Tensor& expected, double rtol, dou
                     << ", atol " << atol << ")";
 }
 
+void expect_error(const std::function<void()>& f, const std::vector<std::string>& fragments) {
+  try {
+    f();
+    ADD_FAILURE() << "no error thrown; expected one containing '" << fragments.front() << "'";
+  } catch (const Error& e) {
+    for (const std::string& s : fragments) EXPECT_NE(std::string(e.what()).find(s), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace spikegrad::testing
