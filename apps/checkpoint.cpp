@@ -17,6 +17,15 @@ void save_checkpoint(const std::string& path, const Model& model, const Optimize
   nlohmann::json meta;
   meta["format_version"] = kFormatVersion;
   meta["model"] = model.name();
+  // Self-describing: what the model expects, without a dataset table (informational; loading checks names
+  // and shapes, and the run config rebuilds the model).
+  const ModelConfig& mc = model.config();
+  meta["model_config"] = {{"in_channels", mc.in_channels},
+                          {"image_size", mc.image_size},
+                          {"num_classes", mc.num_classes},
+                          {"time_steps", mc.time_steps},
+                          {"mean", std::vector<float>(mc.mean.begin(), mc.mean.begin() + mc.in_channels)},
+                          {"std", std::vector<float>(mc.std.begin(), mc.std.begin() + mc.in_channels)}};
   meta["config"] = config.to_json();
   meta["epochs_done"] = progress.epochs_done;
   meta["best_epoch"] = progress.best_epoch;

@@ -36,7 +36,10 @@ SequentialSnn::SequentialSnn(std::string name, const ModelConfig& config, std::v
     const std::string p = "classifier." + std::to_string(j);
     Linear fc;
     fc.weight = add_parameter(p + ".weight", uniform_fan_in({widths[j], features}, features, gen));
-    fc.bias = add_parameter(p + ".bias", uniform_fan_in({widths[j]}, features, gen));
+    // Drawn even when zeroed, so the other parameters' values do not depend on the flag.
+    Tensor bias = uniform_fan_in({widths[j]}, features, gen);
+    if (classifier_.zero_bias) bias.fill_zero();
+    fc.bias = add_parameter(p + ".bias", bias);
     fcs_.push_back(fc);
     features = widths[j];
   }

@@ -28,6 +28,7 @@ struct StageSpec {
 struct ClassifierSpec {
   std::vector<int64_t> hidden;   // widths of hidden Linear layers (the last Linear maps to num_classes)
   bool spiking_hidden = false;   // neuron after each hidden Linear ([RAT] VGG11); false: affine chain (TMI)
+  bool zero_bias = false;        // Linear biases start at 0 ([RAT]/[FEEL] VGG11); false: PyTorch's uniform
 };
 
 class SequentialSnn : public Model {

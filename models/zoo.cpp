@@ -24,9 +24,9 @@ std::vector<StageSpec> vgg11_stages() {
 std::unique_ptr<Model> vgg11(const ModelConfig& c) {
   return std::make_unique<SequentialSnn>("vgg11", c, vgg11_stages(), ClassifierSpec{{4096, 4096}, false});
 }
-// The [RAT]/[FEEL] variant: a neuron after each of the first two Linear layers.
+// The [RAT]/[FEEL] variant: a neuron after each of the first two Linear layers, Linear biases zeroed.
 std::unique_ptr<Model> vgg11_rat(const ModelConfig& c) {
-  return std::make_unique<SequentialSnn>("vgg11_rat", c, vgg11_stages(), ClassifierSpec{{4096, 4096}, true});
+  return std::make_unique<SequentialSnn>("vgg11_rat", c, vgg11_stages(), ClassifierSpec{{4096, 4096}, true, true});
 }
 // Our spiking AlexNet for 32x32 inputs (the TMI authors did not release theirs): AlexNet's five conv
 // layers with 3x3 kernels (11x11/5x5 kernels and stride 4 make no sense at 32 px), average pools after

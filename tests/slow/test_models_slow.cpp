@@ -38,5 +38,17 @@ TEST(Models, Vgg11ZTapIs512x4x4AtCifarSize) {
   EXPECT_EQ(out.taps.get(out.taps.first_name()).shape(), (Shape{1, 1, 64, 32, 32}));
 }
 
+TEST(Models, Vgg11RatZeroesLinearBiasesAndVgg11DoesNot) {
+  for (const char* name : {"vgg11", "vgg11_rat"}) {
+    auto m = make_model(name, model_config(3, 32, 1));
+    for (const NamedTensor& p : m->parameters()) {
+      if (p.name.rfind("classifier.", 0) != 0 || p.name.find(".bias") == std::string::npos) continue;
+      bool all_zero = true;
+      for (float v : p.tensor.to_vector<float>()) all_zero &= v == 0.f;
+      EXPECT_EQ(all_zero, std::string(name) == "vgg11_rat") << name << " " << p.name;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace spikegrad::testing
