@@ -32,15 +32,6 @@ std::vector<double> grad_of(const std::vector<double>& x, const std::vector<doub
   return tape.vjp(y, steps_of(gy), {xt})[0].to_vector<double>();
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
-
 // ---- golden sequences (T = 4), worked by hand -------------------------------------------------------------
 // LIF (decay 0.5, theta 1), x = 1, 0.5, 0.75, 0.25. Strict (h > 1, the reference):
 //   h0 = 1 -> no spike, v = 1;  h1 = 0.5 + 0.5 = 1 -> no spike, v = 1;  h2 = 0.5 + 0.75 = 1.25 -> spike, v = 0;

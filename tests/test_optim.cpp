@@ -129,15 +129,6 @@ void expect_cuda_matches_cpu(const MakeOptimizer& make, const std::string& what)
   }
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
 // ---- optimizers against the references ---------------------------------------------------------
 
 const std::vector<std::pair<std::string, SgdOptions>> kSgdCases = {

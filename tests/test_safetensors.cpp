@@ -21,11 +21,13 @@
 #include "engine/cuda_context.h"
 #include "engine/safetensors.h"
 #include "engine/strict_load.h"
+#include "support/op_cases.h"
 
 namespace spikegrad {
 namespace {
 
 namespace fs = std::filesystem;
+using spikegrad::testing::error_of;
 
 // The reference tensors; scripts/dev/check_safetensors.py builds the same ones with numpy.
 NamedTensors reference_tensors() {
@@ -74,15 +76,6 @@ std::string le64(uint64_t v) {
 }
 // A raw file with the given header text (unpadded) and data bytes.
 std::string raw_file(const std::string& header, const std::string& data) { return le64(header.size()) + header + data; }
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 class SafetensorsTest : public ::testing::Test {
  protected:

@@ -60,6 +60,15 @@ void expect_close(const Tensor& actual, const Tensor& expected, double rtol, dou
                     << ", atol " << atol << ")";
 }
 
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
 void expect_error(const std::function<void()>& f, const std::vector<std::string>& fragments) {
   try {
     f();

@@ -50,6 +50,8 @@ Tensor labels(int64_t n, int64_t classes, uint64_t seed);  // int32 in [0, class
 // Test helpers shared by test files.
 bool cuda_ok();  // a CUDA device is usable
 void expect_close(const Tensor& actual, const Tensor& expected, double rtol, double atol, const std::string& what);
+// The message of the spikegrad::Error that `f` throws, or "(no error)".
+std::string error_of(const std::function<void()>& f);
 // Expects `f` to throw a spikegrad::Error whose message contains every fragment.
 void expect_error(const std::function<void()>& f, const std::vector<std::string>& fragments);
 inline void expect_error(const std::function<void()>& f, const char* fragment) {
