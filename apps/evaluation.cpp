@@ -156,7 +156,7 @@ Tensor all_mean_logits(Model& model, const Dataset& data, int64_t batch) {
   for_each_batch(model, data, batch, 0, [&](const Tensor& images, const Tensor&) {
     NoGradGuard ng;
     Tape tape;
-    parts.push_back(ops::mean_time(tape, model.forward(tape, images).logits).to(Device::CPU));
+    parts.push_back(ops::mean_time(tape, model.forward(tape, images, TapKeep::none()).logits).to(Device::CPU));
     n += images.size(0);
   });
   Tensor all = Tensor::empty({n, model.config().num_classes}, DType::F32);

@@ -31,6 +31,7 @@ struct RunConfig {
   bool detach_reset = false;
   std::string surrogate = "triangle";  // triangle | sigmoid | atan | rectangle
   double surrogate_alpha = 1.0;
+  bool memory_savers = true;  // fused BN + neuron, spike inputs kept as bytes (ModelConfig); same results
   // loss
   std::string loss = "ce";   // ce (on the mean over T of the logits) | tet
   double tet_lambda = 0.05;  // TMI's λ

@@ -49,6 +49,7 @@ std::unique_ptr<Model> build_model(const RunConfig& c, const Dataset& d, Device 
   mc.mean = d.mean;
   mc.std = d.std;
   mc.init_seed = c.seed;
+  mc.fuse_bn_spike = mc.pack_spike_inputs = c.memory_savers;
   ops::SpikeOptions& n = mc.neuron;
   n.neuron = c.neuron == "if" ? ops::NeuronKind::if_ : ops::NeuronKind::lif;
   n.threshold = c.threshold;

@@ -134,7 +134,7 @@ std::string run_train(RunConfig c) {
     while (loader.next(batch)) {
       const Tensor images = batch.images.to(device), labels = batch.labels.to(device);
       Tape tape;
-      ForwardResult out = model->forward(tape, images);
+      ForwardResult out = model->forward(tape, images, taps_needed(lcfg));
       LossParts parts = compute_loss(tape, out.logits, labels, out.taps, lcfg);
       const double loss = parts.total.item();
       if (!std::isfinite(loss))

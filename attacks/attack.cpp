@@ -24,7 +24,7 @@ Tensor loss_gradient(Model& model, const Tensor& x, const Tensor& labels, const 
   Tape tape;
   Tensor leaf = x.view(x.shape());
   leaf.set_requires_grad(true);
-  ForwardResult out = model.forward(tape, leaf);
+  ForwardResult out = model.forward(tape, leaf, TapKeep::none());
   Tensor loss = ops::cross_entropy(tape, ops::mean_time(tape, out.logits), labels);
   Tensor g = tape.grad(loss, {leaf})[0];
   SG_CHECK(g.defined() && g.shape() == x.shape(), op << ": the model's loss does not depend on its input");

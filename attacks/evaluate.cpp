@@ -31,7 +31,7 @@ Tensor predict(Model& model, const Tensor& images) {
   ModelModeGuard guard(model, std::nullopt);  // BN on running statistics: per-example, batch-independent
   NoGradGuard no_grad;
   Tape tape;
-  Tensor mean_logits = ops::mean_time(tape, model.forward(tape, images).logits);  // (B,K)
+  Tensor mean_logits = ops::mean_time(tape, model.forward(tape, images, TapKeep::none()).logits);  // (B,K)
   // A NaN logit would make the argmax arbitrary and silently count as a prediction.
   const std::vector<float> host = mean_logits.to_vector<float>();
   const int64_t classes = mean_logits.size(1);

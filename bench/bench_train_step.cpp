@@ -62,10 +62,19 @@ constexpr uint64_t kSeed = 2026;
 constexpr double kMiLambda = 0.05;
 constexpr double kMiB = 1024.0 * 1024.0;
 
+// Engine variants, so before/after figures come from the same binary and run:
+//   saver      the defaults: fused BN + neuron, spike inputs kept as bytes, only the taps the loss needs
+//   plain      all three off: BN and neuron as two ops, convs keep float inputs, every tap kept (the engine
+//              before these memory savers)
+//   sj         the defaults with the ATan surrogate (alpha 2), the neuron of the SpikingJelly comparison
+//              (scripts/compare/sj_vggsnn_step.py)
+enum class Variant { saver, plain, sj };
+
 class TrainStep {
  public:
-  TrainStep(const std::string& model_name, int64_t batch, int64_t time_steps, bool tmi, Device device)
-      : batch_(batch), time_steps_(time_steps) {
+  TrainStep(const std::string& model_name, int64_t batch, int64_t time_steps, bool tmi, Device device,
+            Variant variant = Variant::saver)
+      : batch_(batch), time_steps_(time_steps), keep_all_taps_(variant == Variant::plain) {
     ModelConfig c;
     c.in_channels = 3;
     c.image_size = 32;
@@ -74,6 +83,8 @@ class TrainStep {
     c.mean = {0.4914f, 0.4822f, 0.4465f};  // CIFAR-10, as datasets/ sets it
     c.std = {0.2023f, 0.1994f, 0.2010f};
     c.init_seed = kSeed;
+    c.fuse_bn_spike = c.pack_spike_inputs = variant != Variant::plain;
+    if (variant == Variant::sj) c.neuron.surrogate = ops::Surrogate::atan(2.0);
     model_ = make_model(model_name, c);
     model_->to(device);
     model_->train(true);
@@ -90,7 +101,7 @@ class TrainStep {
 
   void run() {
     Tape tape;
-    ForwardResult out = model_->forward(tape, images_);
+    ForwardResult out = model_->forward(tape, images_, keep_all_taps_ ? TapKeep::everything() : taps_needed(loss_));
     LossParts parts = compute_loss(tape, out.logits, labels_, out.taps, loss_);
     tape.backward(parts.total);
     adam_->step();
@@ -126,7 +137,7 @@ class TrainStep {
 
  private:
   void record_conv_outputs(const Taps& taps) {
-    for (const NamedTensor& t : taps.entries()) conv_outputs_.push_back({t.name, t.tensor.shape()});
+    for (const auto& [name, shape] : taps.listed()) conv_outputs_.push_back({name, shape});
   }
   const Shape& conv_output(const std::string& stage) const {
     for (const auto& [name, shape] : conv_outputs_)
@@ -138,6 +149,7 @@ class TrainStep {
   }
 
   int64_t batch_, time_steps_;
+  bool keep_all_taps_;
   std::unique_ptr<Model> model_;
   std::unique_ptr<Adam> adam_;
   LossConfig loss_;
@@ -163,10 +175,11 @@ void set_counters(benchmark::State& state, const TrainStep& step, Device device,
 // resets the allocator's peak and hands over to `timed`, which runs the measured steps. An error (out of
 // memory, a failed check) marks this benchmark as failed with its message instead of ending the suite.
 template <class Timed>
-void run_benchmark(benchmark::State& state, const std::string& model, bool tmi, Device device, Timed&& timed) {
+void run_benchmark(benchmark::State& state, const std::string& model, bool tmi, Device device, Variant variant,
+                   Timed&& timed) {
   try {
     allocator(device).empty_cache();  // the previous benchmark's cached blocks would inflate reserved_MiB
-    TrainStep step(model, state.range(0), state.range(1), tmi, device);
+    TrainStep step(model, state.range(0), state.range(1), tmi, device, variant);
     step.run();
     if (device == Device::CUDA) cuda_synchronize();
     const size_t live_before = allocator(device).stats().current_bytes;
@@ -175,22 +188,23 @@ void run_benchmark(benchmark::State& state, const std::string& model, bool tmi, 
     const double loss = step.last_loss();
     if (!std::isfinite(loss)) return state.SkipWithError(("the training loss is not finite: " + std::to_string(loss)).c_str());
     set_counters(state, step, device, live_before);
-    label(state, model, tmi);
+    label(state, model + (variant == Variant::plain ? " plain" : variant == Variant::sj ? " atan" : ""), tmi);
   } catch (const std::exception& e) {
     state.SkipWithError(e.what());
   }
 }
 
-void BM_TrainStepCpu(benchmark::State& state, const char* model, bool tmi) {
-  run_benchmark(state, model, tmi, Device::CPU, [&](TrainStep& step) {
+void BM_TrainStepCpu(benchmark::State& state, const char* model, bool tmi, Variant variant = Variant::saver) {
+  run_benchmark(state, model, tmi, Device::CPU, variant, [&](TrainStep& step) {
     for (auto _ : state) step.run();
   });
 }
 
-void BM_TrainStepCuda(benchmark::State& state, const char* model, bool tmi) {
+void BM_TrainStepCuda(benchmark::State& state, const char* model, bool tmi, Variant variant = Variant::saver) {
 #ifdef SPIKEGRAD_CUDA
   if (!cuda_available()) return state.SkipWithError("no CUDA device");
-  run_benchmark(state, model, tmi, Device::CUDA, [&](TrainStep& step) { bench::time_on_gpu(state, [&] { step.run(); }); });
+  run_benchmark(state, model, tmi, Device::CUDA, variant,
+                [&](TrainStep& step) { bench::time_on_gpu(state, [&] { step.run(); }); });
 #else
   state.SkipWithError("no CUDA device");
 #endif
@@ -211,15 +225,23 @@ BENCHMARK_CAPTURE(BM_TrainStepCpu, vggsnn, "vggsnn", false)->Apply(cpu_b16);
 BENCHMARK_CAPTURE(BM_TrainStepCpu, vggsnn_tmi, "vggsnn", true)->Apply(cpu_b16);
 BENCHMARK_CAPTURE(BM_TrainStepCpu, vgg11, "vgg11", false)->Apply(cpu_b16);
 BENCHMARK_CAPTURE(BM_TrainStepCpu, vgg11_tmi, "vgg11", true)->Apply(cpu_b16);
+BENCHMARK_CAPTURE(BM_TrainStepCpu, vggsnn_plain, "vggsnn", false, Variant::plain)->Apply(cpu_b16);
+BENCHMARK_CAPTURE(BM_TrainStepCpu, vggsnn_tmi_plain, "vggsnn", true, Variant::plain)->Apply(cpu_b16);
 BENCHMARK_CAPTURE(BM_TrainStepCpu, vggsnn, "vggsnn", false)->Apply(cpu_b64);
 BENCHMARK_CAPTURE(BM_TrainStepCpu, vggsnn_tmi, "vggsnn", true)->Apply(cpu_b64);
 BENCHMARK_CAPTURE(BM_TrainStepCpu, vgg11, "vgg11", false)->Apply(cpu_b64);
 BENCHMARK_CAPTURE(BM_TrainStepCpu, vgg11_tmi, "vgg11", true)->Apply(cpu_b64);
+BENCHMARK_CAPTURE(BM_TrainStepCpu, vggsnn_plain, "vggsnn", false, Variant::plain)->Apply(cpu_b64);
+BENCHMARK_CAPTURE(BM_TrainStepCpu, vggsnn_tmi_plain, "vggsnn", true, Variant::plain)->Apply(cpu_b64);
 
 BENCHMARK_CAPTURE(BM_TrainStepCuda, vggsnn, "vggsnn", false)->Apply(cuda_args);
 BENCHMARK_CAPTURE(BM_TrainStepCuda, vggsnn_tmi, "vggsnn", true)->Apply(cuda_args);
 BENCHMARK_CAPTURE(BM_TrainStepCuda, vgg11, "vgg11", false)->Apply(cuda_args);
 BENCHMARK_CAPTURE(BM_TrainStepCuda, vgg11_tmi, "vgg11", true)->Apply(cuda_args);
+BENCHMARK_CAPTURE(BM_TrainStepCuda, vggsnn_plain, "vggsnn", false, Variant::plain)->Apply(cuda_args);
+BENCHMARK_CAPTURE(BM_TrainStepCuda, vggsnn_tmi_plain, "vggsnn", true, Variant::plain)->Apply(cuda_args);
+BENCHMARK_CAPTURE(BM_TrainStepCuda, vggsnn_sj, "vggsnn", false, Variant::sj)->Apply(cuda_args);
+BENCHMARK_CAPTURE(BM_TrainStepCuda, vggsnn_sj_tmi, "vggsnn", true, Variant::sj)->Apply(cuda_args);
 
 }  // namespace
 }  // namespace spikegrad

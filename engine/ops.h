@@ -49,6 +49,12 @@ Tensor linear(Tape& tape, const Tensor& x, const Tensor& w, const Tensor& b);
 struct Conv2dOptions {
   int stride = 1;
   int padding = 0;
+  // 0: backward keeps x as it is. L in {1, 2, 4, ..., 128}: the caller promises x holds only multiples of
+  // 1/L in [0, 255/L] — spikes (L = 1), spikes average-pooled over 2x2 (L = 4) — and backward keeps x as one
+  // byte per element (kernels/spike_pack.h) instead of 4 (float) or 8 (double); the gradients are exactly
+  // those of the float path. The CPU checks the promise and fails naming the element; CUDA rounds to the
+  // nearest level without checking (a check would cost a device-to-host synchronisation per layer).
+  int input_levels = 0;
 };
 // x (N,C,H,W), w (K,C,R,S) as PyTorch OIHW, b (K) or undefined -> (N,K,P,Q), P = (H+2p-R)/stride+1.
 // CPU: im2col + Eigen GEMM with OpenMP. CUDA: cuDNN.

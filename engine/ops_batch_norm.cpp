@@ -90,3 +90,109 @@ Tensor batch_norm(Tape& tape, const Tensor& x, const Tensor& weight, const Tenso
 }
 
 }  // namespace spikegrad::ops
+
+// ---- fused BN + LIF/IF (declared in engine/ops_neuron.h) ---------------------------------------------------
+namespace spikegrad::ops {
+
+Tensor batch_norm_spike(Tape& tape, const Tensor& x, const Tensor& weight, const Tensor& bias,
+                        const Tensor& running_mean, const Tensor& running_var, const BatchNormOptions& bn,
+                        int64_t time_steps, const SpikeOptions& opt) {
+  const char* op = "batch_norm_spike";
+  const ChannelLayout d = validate(x, weight, bias, running_mean, running_var, bn);
+  SG_CHECK(time_steps >= 1 && d.N % time_steps == 0,
+           op << ": time_steps must be >= 1 and divide x.size(0) = T·B = " << d.N << ", got " << time_steps);
+  const neuron_detail::LifSetup l = neuron_detail::lif_setup(opt);
+  const int64_t steps = time_steps, count = x.numel() / time_steps;
+  const bool rga = opt.backward == SpikeBackward::rga, detach = opt.detach_reset, training = bn.training;
+  const bool record = Tape::should_record({x, weight, bias});
+
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  Tensor mean = Tensor::empty({d.C}, x.dtype(), x.device());
+  Tensor invstd = Tensor::empty({d.C}, x.dtype(), x.device());
+  Tensor x_mean = record && rga ? Tensor::empty({count}, x.dtype(), x.device()) : Tensor();
+  // The statistics (running buffers updated in training), then the neuron reading x through BnInput.
+  // `spikes` null: a backward recomputing the records only.
+  auto run_forward = [=](float* spikes, float* records, float* mean_out) {
+    const neurons::BnInput<float> in{x.data<float>(), mean.data<float>(), invstd.data<float>(), weight.data<float>(),
+                                     bias.data<float>(), d.C, d.S};
+    if (x.is_cuda()) {
+      SG_CUDA_CALL(op, neurons::multistep_forward_bn_cuda(l.neuron, l.firing, in, nullptr, spikes, records, mean_out,
+                                                          steps, count));
+    } else {
+      neurons::multistep_forward_input_cpu<neurons::Lif, float>(l.neuron, l.firing, in, nullptr, spikes, records,
+                                                                 mean_out, steps, count);
+    }
+  };
+  auto run_forward_double = [=](double* spikes, double* records, double* mean_out) {
+    const neurons::BnInput<double> in{x.data<double>(), mean.data<double>(), invstd.data<double>(),
+                                      weight.data<double>(), bias.data<double>(), d.C, d.S};
+    neurons::multistep_forward_input_cpu<neurons::Lif, double>(l.neuron, l.firing, in, nullptr, spikes, records,
+                                                                mean_out, steps, count);
+  };
+  if (x.is_cuda()) {
+    SG_CUDA_CALL(op, batch_norm_forward_cuda(x.data<float>(), weight.data<float>(), bias.data<float>(),
+                                             running_mean.data<float>(), running_var.data<float>(), d.N, d.C, d.S,
+                                             training, float(bn.momentum), float(bn.eps), nullptr,
+                                             mean.data<float>(), invstd.data<float>()));
+    run_forward(y.data<float>(), nullptr, x_mean.defined() ? x_mean.data<float>() : nullptr);
+  } else if (x.dtype() == DType::F32) {
+    batch_norm_forward_cpu<float>(x.data<float>(), weight.data<float>(), bias.data<float>(),
+                                  running_mean.data<float>(), running_var.data<float>(), d.N, d.C, d.S, training,
+                                  bn.momentum, bn.eps, nullptr, mean.data<float>(), invstd.data<float>());
+    run_forward(y.data<float>(), nullptr, x_mean.defined() ? x_mean.data<float>() : nullptr);
+  } else {
+    batch_norm_forward_cpu<double>(x.data<double>(), weight.data<double>(), bias.data<double>(),
+                                   running_mean.data<double>(), running_var.data<double>(), d.N, d.C, d.S, training,
+                                   bn.momentum, bn.eps, nullptr, mean.data<double>(), invstd.data<double>());
+    run_forward_double(y.data<double>(), nullptr, x_mean.defined() ? x_mean.data<double>() : nullptr);
+  }
+  if (!record) return y;
+
+  tape.record(op, {x, weight, bias}, {y},
+              [=, neuron = l.neuron, firing = l.firing, tau = l.rga_tau, gamma = opt.rga_gamma](
+                  const std::vector<Tensor>& gy, const std::vector<Tensor*>& gx) {
+                if (!gx[0] && !gx[1] && !gx[2]) return;
+                // du: the gradient at the BN output (the neuron's input current), one layer's worth of scratch.
+                Tensor du = Tensor::zeros(x.shape(), x.dtype(), x.device());
+                if (x.is_cuda()) {
+                  if (rga) {
+                    SG_CUDA_CALL(op, neurons::rga_backward_cuda(gy[0].data<float>(), x_mean.data<float>(), float(tau),
+                                                               float(gamma), du.data<float>(), steps, count));
+                  } else {
+                    Tensor records = Tensor::empty({steps, count}, x.dtype(), x.device());
+                    run_forward(nullptr, records.data<float>(), nullptr);
+                    SG_CUDA_CALL(op, neurons::multistep_backward_cuda(neuron, firing, detach, gy[0].data<float>(),
+                                                                     records.data<float>(), nullptr, du.data<float>(),
+                                                                     nullptr, nullptr, steps, count));
+                  }
+                  Tensor channel_sums = Tensor::empty({2, d.C}, DType::F32, Device::CUDA);
+                  SG_CUDA_CALL(op, batch_norm_backward_cuda(x.data<float>(), weight.data<float>(), mean.data<float>(),
+                                                           invstd.data<float>(), du.data<float>(), d.N, d.C, d.S,
+                                                           training, channel_sums.data<float>(),
+                                                           gx[0] ? gx[0]->data<float>() : nullptr,
+                                                           gx[1] ? gx[1]->data<float>() : nullptr,
+                                                           gx[2] ? gx[2]->data<float>() : nullptr));
+                  return;
+                }
+                dispatch_float(x.dtype(), op, [&](auto z) {
+                  using T = decltype(z);
+                  if (rga) {
+                    neurons::rga_backward_cpu<T>(gy[0].data<T>(), x_mean.data<T>(), T(tau), T(gamma), du.data<T>(),
+                                                 steps, count);
+                  } else {
+                    Tensor records = Tensor::empty({steps, count}, x.dtype(), x.device());
+                    if constexpr (std::is_same_v<T, float>) run_forward(nullptr, records.data<float>(), nullptr);
+                    else run_forward_double(nullptr, records.data<double>(), nullptr);
+                    neurons::multistep_backward_cpu<neurons::Lif, T>(neuron, firing, detach, gy[0].data<T>(),
+                                                                     records.data<T>(), nullptr, du.data<T>(),
+                                                                     nullptr, steps, count);
+                  }
+                  batch_norm_backward_cpu<T>(x.data<T>(), weight.data<T>(), mean.data<T>(), invstd.data<T>(),
+                                             du.data<T>(), d.N, d.C, d.S, training, gx[0] ? gx[0]->data<T>() : nullptr,
+                                             gx[1] ? gx[1]->data<T>() : nullptr, gx[2] ? gx[2]->data<T>() : nullptr);
+                });
+              });
+  return y;
+}
+
+}  // namespace spikegrad::ops

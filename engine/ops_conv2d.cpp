@@ -2,6 +2,7 @@
 #include "engine/op_util.h"
 #include "engine/ops.h"
 #include "kernels/conv2d.h"
+#include "kernels/spike_pack.h"
 
 namespace spikegrad::ops {
 
@@ -22,6 +23,8 @@ Conv2dShape validated_shape(const Tensor& x, const Tensor& w, const Tensor& b, c
                                                              << shape_str(x.shape()) << ", got w " << shape_str(w.shape()));
   SG_CHECK(opt.stride >= 1, "conv2d: stride must be >= 1, got " << opt.stride);
   SG_CHECK(opt.padding >= 0, "conv2d: padding must be >= 0, got " << opt.padding);
+  SG_CHECK(opt.input_levels >= 0 && opt.input_levels <= 128 && (opt.input_levels & (opt.input_levels - 1)) == 0,
+           "conv2d: input_levels must be 0 (off) or a power of two in [1,128], got " << opt.input_levels);
   const Conv2dShape s = make_conv2d_shape(x.size(0), x.size(1), x.size(2), x.size(3), w.size(0), w.size(2), w.size(3),
                                           opt.stride, opt.padding);
   SG_CHECK(s.P >= 1 && s.Q >= 1, "conv2d: a " << s.R << "x" << s.S << " kernel does not fit the " << s.H << "x" << s.W
@@ -50,27 +53,60 @@ Tensor conv2d(Tape& tape, const Tensor& x, const Tensor& w, const Tensor& b, Con
 
   std::vector<Tensor> inputs{x, w};
   if (has_bias) inputs.push_back(b);
-  if (Tape::should_record(inputs)) {
-    // Backward needs x (for dw) and w (for dx); the bias gradient needs only gy.
-    tape.record("conv2d", inputs, {y}, [x, w, has_bias, s](const std::vector<Tensor>& gy, const std::vector<Tensor*>& gx) {
-      Tensor* dx = gx[0];
-      Tensor* dw = gx[1];
-      Tensor* db = has_bias ? gx[2] : nullptr;
-      if (!dx && !dw && !db) return;
-      if (x.is_cuda()) {
-        SG_CUDA_CALL("conv2d backward",
-                     conv2d_backward_cuda(x.data<float>(), w.data<float>(), gy[0].data<float>(),
-                                          dx ? dx->data<float>() : nullptr, dw ? dw->data<float>() : nullptr,
-                                          db ? db->data<float>() : nullptr, s));
-        return;
-      }
-      dispatch_float(x.dtype(), "conv2d backward", [&](auto z) {
+  if (!Tape::should_record(inputs)) return y;
+
+  // Backward needs x (for dw) and w (for dx); the bias gradient needs only gy. With input_levels, x is
+  // kept as bytes, and only when dw can be wanted at all (x itself is then not held by this node).
+  const int levels = opt.input_levels;
+  const bool pack = levels > 0 && w.requires_grad();
+  Tensor x_saved = pack ? Tensor() : x;
+  Tensor x_levels;
+  if (pack) {
+    x_levels = Tensor::empty(x.shape(), DType::U8, x.device());
+    if (x.is_cuda()) {
+      SG_CUDA_CALL("conv2d", pack_levels_cuda(x.data<float>(), x_levels.data<uint8_t>(), x.numel(), levels));
+    } else {
+      dispatch_float(x.dtype(), "conv2d", [&](auto z) {
         using T = decltype(z);
-        conv2d_backward_cpu<T>(x.data<T>(), w.data<T>(), gy[0].data<T>(), dx ? dx->data<T>() : nullptr,
-                               dw ? dw->data<T>() : nullptr, db ? db->data<T>() : nullptr, s);
+        const int64_t bad = pack_levels_cpu<T>(x.data<T>(), x_levels.data<uint8_t>(), x.numel(), levels);
+        SG_CHECK(bad < 0, "conv2d: input_levels = " << levels << " promises x holds multiples of 1/" << levels
+                                                    << " in [0," << 255.0 / levels << "], but x[" << bad
+                                                    << "] = " << double(x.data<T>()[bad]));
       });
-    });
+    }
   }
+  tape.record("conv2d", inputs, {y},
+              [x_saved, x_levels, levels, w, has_bias, s](const std::vector<Tensor>& gy, const std::vector<Tensor*>& gx) {
+                Tensor* dx = gx[0];
+                Tensor* dw = gx[1];
+                Tensor* db = has_bias ? gx[2] : nullptr;
+                if (!dx && !dw && !db) return;
+                const Tensor& ref = x_levels.defined() ? w : x_saved;  // device and dtype of the computation
+                if (ref.is_cuda()) {
+                  Tensor x_float = x_saved;
+                  if (x_levels.defined() && dw) {  // cuDNN reads float: a transient copy, freed after this node
+                    x_float = Tensor::empty(x_levels.shape(), DType::F32, Device::CUDA);
+                    SG_CUDA_CALL("conv2d backward", unpack_levels_cuda(x_levels.data<uint8_t>(), x_float.data<float>(),
+                                                                       x_levels.numel(), levels));
+                  }
+                  SG_CUDA_CALL("conv2d backward",
+                               conv2d_backward_cuda(x_float.defined() ? x_float.data<float>() : nullptr, w.data<float>(),
+                                                    gy[0].data<float>(), dx ? dx->data<float>() : nullptr,
+                                                    dw ? dw->data<float>() : nullptr, db ? db->data<float>() : nullptr, s));
+                  return;
+                }
+                dispatch_float(ref.dtype(), "conv2d backward", [&](auto z) {
+                  using T = decltype(z);
+                  T* dx_p = dx ? dx->data<T>() : nullptr;
+                  T* dw_p = dw ? dw->data<T>() : nullptr;
+                  T* db_p = db ? db->data<T>() : nullptr;
+                  if (x_levels.defined())
+                    conv2d_backward_packed_cpu<T>(x_levels.data<uint8_t>(), levels, w.data<T>(), gy[0].data<T>(), dx_p,
+                                                  dw_p, db_p, s);
+                  else
+                    conv2d_backward_cpu<T>(x_saved.data<T>(), w.data<T>(), gy[0].data<T>(), dx_p, dw_p, db_p, s);
+                });
+              });
   return y;
 }
 

@@ -44,18 +44,25 @@ void check_threshold(const SpikeOptions& opt, const char* op) {
 
 }  // namespace
 
-Tensor spike(Tape& tape, const Tensor& x, const SpikeOptions& opt) {
+namespace neuron_detail {
+LifSetup lif_setup(const SpikeOptions& opt) {
   const bool is_if = opt.neuron == NeuronKind::if_;
-  const char* op = is_if ? "if" : "lif";
-  check_threshold(opt, op);
-  neurons::Lif n;
-  n.decay = is_if ? 1.0 : opt.decay;
-  n.theta = opt.threshold;
-  n.reset = opt.reset;
-  SG_CHECK(is_if || (opt.decay >= 0 && opt.decay <= 1), op << ": decay must be in [0,1], got " << opt.decay);
-  const neurons::Firing f = neuron_detail::firing_from(opt, /*default_strict=*/!is_if, op);
-  const double tau = opt.backward == SpikeBackward::rga ? neuron_detail::rga_tau_checked(opt, n.decay, op) : 0.0;
-  return neuron_detail::run_neuron(tape, x, n, f, opt, tau, Tensor(), op);
+  LifSetup r;
+  r.op = is_if ? "if" : "lif";
+  check_threshold(opt, r.op);
+  r.neuron.decay = is_if ? 1.0 : opt.decay;
+  r.neuron.theta = opt.threshold;
+  r.neuron.reset = opt.reset;
+  SG_CHECK(is_if || (opt.decay >= 0 && opt.decay <= 1), r.op << ": decay must be in [0,1], got " << opt.decay);
+  r.firing = firing_from(opt, /*default_strict=*/!is_if, r.op);
+  r.rga_tau = opt.backward == SpikeBackward::rga ? rga_tau_checked(opt, r.neuron.decay, r.op) : 0.0;
+  return r;
+}
+}  // namespace neuron_detail
+
+Tensor spike(Tape& tape, const Tensor& x, const SpikeOptions& opt) {
+  const neuron_detail::LifSetup l = neuron_detail::lif_setup(opt);
+  return neuron_detail::run_neuron(tape, x, l.neuron, l.firing, opt, l.rga_tau, Tensor(), l.op);
 }
 
 Tensor plif_spike(Tape& tape, const Tensor& x, const Tensor& decay_logit, const SpikeOptions& opt) {

@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "engine/op_util.h"
+#include "engine/ops.h"  // BatchNormOptions (ops.h includes this header at its end; #pragma once resolves the cycle)
 #include "engine/tape.h"
 #include "engine/tensor.h"
 #include "kernels/neurons/multistep.h"
@@ -65,7 +66,30 @@ Tensor plif_spike(Tape& tape, const Tensor& x, const Tensor& decay_logit, const 
 template <class Neuron>
 Tensor spike_with(Tape& tape, const Tensor& x, const Neuron& n, const SpikeOptions& opt, const Tensor& params = Tensor());
 
+// ---- fused batch norm + LIF/IF ---------------------------------------------------------------------------
+// batch_norm_spike(x, ...) computes spike(reshape(batch_norm(x, ...), {T, -1}), opt) reshaped to x's shape —
+// a spiking layer's BN and neuron as ONE op: x is the conv output (T·B, C, H, W) or (T·B, C), time-major
+// (T = time_steps must divide x.size(0)); opt.neuron is lif or if (PLIF and spike_with are not fused).
+// Forward: the BN statistics (and the running-buffer update), then one kernel that normalises on the fly and
+// runs the neuron, so the normalised tensor is never written or read (8 B per neuron per step less traffic).
+// Saved for backward: x (the conv output, which the unfused BN keeps anyway) and 2·C statistics — the neuron's
+// records h are NOT kept; backward recomputes them from x with the same kernel (bit-identical: same code,
+// same inputs), runs the neuron's backward and then BN's. That saves 4 B per neuron per step for the whole
+// time between forward and backward, at the cost of one more forward pass of the neuron in backward (RGA
+// mode keeps its time-mean of the BN output as the unfused op does, and recomputes nothing).
+Tensor batch_norm_spike(Tape& tape, const Tensor& x, const Tensor& weight, const Tensor& bias,
+                        const Tensor& running_mean, const Tensor& running_var, const BatchNormOptions& bn,
+                        int64_t time_steps, const SpikeOptions& opt = {});
+
 namespace neuron_detail {
+// The LIF/IF neuron, firing rule and RGA tau that spike() runs for `opt`, checked.
+struct LifSetup {
+  neurons::Lif neuron;
+  neurons::Firing firing;
+  double rga_tau = 0;
+  const char* op = "lif";
+};
+LifSetup lif_setup(const SpikeOptions& opt);
 void check_spike_input(const Tensor& x, const char* op);
 neurons::Firing firing_from(const SpikeOptions& opt, bool default_strict, const char* op);
 double rga_tau_checked(const SpikeOptions& opt, std::optional<double> neuron_decay, const char* op);

@@ -62,12 +62,20 @@ void Optimizer::step() {
     detail::check_like(g, nt.tensor, what.c_str(), "grad", "parameter");
     detail::check_shape(g, nt.tensor.shape(), what.c_str(), "grad");
   }
+  std::vector<size_t> cuda_group;  // float32 CUDA parameters, for the multi-tensor path
   for (size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = params_[i].tensor;
     const Tensor& g = p.grad();
     if (!g.defined()) continue;
+    if (multi_tensor_ && p.is_cuda() && p.dtype() == DType::F32) {
+      ++param_steps_[i];
+      cuda_group.push_back(i);
+      continue;
+    }
     update(i, p, g, ++param_steps_[i]);
   }
+  if (!cuda_group.empty() && !update_many_cuda(cuda_group))
+    for (size_t i : cuda_group) update(i, params_[i].tensor, params_[i].tensor.grad(), param_steps_[i]);
   ++step_count_;
 }
 
@@ -173,6 +181,19 @@ void SGD::update(size_t i, const Tensor& p, const Tensor& g, int64_t t) {
   });
 }
 
+bool SGD::update_many_cuda(const std::vector<size_t>& indices) {
+  std::vector<SgdTensorArgs> args;
+  for (size_t i : indices) {
+    const Tensor& p = params()[i].tensor;
+    args.push_back({p.data<float>(), p.grad().data<float>(), opt_.momentum != 0 ? slot(i, 0).data<float>() : nullptr,
+                    p.numel(), param_step(i) == 1});
+  }
+  const SgdScalars<float> s{float(lr()), float(opt_.momentum), float(opt_.dampening), float(opt_.weight_decay),
+                            opt_.nesterov, false};
+  SG_CUDA_CALL("SGD step", sgd_multi_step_cuda(args.data(), int(args.size()), s));
+  return true;
+}
+
 // ---- Adam / AdamW ------------------------------------------------------------------------------
 
 namespace {
@@ -218,6 +239,23 @@ void Adam::update(size_t i, const Tensor& p, const Tensor& g, int64_t t) {
     using T = decltype(z);
     adam_step_cpu<T>(p.data<T>(), g.data<T>(), m.data<T>(), v.data<T>(), n, scalars(z));
   });
+}
+
+bool Adam::update_many_cuda(const std::vector<size_t>& indices) {
+  const double l2 = decoupled_ ? 0.0 : opt_.weight_decay;
+  const double decay = decoupled_ ? 1.0 - lr() * opt_.weight_decay : 1.0;
+  std::vector<AdamTensorArgs> args;
+  for (size_t i : indices) {
+    const Tensor& p = params()[i].tensor;
+    const double t = double(param_step(i));
+    // The same double-precision host arithmetic as update(), so both paths use the same float scalars.
+    const double bc1 = 1.0 - std::pow(opt_.beta1, t), bc2 = 1.0 - std::pow(opt_.beta2, t);
+    args.push_back({p.data<float>(), p.grad().data<float>(), slot(i, 0).data<float>(), slot(i, 1).data<float>(),
+                    p.numel(), float(lr() / bc1), float(std::sqrt(bc2))});
+  }
+  const AdamScalars<float> s{float(opt_.beta1), float(opt_.beta2), float(opt_.eps), float(l2), float(decay), 0.f, 0.f};
+  SG_CUDA_CALL(name().c_str(), adam_multi_step_cuda(args.data(), int(args.size()), s));
+  return true;
 }
 
 // ---- gradient norm and clipping ----------------------------------------------------------------

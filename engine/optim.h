@@ -36,6 +36,10 @@ class Optimizer {
   int64_t step_count() const { return step_count_; }  // calls of step()
   const NamedTensors& params() const { return params_; }
   const std::string& name() const { return name_; }  // "SGD", "Adam", "AdamW"
+  // CUDA: update all parameters in one launch (kernels/optim.h, multi-tensor; the default) or one launch per
+  // parameter. The results are bit-identical; the switch exists for the benchmark and the test.
+  void set_multi_tensor(bool on) { multi_tensor_ = on; }
+  bool multi_tensor() const { return multi_tensor_; }
 
   NamedTensors state() const;
   // Copies `state` into the optimizer (tensors may live on any device). Every expected entry must be
@@ -50,6 +54,13 @@ class Optimizer {
   Optimizer(std::string name, NamedTensors params, double lr, std::vector<std::string> slot_names);
   // Updates parameter i from gradient g (already checked) at the parameter's step t (1 on its first update).
   virtual void update(size_t i, const Tensor& p, const Tensor& g, int64_t t) = 0;
+  // The CUDA float32 parameters `indices` (each with a gradient, steps already counted) in one go; returns
+  // false when the optimizer has no multi-tensor path (step() then calls update for each).
+  virtual bool update_many_cuda(const std::vector<size_t>& indices) {
+    (void)indices;
+    return false;
+  }
+  int64_t param_step(size_t i) const { return param_steps_[i]; }
   const Tensor& slot(size_t param, size_t slot) const { return slots_[param][slot]; }
 
  private:
@@ -60,6 +71,7 @@ class Optimizer {
   std::vector<int64_t> param_steps_;
   double lr_;
   int64_t step_count_ = 0;
+  bool multi_tensor_ = true;
 };
 
 // torch.optim.SGD defaults. nesterov requires momentum > 0 and dampening == 0.
@@ -78,6 +90,7 @@ class SGD final : public Optimizer {
 
  protected:
   void update(size_t i, const Tensor& p, const Tensor& g, int64_t t) override;
+  bool update_many_cuda(const std::vector<size_t>& indices) override;
 
  private:
   SgdOptions opt_;
@@ -109,6 +122,7 @@ class Adam : public Optimizer {
  protected:
   Adam(std::string name, NamedTensors params, AdamOptions opt, bool decoupled);
   void update(size_t i, const Tensor& p, const Tensor& g, int64_t t) override;
+  bool update_many_cuda(const std::vector<size_t>& indices) override;
 
  private:
   AdamOptions opt_;

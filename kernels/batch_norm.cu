@@ -123,6 +123,7 @@ void batch_norm_forward_cuda(const float* x, const float* weight, const float* b
   } else {
     SG_LAUNCH_1D(bn_eval_stats_kernel, C, running_mean, running_var, C, eps, save_mean, save_invstd);
   }
+  if (!y) return;  // statistics only (the fused BN + neuron op applies them itself)
   const int64_t n = N * C * S;
   SG_LAUNCH_1D(bn_apply_kernel, n, x, weight, bias, save_mean, save_invstd, n, C, S, y);
 }

@@ -50,7 +50,8 @@ SG_HD T bn_input_grad(bool training, T x, T dy, T mean, T invstd, T weight, T su
 }
 
 // CPU reference, instantiated for float and double. Accumulation in double.
-// Writes y, save_mean, save_invstd (C each); training also updates running_mean/var in place.
+// Writes y, save_mean, save_invstd (C each); training also updates running_mean/var in place. y may be
+// null: statistics only, for the fused BN + neuron op (kernels/neurons/multistep.h, BnInput).
 template <class T>
 void batch_norm_forward_cpu(const T* x, const T* weight, const T* bias, T* running_mean, T* running_var, int64_t N,
                             int64_t C, int64_t S, bool training, double momentum, double eps, T* y, T* save_mean,

@@ -38,6 +38,7 @@ void batch_norm_forward_cpu(const T* x, const T* weight, const T* bias, T* runni
     }
     save_mean[c] = mean;
     save_invstd[c] = invstd;
+    if (!y) continue;  // statistics only (the fused BN + neuron op applies them itself)
     for (int64_t n = 0; n < N; ++n)
       for (int64_t s = 0; s < S; ++s) {
         const int64_t o = (n * C + c) * S + s;

@@ -60,6 +60,13 @@ template <class T> void conv2d_forward_cpu(const T* x, const T* w, const T* b, T
 template <class T>
 void conv2d_backward_cpu(const T* x, const T* w, const T* gy, T* gx, T* gw, T* gb, const Conv2dShape& s);
 
+// The same backward with x given as levels (kernels/spike_pack.h): x = x_levels / levels, one byte per
+// element (conv2d's saved input when Conv2dOptions::input_levels is set). Each image is unpacked into a
+// per-thread buffer just before its GEMMs; results equal conv2d_backward_cpu on the unpacked x exactly.
+template <class T>
+void conv2d_backward_packed_cpu(const uint8_t* x_levels, int levels, const T* w, const T* gy, T* gx, T* gw, T* gb,
+                                const Conv2dShape& s);
+
 // Building blocks of the fast path, exposed so tests can check them on their own.
 // im2col: one image x_n (C,H,W) -> col (C·R·S, P·Q), row (c,r,s), column (p,q); zeros where padded.
 template <class T> void im2col_cpu(const T* image, T* col, const Conv2dShape& s);

@@ -3,9 +3,11 @@
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/conv2d.h"
+#include "kernels/spike_pack.h"
 
 namespace spikegrad {
 
@@ -131,8 +133,13 @@ template <class T> void conv2d_forward_cpu(const T* x, const T* w, const T* b, T
   }
 }
 
-template <class T>
-void conv2d_backward_cpu(const T* x, const T* w, const T* gy, T* gx, T* gw, T* gb, const Conv2dShape& s) {
+namespace {
+// The backward of both public entry points; XIn is T (x as is) or uint8_t (x as levels, x = q / levels,
+// unpacked one image at a time into a per-thread buffer, so the float input never exists whole).
+template <class T, class XIn>
+void conv2d_backward_impl(const XIn* x, int levels, const T* w, const T* gy, T* gx, T* gw, T* gb,
+                          const Conv2dShape& s) {
+  constexpr bool packed = !std::is_same_v<T, XIn>;
   const int64_t CRS = s.C * s.R * s.S, PQ = s.P * s.Q, image_size = s.C * s.H * s.W;
   const bool pointwise = is_pointwise(s);
   const ConstMatrixMap<T> weights(w, s.K, CRS);
@@ -147,9 +154,16 @@ void conv2d_backward_cpu(const T* x, const T* w, const T* gy, T* gx, T* gw, T* g
     {
       const int tid = omp_get_thread_num();
       std::vector<T> col_buffer(pointwise ? 0 : size_t(CRS * PQ));
+      std::vector<T> image_buffer(packed && gw ? size_t(image_size) : 0);
 #pragma omp for schedule(static)
       for (int64_t n = 0; n < s.N; ++n) {
-        const T* image = x + n * image_size;
+        const T* image = nullptr;
+        if constexpr (packed) {
+          if (gw) unpack_levels_cpu<T>(x + n * image_size, image_buffer.data(), image_size, levels);
+          image = image_buffer.data();
+        } else {
+          image = x + n * image_size;
+        }
         const ConstMatrixMap<T> grad_out(gy + n * s.K * PQ, s.K, PQ);
         if (gw) {
           const T* col = image;
@@ -192,11 +206,26 @@ void conv2d_backward_cpu(const T* x, const T* w, const T* gy, T* gx, T* gw, T* g
   }
 }
 
+}  // namespace
+
+template <class T>
+void conv2d_backward_cpu(const T* x, const T* w, const T* gy, T* gx, T* gw, T* gb, const Conv2dShape& s) {
+  conv2d_backward_impl<T, T>(x, 1, w, gy, gx, gw, gb, s);
+}
+
+template <class T>
+void conv2d_backward_packed_cpu(const uint8_t* x_levels, int levels, const T* w, const T* gy, T* gx, T* gw, T* gb,
+                                const Conv2dShape& s) {
+  conv2d_backward_impl<T, uint8_t>(x_levels, levels, w, gy, gx, gw, gb, s);
+}
+
 #define SG_INSTANTIATE(T)                                                                                   \
   template void conv2d_forward_naive_cpu<T>(const T*, const T*, const T*, T*, const Conv2dShape&);          \
   template void conv2d_backward_naive_cpu<T>(const T*, const T*, const T*, T*, T*, T*, const Conv2dShape&); \
   template void conv2d_forward_cpu<T>(const T*, const T*, const T*, T*, const Conv2dShape&);                \
   template void conv2d_backward_cpu<T>(const T*, const T*, const T*, T*, T*, T*, const Conv2dShape&);       \
+  template void conv2d_backward_packed_cpu<T>(const uint8_t*, int, const T*, const T*, T*, T*, T*,          \
+                                              const Conv2dShape&);                                          \
   template void im2col_cpu<T>(const T*, T*, const Conv2dShape&);                                            \
   template void col2im_add_cpu<T>(const T*, T*, const Conv2dShape&);
 SG_INSTANTIATE(float)

@@ -31,6 +31,85 @@ __global__ void adam_step_kernel(float* p, const float* g, float* m, float* v, i
   }
 }
 
+// ---- multi-tensor ---------------------------------------------------------------------------------------
+template <class Args> struct MultiTensorPack {
+  Args t[kMultiTensorMax];
+  int64_t chunk_begin[kMultiTensorMax + 1];  // tensor k owns chunks [chunk_begin[k], chunk_begin[k+1])
+  int count;
+};
+
+// The tensor owning chunk c (binary search over at most kMultiTensorMax prefix entries, once per chunk).
+template <class Args> __device__ int owner_of(const MultiTensorPack<Args>& pack, int64_t c) {
+  int lo = 0, hi = pack.count - 1;
+  while (lo < hi) {
+    const int mid = (lo + hi + 1) / 2;
+    if (pack.chunk_begin[mid] <= c) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+__global__ void adam_multi_kernel(const MultiTensorPack<AdamTensorArgs> pack, AdamScalars<float> s) {
+  const int64_t chunks = pack.chunk_begin[pack.count];
+  for (int64_t c = blockIdx.x; c < chunks; c += gridDim.x) {
+    const int k = owner_of(pack, c);
+    const AdamTensorArgs& a = pack.t[k];
+    AdamScalars<float> sk = s;
+    sk.step_size = a.step_size;
+    sk.bc2_sqrt = a.bc2_sqrt;
+    const int64_t begin = (c - pack.chunk_begin[k]) * kMultiTensorChunk;
+    const int64_t end = min(a.n, begin + kMultiTensorChunk);
+    for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
+      float pi = a.p[i], mi = a.m[i], vi = a.v[i];
+      adam_element(pi, a.g[i], mi, vi, sk);
+      a.p[i] = pi;
+      a.m[i] = mi;
+      a.v[i] = vi;
+    }
+  }
+}
+
+__global__ void sgd_multi_kernel(const MultiTensorPack<SgdTensorArgs> pack, SgdScalars<float> s) {
+  const int64_t chunks = pack.chunk_begin[pack.count];
+  for (int64_t c = blockIdx.x; c < chunks; c += gridDim.x) {
+    const int k = owner_of(pack, c);
+    const SgdTensorArgs& a = pack.t[k];
+    SgdScalars<float> sk = s;
+    sk.first_step = a.first_step;
+    const int64_t begin = (c - pack.chunk_begin[k]) * kMultiTensorChunk;
+    const int64_t end = min(a.n, begin + kMultiTensorChunk);
+    for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
+      float pi = a.p[i];
+      if (a.buf) {
+        float bi = sk.first_step ? 0.f : a.buf[i];
+        sgd_element(pi, a.g[i], &bi, sk);
+        a.buf[i] = bi;
+      } else {
+        sgd_element(pi, a.g[i], static_cast<float*>(nullptr), sk);
+      }
+      a.p[i] = pi;
+    }
+  }
+}
+
+template <class Args, class Scalars, class Kernel>
+void launch_multi(const Args* tensors, int count, const Scalars& s, Kernel kernel) {
+  static_assert(sizeof(MultiTensorPack<Args>) + sizeof(Scalars) < 4000, "kernel parameters must stay under 4 KB");
+  for (int first = 0; first < count; first += kMultiTensorMax) {
+    MultiTensorPack<Args> pack{};
+    pack.count = std::min(kMultiTensorMax, count - first);
+    pack.chunk_begin[0] = 0;
+    for (int k = 0; k < pack.count; ++k) {
+      pack.t[k] = tensors[first + k];
+      pack.chunk_begin[k + 1] = pack.chunk_begin[k] + ceil_div(pack.t[k].n, kMultiTensorChunk);
+    }
+    const int64_t chunks = pack.chunk_begin[pack.count];
+    if (chunks == 0) continue;
+    kernel<<<unsigned(std::min<int64_t>(chunks, 65535)), kBlock>>>(pack, s);
+    SG_LAUNCH_CHECK();
+  }
+}
+
 // Two-pass deterministic reduction: the grid size depends only on n, every thread walks its elements
 // in a fixed order and the block tree has a fixed shape, so the same input always gives the same bits
 // (no atomics, whose order would vary).
@@ -73,6 +152,14 @@ void sgd_step_cuda(float* p, const float* g, float* buf, int64_t n, const SgdSca
 
 void adam_step_cuda(float* p, const float* g, float* m, float* v, int64_t n, const AdamScalars<float>& s) {
   SG_LAUNCH_1D(adam_step_kernel, n, p, g, m, v, n, s);
+}
+
+void adam_multi_step_cuda(const AdamTensorArgs* tensors, int count, const AdamScalars<float>& shared) {
+  launch_multi(tensors, count, shared, adam_multi_kernel);
+}
+
+void sgd_multi_step_cuda(const SgdTensorArgs* tensors, int count, const SgdScalars<float>& shared) {
+  launch_multi(tensors, count, shared, sgd_multi_kernel);
 }
 
 int64_t sum_squares_partial_count(int64_t n) {

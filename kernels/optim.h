@@ -80,6 +80,35 @@ template <class T> double sum_squares_cpu(const T* x, int64_t n);
 // CUDA, float32. Asynchronous (default stream).
 void sgd_step_cuda(float* p, const float* g, float* buf, int64_t n, const SgdScalars<float>& s);
 void adam_step_cuda(float* p, const float* g, float* m, float* v, int64_t n, const AdamScalars<float>& s);
+// Multi-tensor updates: one launch for up to kMultiTensorMax tensors (a VGG has 34-38 parameter tensors, so a
+// whole model), instead of one launch per tensor — most tensors of a network are biases and BN parameters of
+// a few hundred elements, whose per-launch cost (several µs each) dominates their update. The descriptors
+// travel by value in the kernel parameters (under 4 KB). Each block takes chunks of kMultiTensorChunk
+// elements that never straddle two tensors; per element the arithmetic is sgd_element / adam_element, so
+// the result is bit-identical to the per-tensor kernels. Per-tensor scalars carry what differs between
+// tensors (the parameter's own step count t).
+constexpr int kMultiTensorMax = 40;
+constexpr int64_t kMultiTensorChunk = 16384;
+struct AdamTensorArgs {
+  float* p;
+  const float* g;
+  float* m;
+  float* v;
+  int64_t n;
+  float step_size;  // lr / (1 - beta1^t) for this tensor's t
+  float bc2_sqrt;   // sqrt(1 - beta2^t)
+};
+struct SgdTensorArgs {
+  float* p;
+  const float* g;
+  float* buf;  // null without momentum
+  int64_t n;
+  bool first_step;
+};
+// `shared` supplies the scalars common to all tensors (step_size, bc2_sqrt / first_step are per tensor).
+void adam_multi_step_cuda(const AdamTensorArgs* tensors, int count, const AdamScalars<float>& shared);
+void sgd_multi_step_cuda(const SgdTensorArgs* tensors, int count, const SgdScalars<float>& shared);
+
 // Pass 1: writes sum_squares_partial_count(n) partial sums of x[i]^2 to partials (one per block; n may be 0).
 int64_t sum_squares_partial_count(int64_t n);
 void sum_squares_partials_cuda(const float* x, int64_t n, double* partials);

@@ -65,6 +65,10 @@ Tensor tap_mutual_information(Tape& tape, const Taps& taps, const std::string& x
   return ops::kde_mutual_information(tape, x, z, opt);
 }
 
+TapKeep taps_needed(const LossConfig& cfg) {
+  return cfg.mi_lambda != 0 || cfg.report_mi ? TapKeep::mi(cfg.mi_x, cfg.mi_z) : TapKeep::none();
+}
+
 LossParts compute_loss(Tape& tape, const Tensor& logits, const Tensor& labels, const Taps& taps, const LossConfig& cfg) {
   SG_CHECK(std::isfinite(cfg.mi_lambda), "compute_loss: mi_lambda must be finite, got " << cfg.mi_lambda);
   SG_CHECK(std::isfinite(cfg.entropy_weight), "compute_loss: entropy_weight must be finite, got " << cfg.entropy_weight);

@@ -45,6 +45,9 @@ struct LossParts {
 };
 
 // logits (T,B,K) float, labels (B) int32, taps from the same forward.
+// The taps compute_loss reads (for Model::forward's keep argument): X and Z when MI is on or reported,
+// none otherwise.
+TapKeep taps_needed(const LossConfig& cfg);
 LossParts compute_loss(Tape& tape, const Tensor& logits, const Tensor& labels, const Taps& taps, const LossConfig& cfg);
 
 // The pieces, usable on their own.

@@ -5,10 +5,13 @@
 namespace spikegrad {
 
 Tensor ConvBnSpike::forward(Tape& tape, const Tensor& x, int64_t time_steps, bool training,
-                            const ops::SpikeOptions& neuron) const {
-  Tensor y = ops::conv2d(tape, x, weight, bias, conv);
+                            const ops::SpikeOptions& neuron, int input_levels, bool fuse) const {
+  ops::Conv2dOptions c = conv;
+  c.input_levels = input_levels;
+  Tensor y = ops::conv2d(tape, x, weight, bias, c);
   ops::BatchNormOptions bn;
   bn.training = training;
+  if (fuse) return ops::batch_norm_spike(tape, y, bn_weight, bn_bias, running_mean, running_var, bn, time_steps, neuron);
   y = ops::batch_norm(tape, y, bn_weight, bn_bias, running_mean, running_var, bn);
   const Shape shape = y.shape();
   Tensor s = ops::spike(tape, ops::reshape(tape, y, {time_steps, -1}), neuron);

@@ -19,8 +19,10 @@ class Model;
 struct ConvBnSpike {
   Tensor weight, bias, bn_weight, bn_bias, running_mean, running_var;
   ops::Conv2dOptions conv;
-  // x (T·B,C,H,W) -> spikes (T·B,K,P,Q).
-  Tensor forward(Tape& tape, const Tensor& x, int64_t time_steps, bool training, const ops::SpikeOptions& neuron) const;
+  // x (T·B,C,H,W) -> spikes (T·B,K,P,Q). input_levels: Conv2dOptions::input_levels for x (0: x is not
+  // level-valued, e.g. the encoded image). fuse: BN + neuron as ops::batch_norm_spike.
+  Tensor forward(Tape& tape, const Tensor& x, int64_t time_steps, bool training, const ops::SpikeOptions& neuron,
+                 int input_levels = 0, bool fuse = true) const;
 };
 
 struct Linear {

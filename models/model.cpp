@@ -55,7 +55,7 @@ void Model::to(Device device) {
   device_ = device;
 }
 
-ForwardResult Model::forward(Tape& tape, const Tensor& images) {
+ForwardResult Model::forward(Tape& tape, const Tensor& images, const TapKeep& keep) {
   SG_CHECK(images.defined() && images.ndim() == 4, name_ << ": images must be (B,C,H,W), got "
                                                          << (images.defined() ? shape_str(images.shape()) : "undefined"));
   SG_CHECK(images.dtype() == DType::F32, name_ << ": images must be float32 in [0,1], got " << dtype_name(images.dtype()));
@@ -70,6 +70,7 @@ ForwardResult Model::forward(Tape& tape, const Tensor& images) {
   x = ops::repeat_time(tape, x, steps);  // direct encoding: the same analog image at every step
   x = ops::reshape(tape, x, {steps * batch, config_.in_channels, config_.image_size, config_.image_size});
   ForwardResult out;
+  out.taps.keep(keep);
   Tensor flat = forward_layers(tape, x, batch, out.taps);
   out.logits = ops::reshape(tape, flat, {steps, batch, config_.num_classes});
   return out;

@@ -32,6 +32,12 @@ struct ModelConfig {
   std::array<float, 3> std{1.f, 1.f, 1.f};
   ops::SpikeOptions neuron;  // defaults: reference.md §2's LIF
   uint64_t init_seed = 0;
+  // Memory savers of the conv stages; the values and gradients are the same either way (tested), so they
+  // are on by default and exist as switches for before/after measurements (bench_train_step):
+  bool fuse_bn_spike = true;      // BN + neuron as one op that recomputes the neuron's records in backward
+                                  // (ops::batch_norm_spike) instead of batch_norm then spike
+  bool pack_spike_inputs = true;  // a conv whose input is spikes or average-pooled spikes keeps that input
+                                  // for its weight gradient as bytes (Conv2dOptions::input_levels)
 };
 
 struct ForwardResult {
@@ -45,7 +51,9 @@ class Model {
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;
 
-  ForwardResult forward(Tape& tape, const Tensor& images);
+  // keep: which taps the result references (models/taps.h); training without TMI keeps none, with TMI
+  // only X and Z, so the other layers' spikes are freed as soon as the next layer has consumed them.
+  ForwardResult forward(Tape& tape, const Tensor& images, const TapKeep& keep = TapKeep::everything());
 
   const std::string& name() const { return name_; }
   const ModelConfig& config() const { return config_; }

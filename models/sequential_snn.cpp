@@ -49,9 +49,15 @@ Tensor SequentialSnn::forward_layers(Tape& tape, const Tensor& x, int64_t batch,
   const int64_t steps = config().time_steps;
   std::string first, last;
   Tensor h = x;
+  // Conv2dOptions::input_levels of h: 0 for the encoded image; 1 after a spiking stage (spikes are exactly
+  // 0/1 unless the neuron runs in smooth mode); times k² after a k×k average pool (sums of k² spikes over
+  // k²; exact while the level count stays a power of two <= 128, otherwise packing is off).
+  int levels = 0;
+  const bool pack = config().pack_spike_inputs && !config().neuron.smooth;
   for (const Stage& st : stages_) {
     if (st.spec.kind == StageSpec::conv) {
-      h = st.block.forward(tape, h, steps, training(), config().neuron);
+      h = st.block.forward(tape, h, steps, training(), config().neuron, pack ? levels : 0, config().fuse_bn_spike);
+      levels = 1;
       Shape tap_shape{steps, batch};
       tap_shape.insert(tap_shape.end(), h.shape().begin() + 1, h.shape().end());
       taps.add(st.name, ops::reshape(tape, h, tap_shape));
@@ -59,6 +65,9 @@ Tensor SequentialSnn::forward_layers(Tape& tape, const Tensor& x, int64_t batch,
       last = st.name;
     } else {
       h = ops::avg_pool2d(tape, h, st.spec.kernel, st.spec.stride);
+      const int window = st.spec.kernel * st.spec.kernel;
+      const bool power_of_two = (window & (window - 1)) == 0;
+      levels = levels > 0 && power_of_two && levels * window <= 128 ? levels * window : 0;
     }
   }
   taps.set_defaults(first, last);

@@ -187,6 +187,43 @@ TEST(OptimCuda, AdamAndAdamWMatchCpu) {
   expect_cuda_matches_cpu([](NamedTensors p) { return std::make_unique<AdamW>(p, AdamWOptions{}); }, "AdamW");
 }
 
+// One launch for all parameters (the default on CUDA) gives the bits of one launch per parameter. 45 tensors:
+// more than one launch holds (kMultiTensorMax = 40); sizes around the chunk size (16384) and odd ones; some
+// parameters skip steps, so their own step counts (and bias corrections) differ within a launch.
+void expect_multi_tensor_equals_per_tensor(const std::function<std::unique_ptr<Optimizer>(NamedTensors)>& make,
+                                           const std::string& what) {
+  std::vector<Shape> shapes;
+  const int64_t sizes[] = {1, 7, 300, 16383, 16384, 16385, 40000, 70001, 3};
+  for (int k = 0; k < 45; ++k) shapes.push_back({sizes[k % 9]});
+  NamedTensors multi = make_params(shapes, DType::F32, Device::CUDA), single = make_params(shapes, DType::F32, Device::CUDA);
+  auto a = make(multi), b = make(single);
+  b->set_multi_tensor(false);
+  for (int s = 0; s < 4; ++s) {
+    for (size_t j = 0; j < shapes.size(); ++j) {
+      if ((j + size_t(s)) % 5 == 0) continue;  // no gradient for this parameter at this step
+      multi[j].tensor.set_grad(grad_for(multi, j, s));
+      single[j].tensor.set_grad(grad_for(single, j, s));
+    }
+    a->step();
+    b->step();
+    a->zero_grad();
+    b->zero_grad();
+  }
+  for (size_t j = 0; j < shapes.size(); ++j)
+    ASSERT_EQ(as_doubles(multi[j].tensor), as_doubles(single[j].tensor)) << what << ": parameter " << j;
+  const NamedTensors sa = a->state(), sb = b->state();
+  for (size_t j = 0; j < sa.size(); ++j) ASSERT_EQ(as_doubles(sa[j].tensor), as_doubles(sb[j].tensor)) << what << ": " << sa[j].name;
+}
+
+TEST(OptimCuda, MultiTensorLaunchEqualsOneLaunchPerParameter) {
+  SG_SKIP_WITHOUT_CUDA();
+  expect_multi_tensor_equals_per_tensor([](NamedTensors p) { return std::make_unique<Adam>(p, AdamOptions{0.01, 0.9, 0.999, 1e-8, 0.05}); },
+                                        "Adam l2");
+  expect_multi_tensor_equals_per_tensor([](NamedTensors p) { return std::make_unique<AdamW>(p, AdamWOptions{}); }, "AdamW");
+  for (const auto& [name, o] : kSgdCases)
+    expect_multi_tensor_equals_per_tensor([o = o](NamedTensors p) { return std::make_unique<SGD>(p, o); }, "SGD " + name);
+}
+
 // ---- behaviour ---------------------------------------------------------------------------------
 
 TEST(OptimAdam, SkipsParametersWithoutGradient) {

@@ -14,23 +14,24 @@
 namespace spikegrad::neurons {
 namespace cuda_detail {
 
-template <class N>
+template <class N, class In>
 __global__ void __launch_bounds__(kCudaBlock)
-    multistep_forward_kernel(N n, Firing f, const float* __restrict__ x, const float* __restrict__ params,
-                             float* __restrict__ spikes, float* __restrict__ records, float* __restrict__ x_mean,
-                             int64_t steps, int64_t count) {
+    multistep_forward_kernel(N n, Firing f, In in, const float* __restrict__ params, float* __restrict__ spikes,
+                             float* __restrict__ records, float* __restrict__ x_mean, int64_t steps, int64_t count) {
   float p[kParamSlots<N>] = {};
 #pragma unroll
   for (int k = 0; k < N::kParams; ++k) p[k] = params[k];
   SG_GRID_STRIDE(i, count) {
     StateOf<N, float> state{};
+    const typename In::Coef coef = in.coef(i);
     float sum = 0.f;
 #pragma unroll 4
     for (int64_t t = 0; t < steps; ++t) {
       const int64_t at = t * count + i;
-      const float xt = x[at];
+      const float xt = in.load(coef, at);
       float rec[N::kSaved];
-      spikes[at] = forward_step(n, f, state, xt, p, rec);
+      const float spike = forward_step(n, f, state, xt, p, rec);
+      if (spikes) spikes[at] = spike;
       if (records) {
 #pragma unroll
         for (int k = 0; k < N::kSaved; ++k) records[k * steps * count + at] = rec[k];
@@ -122,8 +123,17 @@ template <class N>
 void multistep_forward_cuda(const N& n, const Firing& f, const float* x, const float* params, float* spikes,
                             float* records, float* x_mean, int64_t steps, int64_t count) {
   if (steps == 0 || count == 0) return;
-  cuda_detail::multistep_forward_kernel<N><<<unsigned(multistep_cuda_blocks(count)), kCudaBlock>>>(
-      n, f, x, params, spikes, records, x_mean, steps, count);
+  cuda_detail::multistep_forward_kernel<N, DirectInput<float>><<<unsigned(multistep_cuda_blocks(count)), kCudaBlock>>>(
+      n, f, DirectInput<float>{x}, params, spikes, records, x_mean, steps, count);
+  SG_LAUNCH_CHECK();
+}
+
+template <class N>
+void multistep_forward_bn_cuda(const N& n, const Firing& f, const BnInput<float>& in, const float* params,
+                               float* spikes, float* records, float* x_mean, int64_t steps, int64_t count) {
+  if (steps == 0 || count == 0) return;
+  cuda_detail::multistep_forward_kernel<N, BnInput<float>><<<unsigned(multistep_cuda_blocks(count)), kCudaBlock>>>(
+      n, f, in, params, spikes, records, x_mean, steps, count);
   SG_LAUNCH_CHECK();
 }
 
@@ -151,6 +161,9 @@ void multistep_backward_cuda(const N& n, const Firing& f, bool detach_reset, con
   template void spikegrad::neurons::multistep_forward_cuda<Neuron>(                                         \
       const Neuron&, const spikegrad::neurons::Firing&, const float*, const float*, float*, float*, float*,  \
       int64_t, int64_t);                                                                                     \
+  template void spikegrad::neurons::multistep_forward_bn_cuda<Neuron>(                                      \
+      const Neuron&, const spikegrad::neurons::Firing&, const spikegrad::neurons::BnInput<float>&,           \
+      const float*, float*, float*, float*, int64_t, int64_t);                                               \
   template void spikegrad::neurons::multistep_backward_cuda<Neuron>(                                        \
       const Neuron&, const spikegrad::neurons::Firing&, bool, const float*, const float*, const float*,      \
       float*, float*, double*, int64_t, int64_t)

@@ -27,9 +27,37 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/batch_norm.h"
 #include "kernels/neurons/neuron_defs.h"
 
 namespace spikegrad::neurons {
+
+// Input policies: how the forward reads the input current x_t of neuron i (flat offset at = t*count + i).
+// coef(i) is read once per neuron (outside the time loop), load(coef, at) once per step.
+// DirectInput: x as given.
+template <class T> struct DirectInput {
+  const T* x;
+  struct Coef {};
+  SG_HD Coef coef(int64_t) const { return {}; }
+  SG_HD T load(const Coef&, int64_t at) const { return x[at]; }
+};
+// BnInput: batch norm applied on the fly, the fused BN + neuron forward. x is the (T·B, C, S) conv output
+// flattened time-major; neuron i of a step belongs to channel (i / S) % C, and its input current is
+// bn_normalize(x, mean_c, invstd_c, weight_c, bias_c) (kernels/batch_norm.h) — the same function the
+// unfused BN uses, so both paths compute the same current. The normalised tensor is never written.
+template <class T> struct BnInput {
+  const T* x;
+  const T *mean, *invstd, *weight, *bias;  // (C) each
+  int64_t C, S;
+  struct Coef {
+    T mean, invstd, weight, bias;
+  };
+  SG_HD Coef coef(int64_t i) const {
+    const int64_t c = (i / S) % C;
+    return {mean[c], invstd[c], weight[c], bias[c]};
+  }
+  SG_HD T load(const Coef& k, int64_t at) const { return bn_normalize(x[at], k.mean, k.invstd, k.weight, k.bias); }
+};
 
 template <class N, class T> using StateOf = typename N::template State<T>;
 // Room for kParams values (at least one: C++ has no zero-length arrays).
@@ -83,9 +111,10 @@ constexpr int64_t kCpuChunk = 256;
 #define SG_NEURON_OMP_FOR
 #endif
 
-// records may be null (no backward to come), x_mean may be null (not RGA).
-template <class N, class T>
-void multistep_forward_cpu(const N& n, const Firing& f, const T* x, const T* params, T* spikes, T* records,
+// records may be null (no backward to come), x_mean may be null (not RGA), spikes may be null (a backward
+// that only recomputes the records). `in` is an input policy (DirectInput, BnInput).
+template <class N, class T, class In>
+void multistep_forward_input_cpu(const N& n, const Firing& f, const In& in, const T* params, T* spikes, T* records,
                            T* x_mean, int64_t steps, int64_t count) {
   T p[kParamSlots<N>] = {};
   for (int k = 0; k < N::kParams; ++k) p[k] = params[k];
@@ -94,21 +123,29 @@ SG_NEURON_OMP_FOR
   for (int64_t c = 0; c < chunks; ++c) {
     const int64_t i0 = c * kCpuChunk, len = std::min(kCpuChunk, count - i0);
     StateOf<N, T> state[kCpuChunk];
+    typename In::Coef coef[kCpuChunk];
     T sum[kCpuChunk];
-    for (int64_t j = 0; j < len; ++j) state[j] = StateOf<N, T>{}, sum[j] = T(0);
+    for (int64_t j = 0; j < len; ++j) state[j] = StateOf<N, T>{}, sum[j] = T(0), coef[j] = in.coef(i0 + j);
     for (int64_t t = 0; t < steps; ++t) {
       for (int64_t j = 0; j < len; ++j) {
         const int64_t i = t * count + i0 + j;
         T rec[N::kSaved];
-        spikes[i] = forward_step(n, f, state[j], x[i], p, rec);
+        const T xt = in.load(coef[j], i);
+        const T spike = forward_step(n, f, state[j], xt, p, rec);
+        if (spikes) spikes[i] = spike;
         if (records)
           for (int k = 0; k < N::kSaved; ++k) records[k * steps * count + i] = rec[k];
-        sum[j] += x[i];
+        sum[j] += xt;
       }
     }
     if (x_mean)
       for (int64_t j = 0; j < len; ++j) x_mean[i0 + j] = sum[j] / T(steps);
   }
+}
+template <class N, class T>
+void multistep_forward_cpu(const N& n, const Firing& f, const T* x, const T* params, T* spikes, T* records,
+                           T* x_mean, int64_t steps, int64_t count) {
+  multistep_forward_input_cpu<N, T>(n, f, DirectInput<T>{x}, params, spikes, records, x_mean, steps, count);
 }
 
 // grad_x and grad_params may each be null (that gradient is not wanted).
@@ -166,6 +203,10 @@ void rga_backward_cpu(const T* grad_spikes, const T* x_mean, T tau, T gamma, T* 
 template <class N>
 void multistep_forward_cuda(const N& n, const Firing& f, const float* x, const float* params, float* spikes,
                             float* records, float* x_mean, int64_t steps, int64_t count);
+// The fused BN + neuron forward (BnInput above); spikes may be null as on the CPU.
+template <class N>
+void multistep_forward_bn_cuda(const N& n, const Firing& f, const BnInput<float>& in, const float* params,
+                               float* spikes, float* records, float* x_mean, int64_t steps, int64_t count);
 template <class N>
 void multistep_backward_cuda(const N& n, const Firing& f, bool detach_reset, const float* grad_spikes,
                              const float* records, const float* params, float* grad_x, float* grad_params,
