@@ -8,7 +8,7 @@ namespace spikegrad::app {
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(
     RunConfig, dataset, data_dir, val_size, select_on_test, train_subset, test_subset, augment, model, time_steps, neuron,
-    threshold, decay, reset, detach_reset, surrogate, surrogate_alpha, memory_savers, loss, tet_lambda, tet_phi, mi_lambda, mi_x, mi_z,
+    threshold, decay, reset, detach_reset, surrogate, surrogate_alpha, memory_savers, conv, tf32, loss, tet_lambda, tet_phi, mi_lambda, mi_x, mi_z,
     entropy_weight, entropy_sign, optimizer, lr, momentum, weight_decay, nesterov, schedule, step_size, gamma, grad_clip,
     epochs, batch, seed, device, runs_dir, name, resume, progress, checkpoint, attack_subset, eps, alpha, steps, gn_std,
     attack_grad, save_logits, save_adv, eval_batch)
@@ -92,6 +92,10 @@ void add_train_options(CLI::App* app, RunConfig& c) {
   app->add_flag("--memory-savers,!--no-memory-savers", c.memory_savers,
                 "fused BN + neuron with recomputation, and spike inputs kept as bytes for backward (same results, less memory)")
       ->capture_default_str();
+  app->add_option("--conv", c.conv, "CUDA convolution: cudnn (fp32, deterministic) | ours (hand-written implicit GEMM)")
+      ->check(CLI::IsMember({"cudnn", "ours"}))
+      ->capture_default_str();
+  app->add_flag("--tf32", c.tf32, "TF32 tensor cores in the convolutions (needs --conv ours; ~1e-3 relative error)");
   app->add_option("--loss", c.loss, "ce | tet")->check(CLI::IsMember({"ce", "tet"}))->capture_default_str();
   app->add_option("--tet-lambda", c.tet_lambda, "TET's lambda")->check(CLI::Range(0.0, 1.0))->capture_default_str();
   app->add_option("--tet-phi", c.tet_phi, "TET's phi (MSE target)")->capture_default_str();

@@ -32,6 +32,8 @@ struct RunConfig {
   std::string surrogate = "triangle";  // triangle | sigmoid | atan | rectangle
   double surrogate_alpha = 1.0;
   bool memory_savers = true;  // fused BN + neuron, spike inputs kept as bytes (ModelConfig); same results
+  std::string conv = "cudnn";  // CUDA convolution: cudnn | ours (the hand-written implicit GEMM)
+  bool tf32 = false;           // TF32 tensor cores in the convolutions (--conv ours only)
   // loss
   std::string loss = "ce";   // ce (on the mean over T of the logits) | tet
   double tet_lambda = 0.05;  // TMI's λ

@@ -61,6 +61,9 @@ std::unique_ptr<Model> build_model(const RunConfig& c, const Dataset& d, Device 
   else if (c.surrogate == "atan") n.surrogate = ops::Surrogate::atan(c.surrogate_alpha);
   else if (c.surrogate == "rectangle") n.surrogate = ops::Surrogate::rectangle(c.surrogate_alpha);
   else SG_FAIL("--surrogate: expected triangle, sigmoid, atan or rectangle, got '" << c.surrogate << "'");
+  SG_CHECK(c.conv == "cudnn" || c.conv == "ours", "--conv: expected cudnn or ours, got '" << c.conv << "'");
+  SG_CHECK(!c.tf32 || c.conv == "ours", "--tf32 needs --conv ours (the cuDNN path runs fp32 only)");
+  ops::set_conv_settings({c.conv == "ours" ? ops::ConvBackend::ours : ops::ConvBackend::cudnn, c.tf32});
   std::unique_ptr<Model> model = make_model(c.model, mc);
   model->to(device);
   return model;

@@ -136,6 +136,7 @@ std::string run_train(RunConfig c) {
       Tape tape;
       ForwardResult out = model->forward(tape, images, taps_needed(lcfg));
       LossParts parts = compute_loss(tape, out.logits, labels, out.taps, lcfg);
+      out.taps = Taps();  // the loss has read them; holding X's spikes through backward would cost memory
       const double loss = parts.total.item();
       if (!std::isfinite(loss))
         SG_FAIL("training stopped: the loss is " << loss << " at epoch " << epoch + 1 << ", step " << step + 1

@@ -12,15 +12,24 @@
 // shapes are the eight VGGSNN layers of spec/reference.md §3 at T·B = 4·64 = 256.
 // GPU time comes from CUDA events around each call (UseManualTime); without a device the CUDA
 // benchmarks report SkipWithError.
+//
+// Implicit GEMM (kernels/conv2d_igemm.h), one benchmark per pass — forward (with bias), backward data,
+// backward weight (with the bias gradient) — each with a last argument tf32 = 0 (fp32 FMA) or 1 (TF32
+// tensor cores). "TFLOP" is ours, 2·N·K·C·R·S·P·Q per pass; "vs_cudnn" = cuDNN time / our time for the
+// same pass through kernels/conv2d.h (fp32 FMA math, deterministic algorithms), both as the mean of
+// interleaved event-timed calls in the same process, so > 1 means ours is faster.
 #include <benchmark/benchmark.h>
 
 #include "bench/gpu_timer.h"
 
+#include <array>
 #include <string>
+#include <utility>
 
 #include "engine/cuda_context.h"
 #include "engine/rng.h"
 #include "kernels/conv2d.h"
+#include "kernels/conv2d_igemm.h"
 
 #ifdef SPIKEGRAD_CUDA
 #include <cuda_runtime.h>
@@ -166,6 +175,91 @@ void vggsnn_shapes(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(BM_conv2d_forward_cudnn)->Apply(vggsnn_shapes);
 BENCHMARK(BM_conv2d_backward_cudnn)->Apply(vggsnn_shapes);
+
+// ---- CUDA implicit GEMM (ours) next to cuDNN -----------------------------------------------------
+
+enum class ConvPass { forward, backward_data, backward_weight };
+
+#ifdef SPIKEGRAD_CUDA
+// Mean milliseconds per call of `ours` and of `theirs`, each timed with events, calls interleaved so
+// both see the same clocks and caches; one untimed call of each first.
+template <class A, class B>
+std::pair<double, double> interleaved_mean_ms(A&& ours, B&& theirs, int reps) {
+  ours();
+  theirs();
+  CUDA_CHECK(cudaDeviceSynchronize());
+  bench::GpuTimer timer;
+  double a = 0, b = 0;
+  for (int i = 0; i < reps; ++i) {
+    a += timer.ms(ours);
+    b += timer.ms(theirs);
+  }
+  return {a / reps, b / reps};
+}
+#endif
+
+void run_igemm_benchmark(benchmark::State& state, ConvPass pass) {
+#ifdef SPIKEGRAD_CUDA
+  if (!cuda_available()) {
+    state.SkipWithError("no CUDA device");
+    return;
+  }
+  const Conv2dShape s = shape_from(state);
+  const ConvMath math = state.range(7) ? ConvMath::tf32 : ConvMath::fp32;
+  ConvTensors t = make_tensors(s, Device::CUDA, pass != ConvPass::forward);
+  const float *x = t.x.data<float>(), *w = t.w.data<float>(), *b = t.b.data<float>(), *gy = nullptr;
+  float *y = t.y.data<float>(), *gx = nullptr, *gw = nullptr, *gb = nullptr;
+  if (pass != ConvPass::forward) {
+    gy = t.gy.data<float>();
+    gx = t.gx.data<float>(), gw = t.gw.data<float>(), gb = t.gb.data<float>();
+  }
+  auto ours = [&] {
+    switch (pass) {
+      case ConvPass::forward: conv2d_igemm_forward_cuda<float>(x, 1.f, w, b, y, s, math); break;
+      case ConvPass::backward_data: conv2d_igemm_backward_data_cuda(w, gy, gx, s, math); break;
+      case ConvPass::backward_weight: conv2d_igemm_backward_weight_cuda<float>(x, 1.f, gy, gw, gb, s, math); break;
+    }
+  };
+  auto cudnn = [&] {
+    switch (pass) {
+      case ConvPass::forward: conv2d_forward_cuda(x, w, b, y, s); break;
+      case ConvPass::backward_data: conv2d_backward_cuda(x, w, gy, gx, nullptr, nullptr, s); break;
+      case ConvPass::backward_weight: conv2d_backward_cuda(x, w, gy, nullptr, gw, gb, s); break;
+    }
+  };
+  bench::time_on_gpu(state, ours);
+  const auto [ours_ms, cudnn_ms] = interleaved_mean_ms(ours, cudnn, 10);
+  set_counters(state, s, conv2d_flops(s), "TFLOP", 1e-12);
+  state.counters["vs_cudnn"] = cudnn_ms / ours_ms;
+  state.counters["cudnn_us"] = cudnn_ms * 1e3;
+#else
+  (void)pass;
+  state.SkipWithError("no CUDA device (built without CUDA)");
+#endif
+}
+
+void BM_conv2d_igemm_forward(benchmark::State& state) { run_igemm_benchmark(state, ConvPass::forward); }
+void BM_conv2d_igemm_backward_data(benchmark::State& state) { run_igemm_benchmark(state, ConvPass::backward_data); }
+void BM_conv2d_igemm_backward_weight(benchmark::State& state) { run_igemm_benchmark(state, ConvPass::backward_weight); }
+
+// The seven VGGSNN convolutions as 3x3 s1 p1 layers at N = 256, then 1x1 s1 p0 and 3x3 s2 p1 variants.
+void igemm_shapes(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"N", "C", "HW", "K", "RS", "stride", "pad", "tf32"});
+  for (int tf32 : {0, 1}) {
+    for (auto [c, hw, k] : {std::array<int, 3>{3, 32, 64}, {64, 32, 128}, {128, 16, 256}, {256, 16, 256}, {256, 8, 512},
+                            {512, 8, 512}, {512, 4, 512}})
+      b->Args({256, c, hw, k, 3, 1, 1, tf32});
+    b->Args({256, 128, 16, 256, 1, 1, 0, tf32});
+    b->Args({256, 512, 8, 512, 1, 1, 0, tf32});
+    b->Args({256, 64, 32, 128, 3, 2, 1, tf32});
+    b->Args({256, 256, 16, 256, 3, 2, 1, tf32});
+  }
+  b->UseManualTime()->Unit(benchmark::kMicrosecond);
+}
+
+BENCHMARK(BM_conv2d_igemm_forward)->Apply(igemm_shapes);
+BENCHMARK(BM_conv2d_igemm_backward_data)->Apply(igemm_shapes);
+BENCHMARK(BM_conv2d_igemm_backward_weight)->Apply(igemm_shapes);
 
 }  // namespace
 }  // namespace spikegrad

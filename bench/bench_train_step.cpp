@@ -63,7 +63,8 @@ constexpr double kMiLambda = 0.05;
 constexpr double kMiB = 1024.0 * 1024.0;
 
 // Engine variants, so before/after figures come from the same binary and run:
-//   saver      the defaults: fused BN + neuron, spike inputs kept as bytes, only the taps the loss needs
+//   saver      the defaults: fused BN + neuron, spike inputs kept as bytes, only the taps the loss needs,
+//              released once the loss has read them (as apps/train.cpp)
 //   plain      all three off: BN and neuron as two ops, convs keep float inputs, every tap kept (the engine
 //              before these memory savers)
 //   sj         the defaults with the ATan surrogate (alpha 2), the neuron of the SpikingJelly comparison
@@ -103,10 +104,11 @@ class TrainStep {
     Tape tape;
     ForwardResult out = model_->forward(tape, images_, keep_all_taps_ ? TapKeep::everything() : taps_needed(loss_));
     LossParts parts = compute_loss(tape, out.logits, labels_, out.taps, loss_);
+    if (conv_outputs_.empty()) record_conv_outputs(out.taps);
+    if (!keep_all_taps_) out.taps = Taps();  // as apps/train.cpp: the loss has read them
     tape.backward(parts.total);
     adam_->step();
     adam_->zero_grad();
-    if (conv_outputs_.empty()) record_conv_outputs(out.taps);
     last_loss_ = parts.total;
   }
 

@@ -57,8 +57,22 @@ struct Conv2dOptions {
   int input_levels = 0;
 };
 // x (N,C,H,W), w (K,C,R,S) as PyTorch OIHW, b (K) or undefined -> (N,K,P,Q), P = (H+2p-R)/stride+1.
-// CPU: im2col + Eigen GEMM with OpenMP. CUDA: cuDNN.
+// CPU: im2col + Eigen GEMM with OpenMP. CUDA: the backend of conv_settings() below.
 Tensor conv2d(Tape& tape, const Tensor& x, const Tensor& w, const Tensor& b, Conv2dOptions opt = {});
+
+// The CUDA convolution backend, process-wide (the trainer's --conv and --tf32):
+//   cudnn  cuDNN, fp32 FMA math, deterministic algorithms (kernels/conv2d.cu); the default until the
+//          benchmark shows ours at >= 0.8x cuDNN on the zoo's shapes on the target GPU (docs/perf.md).
+//   ours   the hand-written implicit GEMM (kernels/conv2d_igemm.h); reads byte-packed spike inputs
+//          (input_levels) directly in the weight gradient, without a float copy.
+// tf32: TF32 tensor cores with fp32 accumulation (10-bit mantissa products); ours only.
+enum class ConvBackend { cudnn, ours };
+struct ConvSettings {
+  ConvBackend backend = ConvBackend::cudnn;
+  bool tf32 = false;
+};
+void set_conv_settings(const ConvSettings& settings);  // fails for tf32 with cudnn
+ConvSettings conv_settings();
 
 // ---- normalisation (kernels/batch_norm) ----------------------------------------------------------
 // x (N,C) or (N,C,H,W); statistics per channel over N (and H,W). For spiking layers N = T*B, so the

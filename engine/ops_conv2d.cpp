@@ -1,7 +1,10 @@
 // Glue for conv2d (kernels/conv2d.h): validation, device dispatch, one tape node.
 #include "engine/op_util.h"
 #include "engine/ops.h"
+#include <atomic>
+
 #include "kernels/conv2d.h"
+#include "kernels/conv2d_igemm.h"
 #include "kernels/spike_pack.h"
 
 namespace spikegrad::ops {
@@ -12,6 +15,13 @@ using detail::check_shape;
 using detail::dispatch_float;
 
 namespace {
+// Read on every CUDA conv call, written rarely (start-up): atomics keep a concurrent set well defined.
+std::atomic<int> g_backend{int(ConvBackend::cudnn)};
+std::atomic<bool> g_tf32{false};
+
+ConvMath conv_math() { return g_tf32.load() ? ConvMath::tf32 : ConvMath::fp32; }
+bool use_ours() { return g_backend.load() == int(ConvBackend::ours); }
+
 Conv2dShape validated_shape(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOptions& opt) {
   check_float(x, "conv2d", "x");
   check_like(w, x, "conv2d", "w", "x");
@@ -37,13 +47,26 @@ Conv2dShape validated_shape(const Tensor& x, const Tensor& w, const Tensor& b, c
 }
 }  // namespace
 
+void set_conv_settings(const ConvSettings& settings) {
+  SG_CHECK(!settings.tf32 || settings.backend == ConvBackend::ours,
+           "conv settings: tf32 needs the hand-written backend (--conv ours); the cuDNN path is fp32 only");
+  g_backend = int(settings.backend);
+  g_tf32 = settings.tf32;
+}
+
+ConvSettings conv_settings() { return {ConvBackend(g_backend.load()), g_tf32.load()}; }
+
 Tensor conv2d(Tape& tape, const Tensor& x, const Tensor& w, const Tensor& b, Conv2dOptions opt) {
   const Conv2dShape s = validated_shape(x, w, b, opt);
   const bool has_bias = b.defined();
   Tensor y = Tensor::empty({s.N, s.K, s.P, s.Q}, x.dtype(), x.device());
   if (x.is_cuda()) {
-    SG_CUDA_CALL("conv2d", conv2d_forward_cuda(x.data<float>(), w.data<float>(), has_bias ? b.data<float>() : nullptr,
-                                               y.data<float>(), s));
+    const float* bias = has_bias ? b.data<float>() : nullptr;
+    if (use_ours())
+      SG_CUDA_CALL("conv2d", conv2d_igemm_forward_cuda<float>(x.data<float>(), 1.f, w.data<float>(), bias,
+                                                              y.data<float>(), s, conv_math()));
+    else
+      SG_CUDA_CALL("conv2d", conv2d_forward_cuda(x.data<float>(), w.data<float>(), bias, y.data<float>(), s));
   } else {
     dispatch_float(x.dtype(), "conv2d", [&](auto z) {
       using T = decltype(z);
@@ -82,6 +105,24 @@ Tensor conv2d(Tape& tape, const Tensor& x, const Tensor& w, const Tensor& b, Con
                 Tensor* db = has_bias ? gx[2] : nullptr;
                 if (!dx && !dw && !db) return;
                 const Tensor& ref = x_levels.defined() ? w : x_saved;  // device and dtype of the computation
+                if (ref.is_cuda() && use_ours()) {
+                  const ConvMath math = conv_math();
+                  if (dx)
+                    SG_CUDA_CALL("conv2d backward", conv2d_igemm_backward_data_cuda(w.data<float>(), gy[0].data<float>(),
+                                                                                    dx->data<float>(), s, math));
+                  if (!dw && !db) return;
+                  float* dw_p = dw ? dw->data<float>() : nullptr;
+                  float* db_p = db ? db->data<float>() : nullptr;
+                  if (x_levels.defined())  // the bytes are read directly: no float copy of the input
+                    SG_CUDA_CALL("conv2d backward", conv2d_igemm_backward_weight_cuda<uint8_t>(
+                                                        x_levels.data<uint8_t>(), 1.f / float(levels),
+                                                        gy[0].data<float>(), dw_p, db_p, s, math));
+                  else
+                    SG_CUDA_CALL("conv2d backward",
+                                 conv2d_igemm_backward_weight_cuda<float>(x_saved.data<float>(), 1.f, gy[0].data<float>(),
+                                                                          dw_p, db_p, s, math));
+                  return;
+                }
                 if (ref.is_cuda()) {
                   Tensor x_float = x_saved;
                   if (x_levels.defined() && dw) {  // cuDNN reads float: a transient copy, freed after this node
