@@ -49,16 +49,22 @@ template <class Args> __device__ int owner_of(const MultiTensorPack<Args>& pack,
   return lo;
 }
 
-__global__ void adam_multi_kernel(const MultiTensorPack<AdamTensorArgs> pack, AdamScalars<float> s) {
+// Calls body(args, begin, end) for every chunk this block owns: [begin, end) lies within tensor args.
+template <class Args, class Body> __device__ void for_each_chunk(const MultiTensorPack<Args>& pack, Body body) {
   const int64_t chunks = pack.chunk_begin[pack.count];
   for (int64_t c = blockIdx.x; c < chunks; c += gridDim.x) {
     const int k = owner_of(pack, c);
-    const AdamTensorArgs& a = pack.t[k];
+    const Args& a = pack.t[k];
+    const int64_t begin = (c - pack.chunk_begin[k]) * kMultiTensorChunk;
+    body(a, begin, min(a.n, begin + kMultiTensorChunk));
+  }
+}
+
+__global__ void adam_multi_kernel(const MultiTensorPack<AdamTensorArgs> pack, AdamScalars<float> s) {
+  for_each_chunk(pack, [&](const AdamTensorArgs& a, int64_t begin, int64_t end) {
     AdamScalars<float> sk = s;
     sk.step_size = a.step_size;
     sk.bc2_sqrt = a.bc2_sqrt;
-    const int64_t begin = (c - pack.chunk_begin[k]) * kMultiTensorChunk;
-    const int64_t end = min(a.n, begin + kMultiTensorChunk);
     for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
       float pi = a.p[i], mi = a.m[i], vi = a.v[i];
       adam_element(pi, a.g[i], mi, vi, sk);
@@ -66,18 +72,13 @@ __global__ void adam_multi_kernel(const MultiTensorPack<AdamTensorArgs> pack, Ad
       a.m[i] = mi;
       a.v[i] = vi;
     }
-  }
+  });
 }
 
 __global__ void sgd_multi_kernel(const MultiTensorPack<SgdTensorArgs> pack, SgdScalars<float> s) {
-  const int64_t chunks = pack.chunk_begin[pack.count];
-  for (int64_t c = blockIdx.x; c < chunks; c += gridDim.x) {
-    const int k = owner_of(pack, c);
-    const SgdTensorArgs& a = pack.t[k];
+  for_each_chunk(pack, [&](const SgdTensorArgs& a, int64_t begin, int64_t end) {
     SgdScalars<float> sk = s;
     sk.first_step = a.first_step;
-    const int64_t begin = (c - pack.chunk_begin[k]) * kMultiTensorChunk;
-    const int64_t end = min(a.n, begin + kMultiTensorChunk);
     for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
       float pi = a.p[i];
       if (a.buf) {
@@ -89,7 +90,7 @@ __global__ void sgd_multi_kernel(const MultiTensorPack<SgdTensorArgs> pack, SgdS
       }
       a.p[i] = pi;
     }
-  }
+  });
 }
 
 template <class Args, class Scalars, class Kernel>

@@ -254,6 +254,10 @@ TEST_F(App, CliErrorsAreOneLineWithExitCode2) {
   EXPECT_NE(err.find("--loss"), std::string::npos) << err;
   EXPECT_EQ(run_cli("train --eps 4/0 --data-dir " + data_.string() + " --runs-dir " + runs_.string(), &err), 2);
   EXPECT_NE(err.find("--eps"), std::string::npos) << err;
+  EXPECT_EQ(run_cli("train --tf32 --val-size 64 --data-dir " + data_.string() + " --runs-dir " + runs_.string(), &err), 2);
+  EXPECT_NE(err.find("--tf32 needs --conv ours"), std::string::npos) << err;
+  EXPECT_EQ(run_cli("train --conv winograd", &err), 2);
+  EXPECT_NE(err.find("--conv"), std::string::npos) << err;
   if (!cuda_ok()) {
     EXPECT_EQ(run_cli("train --device cuda --data-dir " + data_.string() + " --runs-dir " + runs_.string(), &err), 2);
     EXPECT_NE(err.find("--device cuda"), std::string::npos) << err;
