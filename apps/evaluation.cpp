@@ -47,7 +47,11 @@ std::string fraction_text(double v) {
 }  // namespace
 
 int64_t count_correct(const Tensor& mean_logits, const Tensor& labels) {
-  const std::vector<int32_t> pred = ops::argmax(mean_logits).to_vector<int32_t>();
+  return count_matches(ops::argmax(mean_logits), labels);
+}
+
+int64_t count_matches(const Tensor& predictions, const Tensor& labels) {
+  const std::vector<int32_t> pred = predictions.to_vector<int32_t>();
   const std::vector<int32_t> y = labels.to_vector<int32_t>();
   int64_t n = 0;
   for (size_t i = 0; i < pred.size(); ++i) n += pred[i] == y[i];

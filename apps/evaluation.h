@@ -17,6 +17,8 @@ namespace spikegrad::app {
 
 // Correct predictions (argmax of mean_t logits) in a batch; mean_logits (B,K), labels (B).
 int64_t count_correct(const Tensor& mean_logits, const Tensor& labels);
+// How many of the (B) int32 predictions equal the labels.
+int64_t count_matches(const Tensor& predictions, const Tensor& labels);
 // Percent correct over a dataset, model in eval mode (its mode is restored).
 double clean_accuracy(Model& model, const Dataset& data, int64_t batch);
 

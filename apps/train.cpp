@@ -137,22 +137,27 @@ std::string run_train(RunConfig c) {
       ForwardResult out = model->forward(tape, images, taps_needed(lcfg));
       LossParts parts = compute_loss(tape, out.logits, labels, out.taps, lcfg);
       out.taps = Taps();  // the loss has read them; holding X's spikes through backward would cost memory
+      // Everything of the step that does not depend on the loss value is queued before the loss is read:
+      // on CUDA the one wait for the device then overlaps backward instead of sitting between forward and
+      // backward. A non-finite loss still stops the run before the optimizer touches the parameters.
+      tape.backward(parts.total);
+      Tensor predictions;
+      {
+        NoGradGuard ng;
+        Tape none;
+        predictions = ops::argmax(ops::mean_time(none, out.logits));
+      }
       const double loss = parts.total.item();
       if (!std::isfinite(loss))
         SG_FAIL("training stopped: the loss is " << loss << " at epoch " << epoch + 1 << ", step " << step + 1
                                                  << "; the last good checkpoint is "
                                                  << (fs::exists(last_path) ? last_path.string() : std::string("(none yet)")));
-      tape.backward(parts.total);
       if (c.grad_clip > 0) clip_grad_norm(optimizer->params(), c.grad_clip);
       optimizer->step();
       optimizer->zero_grad();
       const int64_t b = labels.numel();
       sums.add(parts, b);
-      {
-        NoGradGuard ng;
-        Tape none;
-        sums.correct += count_correct(ops::mean_time(none, out.logits), labels);
-      }
+      sums.correct += count_matches(predictions, labels);
       sums.seen += b;
       ++step;
       char status[96];

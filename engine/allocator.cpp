@@ -20,6 +20,8 @@ CachingAllocator::~CachingAllocator() {
 }
 
 void* CachingAllocator::system_alloc(size_t bytes) {
+  SG_CHECK(reserve_limit_ == 0 || stats_.reserved_bytes + bytes <= reserve_limit_,
+           device_name(device_) << " allocator: the reserve limit of " << reserve_limit_ << " bytes would be passed");
   if (device_ == Device::CPU) {
     void* p = std::aligned_alloc(64, bytes);
     SG_CHECK(p != nullptr, "cpu allocator: out of memory allocating " << bytes << " bytes");
@@ -47,7 +49,23 @@ CachingAllocator::Block CachingAllocator::allocate(size_t bytes) {
     cache_.erase(it);
     ++stats_.cache_hits;
   } else {
-    ptr = system_alloc(size);
+    try {
+      ptr = system_alloc(size);
+    } catch (const Error& first) {
+      // Cached blocks are memory nobody uses: give them back and try once more before failing.
+      if (cache_.empty())
+        SG_FAIL(first.what() << " (allocating " << size << " bytes with " << stats_.current_bytes
+                             << " bytes live and nothing cached)");
+      const size_t cached = stats_.reserved_bytes - stats_.current_bytes;
+      free_cached_locked();
+      ++stats_.oom_retries;
+      try {
+        ptr = system_alloc(size);
+      } catch (const Error& second) {
+        SG_FAIL(second.what() << " (allocating " << size << " bytes with " << stats_.current_bytes
+                              << " bytes live, after giving back " << cached << " cached bytes)");
+      }
+    }
     ++stats_.system_allocs;
     stats_.reserved_bytes += size;
     stats_.current_bytes += size;
@@ -65,6 +83,15 @@ void CachingAllocator::release(Block block) {
 
 void CachingAllocator::empty_cache() {
   std::lock_guard<std::mutex> lock(mutex_);
+  free_cached_locked();
+}
+
+void CachingAllocator::set_reserve_limit(size_t bytes) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  reserve_limit_ = bytes;
+}
+
+void CachingAllocator::free_cached_locked() {
   for (auto& [size, ptr] : cache_) {
     system_free(ptr);
     ++stats_.system_frees;

@@ -19,6 +19,7 @@ struct AllocatorStats {
   size_t system_allocs = 0;   // calls to malloc / cudaMalloc
   size_t system_frees = 0;    // calls to free / cudaFree
   size_t cache_hits = 0;      // allocations served from the cache
+  size_t oom_retries = 0;     // system allocations that failed, emptied the cache and were retried
 };
 
 class CachingAllocator {
@@ -33,6 +34,8 @@ class CachingAllocator {
     size_t size = 0;  // the block's real size (>= the request); pass it back to release()
   };
   // Returns a block of at least `bytes` (64-byte aligned on the CPU, 256 on CUDA). bytes == 0 is allowed.
+  // When the system refuses (out of memory, or past reserve_limit), every cached block is given back and
+  // the allocation retried once; if it still fails, the error names the request, the live and cached bytes.
   Block allocate(size_t bytes);
   // Returns a block from allocate() to the cache.
   void release(Block block);
@@ -40,17 +43,22 @@ class CachingAllocator {
   void empty_cache();
   AllocatorStats stats() const;
   void reset_peak();
+  // Caps the bytes held from the system (live + cached); 0 = no cap (the default). Lets a run share a GPU,
+  // and lets the tests exercise the out-of-memory path.
+  void set_reserve_limit(size_t bytes);
 
   static size_t round_size(size_t bytes);
 
  private:
-  void* system_alloc(size_t bytes);
+  void* system_alloc(size_t bytes);  // throws when the system or reserve_limit_ refuses
   void system_free(void* ptr);
+  void free_cached_locked();  // empty_cache with mutex_ held
 
   Device device_;
   mutable std::mutex mutex_;
   std::multimap<size_t, void*> cache_;  // rounded size -> free block
   AllocatorStats stats_;
+  size_t reserve_limit_ = 0;
 };
 
 CachingAllocator& allocator(Device device);

@@ -158,7 +158,13 @@ Tensor batch_norm_spike(Tape& tape, const Tensor& x, const Tensor& weight, const
                   if (rga) {
                     SG_CUDA_CALL(op, neurons::rga_backward_cuda(gy[0].data<float>(), x_mean.data<float>(), float(tau),
                                                                float(gamma), du.data<float>(), steps, count));
-                  } else {
+                  } else if (steps <= neurons::kMaxRecomputeSteps) {  // records recomputed in registers/L1
+                    const neurons::BnInput<float> in{x.data<float>(), mean.data<float>(), invstd.data<float>(),
+                                                     weight.data<float>(), bias.data<float>(), d.C, d.S};
+                    SG_CUDA_CALL(op, neurons::multistep_recompute_backward_bn_cuda(
+                                         neuron, firing, detach, in, gy[0].data<float>(), nullptr, du.data<float>(),
+                                         nullptr, nullptr, steps, count));
+                  } else {  // long runs: recompute the records into a scratch buffer first
                     Tensor records = Tensor::empty({steps, count}, x.dtype(), x.device());
                     run_forward(nullptr, records.data<float>(), nullptr);
                     SG_CUDA_CALL(op, neurons::multistep_backward_cuda(neuron, firing, detach, gy[0].data<float>(),
@@ -180,12 +186,11 @@ Tensor batch_norm_spike(Tape& tape, const Tensor& x, const Tensor& weight, const
                     neurons::rga_backward_cpu<T>(gy[0].data<T>(), x_mean.data<T>(), T(tau), T(gamma), du.data<T>(),
                                                  steps, count);
                   } else {
-                    Tensor records = Tensor::empty({steps, count}, x.dtype(), x.device());
-                    if constexpr (std::is_same_v<T, float>) run_forward(nullptr, records.data<float>(), nullptr);
-                    else run_forward_double(nullptr, records.data<double>(), nullptr);
-                    neurons::multistep_backward_cpu<neurons::Lif, T>(neuron, firing, detach, gy[0].data<T>(),
-                                                                     records.data<T>(), nullptr, du.data<T>(),
-                                                                     nullptr, steps, count);
+                    const neurons::BnInput<T> in{x.data<T>(), mean.data<T>(), invstd.data<T>(), weight.data<T>(),
+                                                 bias.data<T>(), d.C, d.S};
+                    neurons::multistep_recompute_backward_cpu<neurons::Lif, T>(
+                        neuron, firing, detach, in, gy[0].data<T>(), static_cast<const T*>(nullptr), du.data<T>(),
+                        static_cast<T*>(nullptr), steps, count);
                   }
                   batch_norm_backward_cpu<T>(x.data<T>(), weight.data<T>(), mean.data<T>(), invstd.data<T>(),
                                              du.data<T>(), d.N, d.C, d.S, training, gx[0] ? gx[0]->data<T>() : nullptr,

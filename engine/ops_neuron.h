@@ -73,10 +73,12 @@ Tensor spike_with(Tape& tape, const Tensor& x, const Neuron& n, const SpikeOptio
 // Forward: the BN statistics (and the running-buffer update), then one kernel that normalises on the fly and
 // runs the neuron, so the normalised tensor is never written or read (8 B per neuron per step less traffic).
 // Saved for backward: x (the conv output, which the unfused BN keeps anyway) and 2·C statistics — the neuron's
-// records h are NOT kept; backward recomputes them from x with the same kernel (bit-identical: same code,
-// same inputs), runs the neuron's backward and then BN's. That saves 4 B per neuron per step for the whole
-// time between forward and backward, at the cost of one more forward pass of the neuron in backward (RGA
-// mode keeps its time-mean of the BN output as the unfused op does, and recomputes nothing).
+// records h are NOT kept. Backward recomputes each neuron's records from x with the same forward step
+// (bit-identical: same code, same inputs) into a small per-chunk (CPU) or per-thread (CUDA, T <= 16)
+// buffer, runs the neuron's backward from it, then BN's backward. That saves 4 B per neuron per step for the
+// whole time between forward and backward, and the records never travel through memory; the price is the
+// neuron's forward arithmetic once more in backward. (RGA mode keeps its time-mean of the BN output as the
+// unfused op does, and recomputes nothing.)
 Tensor batch_norm_spike(Tape& tape, const Tensor& x, const Tensor& weight, const Tensor& bias,
                         const Tensor& running_mean, const Tensor& running_var, const BatchNormOptions& bn,
                         int64_t time_steps, const SpikeOptions& opt = {});

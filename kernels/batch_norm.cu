@@ -1,6 +1,20 @@
-// Batch norm on CUDA: per-channel reductions with one block per channel (warp shuffles, then one
-// shared-memory step across warps), and elementwise kernels over all N·C·S elements for the parts that
-// need no reduction, so those run on the whole GPU even when C is small.
+// Batch norm on CUDA. The per-channel reductions (training statistics; backward Σdy, Σdy·xhat) are split:
+// each channel's M = N·S elements are cut into `splits` contiguous ranges, one block per (channel, range)
+// writes a double partial to scratch, and a small finalize kernel (one warp per channel) sums each
+// channel's partials in a fixed order and finishes. The split is chosen on the host so that C·splits
+// blocks fill about one wave of resident blocks on the GPU even when C is small (C = 64 of 262,144
+// elements each in a spiking VGG's first layers); when it comes out as 1 (C alone fills the GPU, or the
+// channels are small) one fused launch per reduction does everything. Every sum runs in a fixed order
+// (per-thread sequential, fixed warp-shuffle tree, fixed cross-warp step, fixed order over partials), so
+// results are deterministic run to run on a given GPU (the split depends on its SM count and on the
+// kernels' occupancy). Accumulation is in double, as the CPU reference. The elementwise kernels (apply,
+// dx) run over all N·C·S elements.
+#include <algorithm>
+#include <climits>
+#include <cstdint>
+
+#include "engine/check.h"
+#include "engine/tensor.h"
 #include "kernels/batch_norm.h"
 #include "kernels/cuda_utils.cuh"
 
@@ -8,52 +22,228 @@ namespace spikegrad {
 
 namespace {
 
-// 512 threads: enough loads in flight per block to stream a channel; a multiple of the warp size,
-// which block_sum relies on.
-constexpr int kChannelBlock = 512;
+// Reduction blocks: 256 threads (a multiple of the warp size, which block_sum2 relies on), each keeping
+// kUnroll independent loads in flight per step.
+constexpr int kReduceBlock = 256;
+constexpr int kUnroll = 4;
+// A block gets at least this many units (floats or float4s) of its channel: below, splitting further
+// only adds partials.
+constexpr int64_t kMinUnitsPerBlock = 2 * kReduceBlock * kUnroll;
+// Finalize kernels: one warp per channel.
+constexpr int kFinalizeBlock = 256;
+constexpr int kChannelsPerFinalizeBlock = kFinalizeBlock / 32;
 
-__device__ __forceinline__ float warp_sum(float v) {
+int sm_count() {
+  static const int count = [] {
+    int device = 0, sms = 0;
+    CUDA_CHECK(cudaGetDevice(&device));
+    CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    return std::max(sms, 1);
+  }();
+  return count;
+}
+
+template <class Kernel>
+int resident_blocks_per_sm(Kernel kernel) {
+  int blocks = 0;
+  CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, kReduceBlock, 0));
+  return std::max(blocks, 1);
+}
+
+// Blocks per channel for C channels of `units` units each, given how many reduction blocks fit on the GPU
+// at once (`wave`): as many as keep C·splits within one wave (rounded down: a second, nearly empty wave
+// would cost more than the few idle slots), at least 1, and no block with fewer than kMinUnitsPerBlock.
+int choose_splits(int64_t C, int64_t units, int64_t wave) {
+  int64_t splits = wave / C;
+  splits = std::min(splits, ceil_div(units, kMinUnitsPerBlock));
+  return int(std::max<int64_t>(splits, 1));
+}
+
+// Unit u (in [0, N·S')) of channel c in the (N, C, S') layout, S' = S / width of a unit, stepped by a fixed
+// number of units without divisions (two at construction).
+struct ChannelCursor {
+  int64_t s, off;            // u % S', flat offset (in units) of unit u
+  int64_t S, wrap;           // S'; (C − 1)·S': from the end of one run of channel c to the start of its next
+  int64_t step_s, step_off;  // for a step of `step` units: step % S' and (step / S')·C·S' + step % S'
+  __device__ ChannelCursor(int64_t u, int64_t step, int64_t c, int64_t C, int64_t S_) : S(S_), wrap((C - 1) * S_) {
+    const int64_t n = u / S;
+    s = u - n * S;
+    off = (n * C + c) * S + s;
+    const int64_t step_n = step / S;
+    step_s = step - step_n * S;
+    step_off = step_n * C * S + step_s;
+  }
+  // u += step: s + step_s < 2·S', so at most one carry into the next run.
+  __device__ __forceinline__ void advance() {
+    s += step_s;
+    off += step_off;
+    if (s >= S) {
+      s -= S;
+      off += wrap;
+    }
+  }
+};
+
+template <class F> __device__ __forceinline__ void for_each_float(float v, F&& f) { f(v); }
+template <class F> __device__ __forceinline__ void for_each_float(const float4& v, F&& f) {
+  f(v.x);
+  f(v.y);
+  f(v.z);
+  f(v.w);
+}
+template <class F> __device__ __forceinline__ void for_each_float_pair(float a, float b, F&& f) { f(a, b); }
+template <class F> __device__ __forceinline__ void for_each_float_pair(const float4& a, const float4& b, F&& f) {
+  f(a.x, b.x);
+  f(a.y, b.y);
+  f(a.z, b.z);
+  f(a.w, b.w);
+}
+
+__device__ __forceinline__ double warp_sum(double v) {
   for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
   return v;
 }
 
-// Sum of v over the block, returned to every thread. `scratch` holds one float per warp (32).
-// The leading barrier lets a block call this repeatedly with the same scratch.
-__device__ float block_sum(float v, float* scratch) {
+// Sums of a and b over the block (fixed tree: warp shuffles, then warp 0 over the per-warp sums), valid in
+// thread 0. blockDim.x must be a multiple of 32 and the whole block must call it; calling it again needs a
+// __syncthreads() in between (warp 0 may still be reading the scratch).
+__device__ void block_sum2(double& a, double& b) {
+  __shared__ double scratch_a[32], scratch_b[32];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  v = warp_sum(v);
-  __syncthreads();
-  if (lane == 0) scratch[warp] = v;
+  a = warp_sum(a);
+  b = warp_sum(b);
+  if (lane == 0) {
+    scratch_a[warp] = a;
+    scratch_b[warp] = b;
+  }
   __syncthreads();
   if (warp == 0) {
-    v = lane < int(blockDim.x >> 5) ? scratch[lane] : 0.f;
-    v = warp_sum(v);
-    if (lane == 0) scratch[0] = v;
+    const bool live = lane < int(blockDim.x >> 5);
+    a = warp_sum(live ? scratch_a[lane] : 0.0);
+    b = warp_sum(live ? scratch_b[lane] : 0.0);
   }
-  __syncthreads();
-  return scratch[0];
 }
 
-// Training statistics: block c owns channel c. Two passes over the channel (sum, then squared
-// deviations from the mean) keep the variance accurate when |mean| >> std.
-__global__ void bn_train_stats_kernel(const float* x, int64_t N, int64_t C, int64_t S, float momentum, float eps,
-                                      float* running_mean, float* running_var, float* save_mean, float* save_invstd) {
-  __shared__ float scratch[32];
-  const int64_t c = blockIdx.x, M = N * S;
-  float partial = 0.f;
-  for (int64_t j = threadIdx.x; j < M; j += blockDim.x) partial += x[bn_channel_offset(j, c, C, S)];
-  const float mean = block_sum(partial, scratch) / float(M);
-  partial = 0.f;
-  for (int64_t j = threadIdx.x; j < M; j += blockDim.x) {
-    const float d = x[bn_channel_offset(j, c, C, S)] - mean;
-    partial += d * d;
+// Block b = c·splits + k reduces the k-th of `splits` contiguous ranges of channel c's `units` units.
+__device__ __forceinline__ void block_range(int64_t units, int splits, int64_t& c, int64_t& begin, int64_t& end) {
+  c = int64_t(blockIdx.x) / splits;
+  const int64_t k = int64_t(blockIdx.x) - c * splits;
+  const int64_t chunk = (units + splits - 1) / splits;
+  begin = min(units, k * chunk);
+  end = min(units, begin + chunk);
+}
+
+// Block b = c·splits + k walks the k-th of `splits` contiguous ranges of channel c's units and returns this
+// thread's share: Σ x (kSquares false) or Σ (x − m)² (kSquares true; m is the mean in double, as the CPU
+// reference). V is float, or float4 when S % 4 == 0 and x is 16-byte aligned (a float4 never straddles two
+// runs of a channel then). Per thread the order is fixed: units t, t + 256, ... of the range.
+template <class V, bool kSquares>
+__device__ __forceinline__ double stats_thread_sum(const V* __restrict__ x, int64_t begin, int64_t end, int64_t c,
+                                                   int64_t C, int64_t S, double m) {
+  double acc = 0.0;
+  int64_t u = begin + threadIdx.x;
+  ChannelCursor cur(u, kReduceBlock, c, C, S);
+  for (; u < end; u += int64_t(kUnroll) * kReduceBlock) {
+    V v[kUnroll];
+    bool ok[kUnroll];
+#pragma unroll
+    for (int i = 0; i < kUnroll; ++i) {  // all loads first: kUnroll in flight
+      ok[i] = u + int64_t(i) * kReduceBlock < end;
+      if (ok[i]) v[i] = x[cur.off];
+      cur.advance();
+    }
+#pragma unroll
+    for (int i = 0; i < kUnroll; ++i)
+      if (ok[i]) for_each_float(v[i], [&](float f) {
+          if (kSquares) {
+            const double d = double(f) - m;
+            acc += d * d;
+          } else {
+            acc += double(f);
+          }
+        });
   }
-  const float var = block_sum(partial, scratch) / float(M);
-  if (threadIdx.x == 0) {
-    save_mean[c] = mean;
-    save_invstd[c] = 1.f / sqrtf(var + eps);
-    bn_update_running<float>(running_mean[c], running_var[c], mean, var, M, momentum);
-  }
+  return acc;
+}
+
+__device__ __forceinline__ double finish_mean(double sum, int64_t c, int64_t M, double* mean, float* save_mean) {
+  const double m = sum / double(M);
+  if (mean) mean[c] = m;
+  save_mean[c] = float(m);
+  return m;
+}
+
+// Biased variance from the squared deviations; invstd and the running buffers as the CPU reference.
+__device__ __forceinline__ void finish_var(double sum, int64_t c, int64_t M, float momentum, float eps,
+                                           const float* save_mean, float* running_mean, float* running_var,
+                                           float* save_invstd) {
+  const double var = sum / double(M);
+  save_invstd[c] = float(1.0 / sqrt(var + double(eps)));
+  bn_update_running<float>(running_mean[c], running_var[c], save_mean[c], float(var), M, momentum);
+}
+
+// One pass of the split statistics: partial[b] = block b's sum.
+template <class V, bool kSquares>
+__global__ void __launch_bounds__(kReduceBlock)
+    bn_stats_partial_kernel(const V* __restrict__ x, int64_t units, int64_t C, int64_t S, int splits,
+                            const double* __restrict__ mean, double* __restrict__ partial) {
+  int64_t c, begin, end;
+  block_range(units, splits, c, begin, end);
+  double acc = stats_thread_sum<V, kSquares>(x, begin, end, c, C, S, kSquares ? mean[c] : 0.0);
+  double unused = 0.0;
+  block_sum2(acc, unused);
+  if (threadIdx.x == 0) partial[blockIdx.x] = acc;
+}
+
+// splits == 1 (C alone fills the GPU, or channels too small to split): block c does both passes over its
+// channel and finishes, in one launch instead of four. Same sums in the same order as the split path with
+// one split.
+template <class V>
+__global__ void __launch_bounds__(kReduceBlock)
+    bn_stats_fused_kernel(const V* __restrict__ x, int64_t units, int64_t C, int64_t S, int64_t M, float momentum,
+                          float eps, float* __restrict__ running_mean, float* __restrict__ running_var,
+                          float* __restrict__ save_mean, float* __restrict__ save_invstd) {
+  __shared__ double shared_mean;
+  const int64_t c = blockIdx.x;
+  double acc = stats_thread_sum<V, false>(x, 0, units, c, C, S, 0.0), unused = 0.0;
+  block_sum2(acc, unused);
+  if (threadIdx.x == 0) shared_mean = finish_mean(acc, c, M, nullptr, save_mean);
+  __syncthreads();  // also orders block_sum2's scratch reads above before its writes below
+  acc = stats_thread_sum<V, true>(x, 0, units, c, C, S, shared_mean);
+  unused = 0.0;
+  block_sum2(acc, unused);
+  if (threadIdx.x == 0) finish_var(acc, c, M, momentum, eps, save_mean, running_mean, running_var, save_invstd);
+}
+
+// Warp w of the grid finalizes channel w: the sum of its `splits` partials (lane l takes k = l, l + 32, ...
+// in order, then a fixed shuffle tree). Returns false (whole warp) past the last channel.
+__device__ __forceinline__ bool finalize_channel(const double* __restrict__ partial, int splits, int64_t C,
+                                                 int64_t& c, double& sum) {
+  c = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) >> 5;
+  if (c >= C) return false;
+  const int lane = threadIdx.x & 31;
+  double s = 0.0;
+  for (int k = lane; k < splits; k += 32) s += partial[c * splits + k];
+  sum = warp_sum(s);  // valid in lane 0
+  return true;
+}
+
+__global__ void bn_finalize_mean_kernel(const double* __restrict__ partial, int splits, int64_t C, int64_t M,
+                                        double* __restrict__ mean, float* __restrict__ save_mean) {
+  int64_t c;
+  double sum;
+  if (!finalize_channel(partial, splits, C, c, sum) || (threadIdx.x & 31)) return;
+  finish_mean(sum, c, M, mean, save_mean);
+}
+
+__global__ void bn_finalize_var_kernel(const double* __restrict__ partial, int splits, int64_t C, int64_t M,
+                                       float momentum, float eps, const float* __restrict__ save_mean,
+                                       float* __restrict__ running_mean, float* __restrict__ running_var,
+                                       float* __restrict__ save_invstd) {
+  int64_t c;
+  double sum;
+  if (!finalize_channel(partial, splits, C, c, sum) || (threadIdx.x & 31)) return;
+  finish_var(sum, c, M, momentum, eps, save_mean, running_mean, running_var, save_invstd);
 }
 
 __global__ void bn_eval_stats_kernel(const float* running_mean, const float* running_var, int64_t C, float eps,
@@ -72,29 +262,82 @@ __global__ void bn_apply_kernel(const float* x, const float* weight, const float
   }
 }
 
-// Block c: Σdy and Σdy·xhat of channel c into channel_sums[c], channel_sums[C + c]; accumulates the
-// parameter gradients when wanted.
-__global__ void bn_backward_reduce_kernel(const float* x, const float* save_mean, const float* save_invstd,
-                                          const float* gy, int64_t N, int64_t C, int64_t S, float* channel_sums,
-                                          float* gweight, float* gbias) {
-  __shared__ float scratch[32];
-  const int64_t c = blockIdx.x, M = N * S;
-  const float mean = save_mean[c], invstd = save_invstd[c];
-  float partial_dy = 0.f, partial_dy_xhat = 0.f;
-  for (int64_t j = threadIdx.x; j < M; j += blockDim.x) {
-    const int64_t o = bn_channel_offset(j, c, C, S);
-    const float dy = gy[o];
-    partial_dy += dy;
-    partial_dy_xhat += dy * ((x[o] - mean) * invstd);
+// Backward: this thread's share of Σ dy and Σ dy·xhat over units [begin, end) of channel c, with xhat
+// formed in float and the product and sums in double, as the CPU reference.
+template <class V>
+__device__ __forceinline__ void backward_thread_sums(const V* __restrict__ x, const V* __restrict__ gy, float mean,
+                                                     float invstd, int64_t begin, int64_t end, int64_t c, int64_t C,
+                                                     int64_t S, double& sum_dy, double& sum_dy_xhat) {
+  sum_dy = 0.0;
+  sum_dy_xhat = 0.0;
+  int64_t u = begin + threadIdx.x;
+  ChannelCursor cur(u, kReduceBlock, c, C, S);
+  for (; u < end; u += int64_t(kUnroll) * kReduceBlock) {
+    V xv[kUnroll], dv[kUnroll];
+    bool ok[kUnroll];
+#pragma unroll
+    for (int i = 0; i < kUnroll; ++i) {
+      ok[i] = u + int64_t(i) * kReduceBlock < end;
+      if (ok[i]) {
+        xv[i] = x[cur.off];
+        dv[i] = gy[cur.off];
+      }
+      cur.advance();
+    }
+#pragma unroll
+    for (int i = 0; i < kUnroll; ++i)
+      if (ok[i]) for_each_float_pair(xv[i], dv[i], [&](float xf, float dyf) {
+          const float xhat = (xf - mean) * invstd;
+          const double dy = double(dyf);
+          sum_dy += dy;
+          sum_dy_xhat += dy * double(xhat);  // exact product (24 + 24 bits), so contraction changes nothing
+        });
   }
-  const float sum_dy = block_sum(partial_dy, scratch);
-  const float sum_dy_xhat = block_sum(partial_dy_xhat, scratch);
-  if (threadIdx.x == 0) {
-    channel_sums[c] = sum_dy;
-    channel_sums[C + c] = sum_dy_xhat;
-    if (gweight) gweight[c] += sum_dy_xhat;
-    if (gbias) gbias[c] += sum_dy;
+}
+
+// Channel sums (Σdy, Σdy·xhat) into channel_sums[c], channel_sums[C + c]; the parameter gradients
+// accumulate when wanted.
+__device__ __forceinline__ void finish_backward(double sum_dy, double sum_dy_xhat, int64_t c, int64_t C,
+                                                float* channel_sums, float* gweight, float* gbias) {
+  if (channel_sums) {
+    channel_sums[c] = float(sum_dy);
+    channel_sums[C + c] = float(sum_dy_xhat);
   }
+  if (gweight) gweight[c] += float(sum_dy_xhat);
+  if (gbias) gbias[c] += float(sum_dy);
+}
+
+// Split backward: partial[b] = block b's Σ dy, partial[C·splits + b] its Σ dy·xhat. With splits == 1
+// (`fused`), block c finishes channel c itself and `partial` is unused.
+template <class V>
+__global__ void __launch_bounds__(kReduceBlock)
+    bn_backward_partial_kernel(const V* __restrict__ x, const V* __restrict__ gy, const float* __restrict__ save_mean,
+                               const float* __restrict__ save_invstd, int64_t units, int64_t C, int64_t S, int splits,
+                               double* __restrict__ partial, bool fused, float* __restrict__ channel_sums,
+                               float* __restrict__ gweight, float* __restrict__ gbias) {
+  int64_t c, begin, end;
+  block_range(units, splits, c, begin, end);
+  double sum_dy, sum_dy_xhat;
+  backward_thread_sums(x, gy, save_mean[c], save_invstd[c], begin, end, c, C, S, sum_dy, sum_dy_xhat);
+  block_sum2(sum_dy, sum_dy_xhat);
+  if (threadIdx.x != 0) return;
+  if (fused) {
+    finish_backward(sum_dy, sum_dy_xhat, c, C, channel_sums, gweight, gbias);
+  } else {
+    partial[blockIdx.x] = sum_dy;
+    partial[C * splits + blockIdx.x] = sum_dy_xhat;
+  }
+}
+
+__global__ void bn_finalize_backward_kernel(const double* __restrict__ partial, int splits, int64_t C,
+                                            float* __restrict__ channel_sums, float* __restrict__ gweight,
+                                            float* __restrict__ gbias) {
+  int64_t c;
+  double sum_dy, sum_dy_xhat;
+  if (!finalize_channel(partial, splits, C, c, sum_dy)) return;
+  finalize_channel(partial + C * splits, splits, C, c, sum_dy_xhat);
+  if (threadIdx.x & 31) return;
+  finish_backward(sum_dy, sum_dy_xhat, c, C, channel_sums, gweight, gbias);
 }
 
 // channel_sums is read only in training mode (eval dx needs no reduction) and may be null otherwise.
@@ -110,6 +353,72 @@ __global__ void bn_input_grad_kernel(const float* x, const float* weight, const 
   }
 }
 
+bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+// Scratch from the caching allocator, released in stream order when the Tensor goes out of scope (after
+// the launches that use it are queued; everything runs on the default stream).
+Tensor scratch_doubles(int64_t count) { return Tensor::empty({count}, DType::F64, Device::CUDA); }
+
+unsigned finalize_grid(int64_t C) { return unsigned(ceil_div(C, kChannelsPerFinalizeBlock)); }
+
+// Training statistics for unit type V (S and units counted in V): four launches (partial sums, means,
+// partial squared deviations, variances), or one when the split is 1.
+template <class V>
+void train_stats(const float* x, int64_t N, int64_t C, int64_t S, float momentum, float eps, float* running_mean,
+                 float* running_var, float* save_mean, float* save_invstd) {
+  constexpr int64_t width = sizeof(V) / sizeof(float);
+  const int64_t Su = S / width, units = N * Su, M = N * S;
+  static const int per_sm = std::min(resident_blocks_per_sm(bn_stats_partial_kernel<V, false>),
+                                     resident_blocks_per_sm(bn_stats_partial_kernel<V, true>));
+  const int splits = choose_splits(C, units, int64_t(sm_count()) * per_sm);
+  const int64_t blocks = C * splits;
+  SG_CHECK(blocks <= INT_MAX, "batch_norm (cuda): " << C << " channels exceed the grid limit");
+  const V* xv = reinterpret_cast<const V*>(x);
+  if (splits == 1) {
+    bn_stats_fused_kernel<V><<<unsigned(C), kReduceBlock>>>(xv, units, C, Su, M, momentum, eps, running_mean,
+                                                            running_var, save_mean, save_invstd);
+    SG_LAUNCH_CHECK();
+    return;
+  }
+  // C·splits partials (reused by both passes: the finalize of the first reads them before the second
+  // writes, in stream order), then the C means in double.
+  Tensor scratch = scratch_doubles(blocks + C);
+  double* partial = scratch.data<double>();
+  double* mean = partial + blocks;
+  bn_stats_partial_kernel<V, false><<<unsigned(blocks), kReduceBlock>>>(xv, units, C, Su, splits, nullptr, partial);
+  SG_LAUNCH_CHECK();
+  bn_finalize_mean_kernel<<<finalize_grid(C), kFinalizeBlock>>>(partial, splits, C, M, mean, save_mean);
+  SG_LAUNCH_CHECK();
+  bn_stats_partial_kernel<V, true><<<unsigned(blocks), kReduceBlock>>>(xv, units, C, Su, splits, mean, partial);
+  SG_LAUNCH_CHECK();
+  bn_finalize_var_kernel<<<finalize_grid(C), kFinalizeBlock>>>(partial, splits, C, M, momentum, eps, save_mean,
+                                                               running_mean, running_var, save_invstd);
+  SG_LAUNCH_CHECK();
+}
+
+// Backward channel sums for unit type V: partials + finalize, or one launch when the split is 1.
+template <class V>
+void backward_sums(const float* x, const float* save_mean, const float* save_invstd, const float* gy, int64_t N,
+                   int64_t C, int64_t S, float* channel_sums, float* gweight, float* gbias) {
+  constexpr int64_t width = sizeof(V) / sizeof(float);
+  const int64_t Su = S / width, units = N * Su;
+  static const int per_sm = resident_blocks_per_sm(bn_backward_partial_kernel<V>);
+  const int splits = choose_splits(C, units, int64_t(sm_count()) * per_sm);
+  const int64_t blocks = C * splits;
+  SG_CHECK(blocks <= INT_MAX, "batch_norm backward (cuda): " << C << " channels exceed the grid limit");
+  const bool fused = splits == 1;
+  Tensor scratch;  // Σdy partials, then Σdy·xhat partials
+  if (!fused) scratch = scratch_doubles(2 * blocks);
+  double* partial = fused ? nullptr : scratch.data<double>();
+  bn_backward_partial_kernel<V><<<unsigned(blocks), kReduceBlock>>>(
+      reinterpret_cast<const V*>(x), reinterpret_cast<const V*>(gy), save_mean, save_invstd, units, C, Su, splits,
+      partial, fused, channel_sums, gweight, gbias);
+  SG_LAUNCH_CHECK();
+  if (fused) return;
+  bn_finalize_backward_kernel<<<finalize_grid(C), kFinalizeBlock>>>(partial, splits, C, channel_sums, gweight, gbias);
+  SG_LAUNCH_CHECK();
+}
+
 }  // namespace
 
 void batch_norm_forward_cuda(const float* x, const float* weight, const float* bias, float* running_mean,
@@ -117,9 +426,10 @@ void batch_norm_forward_cuda(const float* x, const float* weight, const float* b
                              float eps, float* y, float* save_mean, float* save_invstd) {
   if (C == 0) return;
   if (training) {
-    bn_train_stats_kernel<<<unsigned(C), kChannelBlock>>>(x, N, C, S, momentum, eps, running_mean, running_var,
-                                                          save_mean, save_invstd);
-    SG_LAUNCH_CHECK();
+    if (S % 4 == 0 && aligned16(x))
+      train_stats<float4>(x, N, C, S, momentum, eps, running_mean, running_var, save_mean, save_invstd);
+    else
+      train_stats<float>(x, N, C, S, momentum, eps, running_mean, running_var, save_mean, save_invstd);
   } else {
     SG_LAUNCH_1D(bn_eval_stats_kernel, C, running_mean, running_var, C, eps, save_mean, save_invstd);
   }
@@ -133,9 +443,10 @@ void batch_norm_backward_cuda(const float* x, const float* weight, const float* 
                               float* gx, float* gweight, float* gbias) {
   if (C == 0) return;
   if (training || gweight || gbias) {
-    bn_backward_reduce_kernel<<<unsigned(C), kChannelBlock>>>(x, save_mean, save_invstd, gy, N, C, S, channel_sums,
-                                                              gweight, gbias);
-    SG_LAUNCH_CHECK();
+    if (S % 4 == 0 && aligned16(x) && aligned16(gy))
+      backward_sums<float4>(x, save_mean, save_invstd, gy, N, C, S, channel_sums, gweight, gbias);
+    else
+      backward_sums<float>(x, save_mean, save_invstd, gy, N, C, S, channel_sums, gweight, gbias);
   }
   if (gx) {
     const int64_t n = N * C * S;

@@ -61,7 +61,9 @@ template <class T>
 void batch_norm_backward_cpu(const T* x, const T* weight, const T* save_mean, const T* save_invstd, const T* gy,
                              int64_t N, int64_t C, int64_t S, bool training, T* gx, T* gweight, T* gbias);
 
-// CUDA, float32. Per-channel reductions run one block per channel. Backward needs `channel_sums`, a
+// CUDA, float32. Per-channel reductions split each channel over several blocks (enough blocks in total to
+// fill the GPU once; double partials added in a fixed order, so the result is deterministic on a given
+// GPU) and finish in small per-channel kernels; see batch_norm.cu. Backward needs `channel_sums`, a
 // device scratch buffer of 2·C floats (Σdy, Σdy·xhat) that the caller owns.
 void batch_norm_forward_cuda(const float* x, const float* weight, const float* bias, float* running_mean,
                              float* running_var, int64_t N, int64_t C, int64_t S, bool training, float momentum,

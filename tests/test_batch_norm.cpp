@@ -43,6 +43,15 @@ SG_OP_CASE({.name = "batch_norm/train_large",
             .make_inputs = [](DType d) { return bn_inputs({4, 3, 23, 29}, d, 40); },
             .grad_inputs = {0, 1, 2},
             .forward = bn_train});
+// S = 256, a multiple of 4 with aligned channel runs: the CUDA reductions' float4 path, split over blocks.
+SG_OP_CASE({.name = "batch_norm/train_float4_split",
+            .make_inputs = [](DType d) { return bn_inputs({40, 3, 16, 16}, d, 45); },
+            .grad_inputs = {0, 1, 2},
+            .forward = bn_train,
+            // The checked sum has 30,720 terms of size ~1: its float64 rounding (~1e-11) over a 2e-6 central
+            // difference would be ~5e-6 of noise; a 1e-4 step keeps both rounding and the O(h²) term < 1e-7.
+            .fd_step = 1e-4,
+            .max_fd_elements = 24});
 // Only the parameter gradients wanted: the dx path is skipped.
 SG_OP_CASE({.name = "batch_norm/train_params_only",
             .make_inputs = [](DType d) { return bn_inputs({7, 2}, d, 50); },

@@ -167,6 +167,30 @@ TEST(Allocator, WarmLoopMakesNoSystemAllocations) {
   EXPECT_EQ(alloc.stats().reserved_bytes, 0u);
 }
 
+// Out of memory (here: the reserve limit) first gives the cached blocks back and retries; only when that
+// cannot help does it fail, and the error says what was asked for and what was live.
+TEST(Allocator, OutOfMemoryEmptiesTheCacheAndRetries) {
+  CachingAllocator alloc(Device::CPU);
+  const size_t mib = size_t(1) << 20;
+  alloc.set_reserve_limit(8 * mib);
+  auto a = alloc.allocate(4 * mib), b = alloc.allocate(2 * mib);
+  alloc.release(a);  // 4 MiB cached, 2 MiB live
+  // 6 MiB: no cached block fits (4 < 6) and 6 + 6 > 8, so the 4 MiB cached block goes back and 2 + 6 fits.
+  auto c = alloc.allocate(6 * mib);
+  EXPECT_EQ(alloc.stats().oom_retries, 1u);
+  EXPECT_EQ(alloc.stats().reserved_bytes, 8 * mib);
+  // Nothing cached, nothing to give back: a clear error, and the allocator still works afterwards.
+  expect_error([&] { alloc.allocate(2 * mib); },
+               {"cpu allocator: the reserve limit of 8388608 bytes would be passed",
+                "(allocating 2097152 bytes with 8388608 bytes live and nothing cached)"});
+  alloc.release(b);
+  alloc.release(c);
+  auto d = alloc.allocate(6 * mib);  // served from the cache
+  EXPECT_EQ(alloc.stats().oom_retries, 1u);
+  alloc.release(d);
+  alloc.empty_cache();
+}
+
 TEST(Allocator, PeakTracksLiveTensors) {
   CachingAllocator& cpu = allocator(Device::CPU);
   cpu.reset_peak();

@@ -55,6 +55,19 @@ __device__ inline double block_sum(double v, double* shared) {
   return total;
 }
 
+// Block b's sum of acc[k] into block_partials[k * blocks + b] (nothing without parameters or partials).
+template <int kParams>
+__device__ inline void write_block_partials(const double* acc, double* block_partials) {
+  if (kParams > 0 && block_partials) {
+    __shared__ double shared[kCudaBlock];
+#pragma unroll
+    for (int k = 0; k < kParams; ++k) {
+      const double total = block_sum(acc[k], shared);
+      if (threadIdx.x == 0) block_partials[int64_t(k) * gridDim.x + blockIdx.x] = total;
+    }
+  }
+}
+
 template <class N>
 __global__ void __launch_bounds__(kCudaBlock)
     multistep_backward_kernel(N n, Firing f, bool detach_reset, const float* __restrict__ grad_spikes,
@@ -92,14 +105,42 @@ __global__ void __launch_bounds__(kCudaBlock)
       }
     }
   }
-  if (N::kParams > 0 && block_partials) {
-    __shared__ double shared[kCudaBlock];
+  write_block_partials<N::kParams>(acc, block_partials);
+}
+
+// Recomputing BPTT (no saved records): per neuron, the forward from `in` into a per-thread array (local
+// memory, L1-resident for T <= kMaxRecomputeSteps), then the backward from it. The same forward_step and
+// backward_step as the other two kernels, so the records and gradients are bit-identical to a forward that
+// saved them followed by multistep_backward_kernel; the (T, n) records are never written to global memory.
+template <class N, class In>
+__global__ void __launch_bounds__(kCudaBlock)
+    multistep_recompute_backward_kernel(N n, Firing f, bool detach_reset, In in,
+                                        const float* __restrict__ grad_spikes, const float* __restrict__ params,
+                                        float* __restrict__ grad_x, double* __restrict__ block_partials,
+                                        int64_t steps, int64_t count) {
+  constexpr int kP = kParamSlots<N>;
+  float p[kP] = {};
 #pragma unroll
-    for (int k = 0; k < N::kParams; ++k) {
-      const double total = block_sum(acc[k], shared);
-      if (threadIdx.x == 0) block_partials[int64_t(k) * gridDim.x + blockIdx.x] = total;
+  for (int k = 0; k < N::kParams; ++k) p[k] = params[k];
+  double acc[kP] = {};
+  SG_GRID_STRIDE(i, count) {
+    float recs[kMaxRecomputeSteps][N::kSaved];
+    StateOf<N, float> state{};
+    const typename In::Coef coef = in.coef(i);
+    for (int64_t t = 0; t < steps; ++t) forward_step(n, f, state, in.load(coef, t * count + i), p, recs[t]);
+    StateOf<N, float> g_state{};
+    for (int64_t t = steps - 1; t >= 0; --t) {
+      StateOf<N, float> prev{};
+      if (t > 0) prev = n.after(recs[t - 1], f, p);
+      const int64_t at = t * count + i;
+      float g_step[kP] = {};
+      const float gx = backward_step(n, f, detach_reset, prev, recs[t], grad_spikes[at], p, g_state, g_step);
+      if (grad_x) grad_x[at] += gx;
+#pragma unroll
+      for (int k = 0; k < N::kParams; ++k) acc[k] += double(g_step[k]);
     }
   }
+  write_block_partials<N::kParams>(acc, block_partials);
 }
 
 // One block: grad_params[k] += sum over blocks of block_partials[k * blocks + b], in a fixed order.
@@ -154,6 +195,25 @@ void multistep_backward_cuda(const N& n, const Firing& f, bool detach_reset, con
   }
 }
 
+template <class N>
+void multistep_recompute_backward_bn_cuda(const N& n, const Firing& f, bool detach_reset, const BnInput<float>& in,
+                                          const float* grad_spikes, const float* params, float* grad_x,
+                                          float* grad_params, double* scratch, int64_t steps, int64_t count) {
+  if (steps == 0 || count == 0) return;
+  SG_CHECK(steps <= kMaxRecomputeSteps, "multistep_recompute_backward_bn_cuda: at most " << kMaxRecomputeSteps
+                                                                                         << " steps, got " << steps);
+  const bool want_params = N::kParams > 0 && grad_params != nullptr;
+  SG_CHECK(!want_params || scratch, "multistep_recompute_backward_bn_cuda: a parameter gradient needs scratch");
+  const int64_t blocks = multistep_cuda_blocks(count);
+  cuda_detail::multistep_recompute_backward_kernel<N, BnInput<float>><<<unsigned(blocks), kCudaBlock>>>(
+      n, f, detach_reset, in, grad_spikes, params, grad_x, want_params ? scratch : nullptr, steps, count);
+  SG_LAUNCH_CHECK();
+  if (want_params) {
+    cuda_detail::reduce_param_partials_kernel<N::kParams><<<1, kCudaBlock>>>(scratch, blocks, grad_params);
+    SG_LAUNCH_CHECK();
+  }
+}
+
 }  // namespace spikegrad::neurons
 
 // Explicit instantiation of both launchers for a neuron type; use at global scope in one .cu file.
@@ -164,6 +224,9 @@ void multistep_backward_cuda(const N& n, const Firing& f, bool detach_reset, con
   template void spikegrad::neurons::multistep_forward_bn_cuda<Neuron>(                                      \
       const Neuron&, const spikegrad::neurons::Firing&, const spikegrad::neurons::BnInput<float>&,           \
       const float*, float*, float*, float*, int64_t, int64_t);                                               \
+  template void spikegrad::neurons::multistep_recompute_backward_bn_cuda<Neuron>(                           \
+      const Neuron&, const spikegrad::neurons::Firing&, bool, const spikegrad::neurons::BnInput<float>&,     \
+      const float*, const float*, float*, float*, double*, int64_t, int64_t);                                \
   template void spikegrad::neurons::multistep_backward_cuda<Neuron>(                                        \
       const Neuron&, const spikegrad::neurons::Firing&, bool, const float*, const float*, const float*,      \
       float*, float*, double*, int64_t, int64_t)

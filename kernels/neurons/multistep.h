@@ -111,35 +111,71 @@ constexpr int64_t kCpuChunk = 256;
 #define SG_NEURON_OMP_FOR
 #endif
 
-// records may be null (no backward to come), x_mean may be null (not RGA), spikes may be null (a backward
-// that only recomputes the records). `in` is an input policy (DirectInput, BnInput).
+// One chunk of neurons [i0, i0 + len) forward over all steps. Writes spikes (may be null), x_mean (may be
+// null) and hands each step's record to put_record(t, j, rec) (j = neuron within the chunk).
+template <class N, class T, class In, class PutRecord>
+void forward_chunk(const N& n, const Firing& f, const In& in, const T* p, T* spikes, T* x_mean, int64_t steps,
+                   int64_t count, int64_t i0, int64_t len, PutRecord&& put_record) {
+  StateOf<N, T> state[kCpuChunk];
+  typename In::Coef coef[kCpuChunk];
+  T sum[kCpuChunk];
+  for (int64_t j = 0; j < len; ++j) state[j] = StateOf<N, T>{}, sum[j] = T(0), coef[j] = in.coef(i0 + j);
+  for (int64_t t = 0; t < steps; ++t) {
+    for (int64_t j = 0; j < len; ++j) {
+      const int64_t i = t * count + i0 + j;
+      T rec[N::kSaved];
+      const T xt = in.load(coef[j], i);
+      const T spike = forward_step(n, f, state[j], xt, p, rec);
+      if (spikes) spikes[i] = spike;
+      put_record(t, j, rec);
+      sum[j] += xt;
+    }
+  }
+  if (x_mean)
+    for (int64_t j = 0; j < len; ++j) x_mean[i0 + j] = sum[j] / T(steps);
+}
+
+// BPTT over one chunk of neurons; record_at(t, j, rec) fills the record of neuron i0 + j at step t. Adds
+// dL/dx into grad_x (may be null) and the chunk's parameter gradient into acc (kParams doubles).
+template <class N, class T, class RecordAt>
+void backward_chunk(const N& n, const Firing& f, bool detach_reset, const T* grad_spikes, const T* p, T* grad_x,
+                    double* acc, int64_t steps, int64_t count, int64_t i0, int64_t len, RecordAt&& record_at) {
+  constexpr int kP = kParamSlots<N>;
+  StateOf<N, T> g_state[kCpuChunk];
+  for (int64_t j = 0; j < len; ++j) g_state[j] = StateOf<N, T>{};
+  for (int64_t t = steps - 1; t >= 0; --t) {
+    for (int64_t j = 0; j < len; ++j) {
+      const int64_t i = i0 + j;
+      StateOf<N, T> prev{};
+      T rec[N::kSaved], rec_prev[N::kSaved];
+      if (t > 0) {
+        record_at(t - 1, j, rec_prev);
+        prev = n.after(rec_prev, f, p);
+      }
+      record_at(t, j, rec);
+      T g_step[kP] = {};
+      const T gx = backward_step(n, f, detach_reset, prev, rec, grad_spikes[t * count + i], p, g_state[j], g_step);
+      if (grad_x) grad_x[t * count + i] += gx;
+      for (int k = 0; k < N::kParams; ++k) acc[k] += double(g_step[k]);
+    }
+  }
+}
+
+// records may be null (no backward to come), x_mean may be null (not RGA), spikes may be null. `in` is an
+// input policy (DirectInput, BnInput).
 template <class N, class T, class In>
 void multistep_forward_input_cpu(const N& n, const Firing& f, const In& in, const T* params, T* spikes, T* records,
-                           T* x_mean, int64_t steps, int64_t count) {
+                                 T* x_mean, int64_t steps, int64_t count) {
   T p[kParamSlots<N>] = {};
   for (int k = 0; k < N::kParams; ++k) p[k] = params[k];
   const int64_t chunks = (count + kCpuChunk - 1) / kCpuChunk;
 SG_NEURON_OMP_FOR
   for (int64_t c = 0; c < chunks; ++c) {
     const int64_t i0 = c * kCpuChunk, len = std::min(kCpuChunk, count - i0);
-    StateOf<N, T> state[kCpuChunk];
-    typename In::Coef coef[kCpuChunk];
-    T sum[kCpuChunk];
-    for (int64_t j = 0; j < len; ++j) state[j] = StateOf<N, T>{}, sum[j] = T(0), coef[j] = in.coef(i0 + j);
-    for (int64_t t = 0; t < steps; ++t) {
-      for (int64_t j = 0; j < len; ++j) {
-        const int64_t i = t * count + i0 + j;
-        T rec[N::kSaved];
-        const T xt = in.load(coef[j], i);
-        const T spike = forward_step(n, f, state[j], xt, p, rec);
-        if (spikes) spikes[i] = spike;
-        if (records)
-          for (int k = 0; k < N::kSaved; ++k) records[k * steps * count + i] = rec[k];
-        sum[j] += xt;
-      }
-    }
-    if (x_mean)
-      for (int64_t j = 0; j < len; ++j) x_mean[i0 + j] = sum[j] / T(steps);
+    forward_chunk(n, f, in, p, spikes, x_mean, steps, count, i0, len, [&](int64_t t, int64_t j, const T* rec) {
+      if (records)
+        for (int k = 0; k < N::kSaved; ++k) records[(k * steps + t) * count + i0 + j] = rec[k];
+    });
   }
 }
 template <class N, class T>
@@ -147,6 +183,20 @@ void multistep_forward_cpu(const N& n, const Firing& f, const T* x, const T* par
                            T* x_mean, int64_t steps, int64_t count) {
   multistep_forward_input_cpu<N, T>(n, f, DirectInput<T>{x}, params, spikes, records, x_mean, steps, count);
 }
+
+namespace cpu_detail {
+// Sums the per-chunk parameter partials in chunk order (deterministic) into grad_params.
+template <class T>
+void add_param_partials(const std::vector<double>& partial, int64_t chunks, int params, T* grad_params) {
+  if (!grad_params) return;
+  const int slots = std::max(params, 1);
+  for (int k = 0; k < params; ++k) {
+    double total = 0;
+    for (int64_t c = 0; c < chunks; ++c) total += partial[size_t(c * slots + k)];
+    grad_params[k] += T(total);
+  }
+}
+}  // namespace cpu_detail
 
 // grad_x and grad_params may each be null (that gradient is not wanted).
 template <class N, class T>
@@ -157,39 +207,51 @@ void multistep_backward_cpu(const N& n, const Firing& f, bool detach_reset, cons
   for (int k = 0; k < N::kParams; ++k) p[k] = params[k];
   const int64_t chunks = (count + kCpuChunk - 1) / kCpuChunk;
   std::vector<double> partial(size_t(chunks * kP), 0.0);
-  auto record_at = [&](int64_t t, int64_t i, T* rec) {
-    for (int k = 0; k < N::kSaved; ++k) rec[k] = records[(k * steps + t) * count + i];
-  };
 SG_NEURON_OMP_FOR
   for (int64_t c = 0; c < chunks; ++c) {
     const int64_t i0 = c * kCpuChunk, len = std::min(kCpuChunk, count - i0);
-    StateOf<N, T> g_state[kCpuChunk];
-    for (int64_t j = 0; j < len; ++j) g_state[j] = StateOf<N, T>{};
-    double acc[kP] = {};
-    for (int64_t t = steps - 1; t >= 0; --t) {
-      for (int64_t j = 0; j < len; ++j) {
-        const int64_t i = i0 + j;
-        StateOf<N, T> prev{};
-        T rec[N::kSaved], rec_prev[N::kSaved];
-        if (t > 0) {
-          record_at(t - 1, i, rec_prev);
-          prev = n.after(rec_prev, f, p);
-        }
-        record_at(t, i, rec);
-        T g_step[kP] = {};
-        const T gx = backward_step(n, f, detach_reset, prev, rec, grad_spikes[t * count + i], p, g_state[j], g_step);
-        if (grad_x) grad_x[t * count + i] += gx;
-        for (int k = 0; k < N::kParams; ++k) acc[k] += double(g_step[k]);
-      }
-    }
-    for (int k = 0; k < N::kParams; ++k) partial[size_t(c * kP + k)] = acc[k];
+    backward_chunk(n, f, detach_reset, grad_spikes, p, grad_x, &partial[size_t(c * kP)], steps, count, i0, len,
+                   [&](int64_t t, int64_t j, T* rec) {
+                     for (int k = 0; k < N::kSaved; ++k) rec[k] = records[(k * steps + t) * count + i0 + j];
+                   });
   }
-  if (grad_params)
-    for (int k = 0; k < N::kParams; ++k) {
-      double total = 0;
-      for (int64_t c = 0; c < chunks; ++c) total += partial[size_t(c * kP + k)];
-      grad_params[k] += T(total);
+  cpu_detail::add_param_partials(partial, chunks, N::kParams, grad_params);
+}
+
+// BPTT without saved records: each chunk first re-runs the forward from `in` (the same forward_chunk, so the
+// records are bit-identical to the ones a forward would have saved) into a chunk-local buffer that stays
+// in cache, then runs the backward from it. Used by the fused BN + neuron op; the (T, n) records never exist.
+template <class N, class T, class In>
+void multistep_recompute_backward_cpu(const N& n, const Firing& f, bool detach_reset, const In& in,
+                                      const T* grad_spikes, const T* params, T* grad_x, T* grad_params,
+                                      int64_t steps, int64_t count) {
+  constexpr int kP = kParamSlots<N>;
+  T p[kP] = {};
+  for (int k = 0; k < N::kParams; ++k) p[k] = params[k];
+  const int64_t chunks = (count + kCpuChunk - 1) / kCpuChunk;
+  std::vector<double> partial(size_t(chunks * kP), 0.0);
+#if defined(_OPENMP)
+#pragma omp parallel
+#endif
+  {
+    std::vector<T> local(size_t(steps * kCpuChunk * N::kSaved));  // one chunk's records, per thread
+#if defined(_OPENMP)
+#pragma omp for schedule(static)
+#endif
+    for (int64_t c = 0; c < chunks; ++c) {
+      const int64_t i0 = c * kCpuChunk, len = std::min(kCpuChunk, count - i0);
+      T* buf = local.data();
+      forward_chunk(n, f, in, p, static_cast<T*>(nullptr), static_cast<T*>(nullptr), steps, count, i0, len,
+                    [&](int64_t t, int64_t j, const T* rec) {
+                      for (int k = 0; k < N::kSaved; ++k) buf[(t * kCpuChunk + j) * N::kSaved + k] = rec[k];
+                    });
+      backward_chunk(n, f, detach_reset, grad_spikes, p, grad_x, &partial[size_t(c * kP)], steps, count, i0, len,
+                     [&](int64_t t, int64_t j, T* rec) {
+                       for (int k = 0; k < N::kSaved; ++k) rec[k] = buf[(t * kCpuChunk + j) * N::kSaved + k];
+                     });
     }
+  }
+  cpu_detail::add_param_partials(partial, chunks, N::kParams, grad_params);
 }
 
 // Defined in neurons_cpu.cpp for float and double.
@@ -213,6 +275,14 @@ void multistep_backward_cuda(const N& n, const Firing& f, bool detach_reset, con
                              double* scratch, int64_t steps, int64_t count);
 void rga_backward_cuda(const float* grad_spikes, const float* x_mean, float tau, float gamma, float* grad_x,
                        int64_t steps, int64_t count);
+// BPTT of the fused BN + neuron op without saved records (see multistep_recompute_backward_cpu): each thread
+// recomputes its neuron's records into a local array, so steps <= kMaxRecomputeSteps (longer runs use the
+// forward-with-records + multistep_backward_cuda path).
+constexpr int64_t kMaxRecomputeSteps = 16;
+template <class N>
+void multistep_recompute_backward_bn_cuda(const N& n, const Firing& f, bool detach_reset, const BnInput<float>& in,
+                                          const float* grad_spikes, const float* params, float* grad_x,
+                                          float* grad_params, double* scratch, int64_t steps, int64_t count);
 
 // Launch geometry shared by the launchers and the scratch size (one thread per neuron, grid-stride beyond).
 constexpr int kCudaBlock = 256;
