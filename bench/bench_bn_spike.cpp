@@ -7,8 +7,9 @@
 //   unfused forward   BN apply reads x, writes u (8 B) + the neuron reads u, writes s and h (12 B) = 20 B, plus
 //                     BN's two statistics passes over x (8 B) = 28 B
 //   fused forward     statistics (8 B) + one pass that reads x and writes s (8 B) = 16 B
-//   backward          unfused: neuron 16 B + BN reduce (reads x, du: 8 B) + BN dx (reads x, du, rmw dx: 16 B)
-//                     fused: + the recomputation (reads x, writes h: 8 B) and du is a scratch it writes (4 B)
+//   backward          unfused: neuron 16 B (grad_s, h, rmw du) + BN reduce (reads x, du: 8 B) + BN dx (reads x,
+//                     du, rmw dx: 16 B) = 40 B; fused: the neuron reads x instead of h and recomputes h in
+//                     cache (same 16 B) + the same BN 24 B = 40 B (plus zeroing du, 4 B, on both paths)
 // Memory kept between forward and backward per neuron per step: unfused 8 B (x for BN, h for the neuron),
 // fused 4 B (x). Both are reported as `saved_MiB` (allocator bytes live after the forward minus before).
 // CPU: OpenMP, wall time. CUDA: CUDA events around the work; without a device "no CUDA device".
