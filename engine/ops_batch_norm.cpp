@@ -1,4 +1,6 @@
 // Glue for batch_norm (kernels/batch_norm.h).
+#include <type_traits>
+
 #include "engine/op_util.h"
 #include "engine/ops.h"
 #include "kernels/batch_norm.h"
@@ -110,41 +112,33 @@ Tensor batch_norm_spike(Tape& tape, const Tensor& x, const Tensor& weight, const
   Tensor mean = Tensor::empty({d.C}, x.dtype(), x.device());
   Tensor invstd = Tensor::empty({d.C}, x.dtype(), x.device());
   Tensor x_mean = record && rga ? Tensor::empty({count}, x.dtype(), x.device()) : Tensor();
-  // The statistics (running buffers updated in training), then the neuron reading x through BnInput.
-  // `spikes` null: a backward recomputing the records only.
-  auto run_forward = [=](float* spikes, float* records, float* mean_out) {
-    const neurons::BnInput<float> in{x.data<float>(), mean.data<float>(), invstd.data<float>(), weight.data<float>(),
-                                     bias.data<float>(), d.C, d.S};
-    if (x.is_cuda()) {
+  // The neuron reading x through BnInput, once mean/invstd hold the statistics. spikes may be null (a
+  // backward recomputing the records only); T is float or double, CUDA float only.
+  auto run_neuron = [=](auto* spikes, auto* records, auto* mean_out) {
+    using T = std::remove_pointer_t<decltype(spikes)>;
+    const neurons::BnInput<T> in{x.data<T>(), mean.data<T>(), invstd.data<T>(), weight.data<T>(), bias.data<T>(), d.C, d.S};
+    if (!x.is_cuda()) {
+      neurons::multistep_forward_input_cpu<neurons::Lif, T>(l.neuron, l.firing, in, nullptr, spikes, records, mean_out,
+                                                            steps, count);
+    } else if constexpr (std::is_same_v<T, float>) {
       SG_CUDA_CALL(op, neurons::multistep_forward_bn_cuda(l.neuron, l.firing, in, nullptr, spikes, records, mean_out,
                                                           steps, count));
-    } else {
-      neurons::multistep_forward_input_cpu<neurons::Lif, float>(l.neuron, l.firing, in, nullptr, spikes, records,
-                                                                 mean_out, steps, count);
     }
-  };
-  auto run_forward_double = [=](double* spikes, double* records, double* mean_out) {
-    const neurons::BnInput<double> in{x.data<double>(), mean.data<double>(), invstd.data<double>(),
-                                      weight.data<double>(), bias.data<double>(), d.C, d.S};
-    neurons::multistep_forward_input_cpu<neurons::Lif, double>(l.neuron, l.firing, in, nullptr, spikes, records,
-                                                                mean_out, steps, count);
   };
   if (x.is_cuda()) {
     SG_CUDA_CALL(op, batch_norm_forward_cuda(x.data<float>(), weight.data<float>(), bias.data<float>(),
                                              running_mean.data<float>(), running_var.data<float>(), d.N, d.C, d.S,
                                              training, float(bn.momentum), float(bn.eps), nullptr,
                                              mean.data<float>(), invstd.data<float>()));
-    run_forward(y.data<float>(), nullptr, x_mean.defined() ? x_mean.data<float>() : nullptr);
-  } else if (x.dtype() == DType::F32) {
-    batch_norm_forward_cpu<float>(x.data<float>(), weight.data<float>(), bias.data<float>(),
-                                  running_mean.data<float>(), running_var.data<float>(), d.N, d.C, d.S, training,
-                                  bn.momentum, bn.eps, nullptr, mean.data<float>(), invstd.data<float>());
-    run_forward(y.data<float>(), nullptr, x_mean.defined() ? x_mean.data<float>() : nullptr);
+    run_neuron(y.data<float>(), static_cast<float*>(nullptr), x_mean.defined() ? x_mean.data<float>() : nullptr);
   } else {
-    batch_norm_forward_cpu<double>(x.data<double>(), weight.data<double>(), bias.data<double>(),
-                                   running_mean.data<double>(), running_var.data<double>(), d.N, d.C, d.S, training,
-                                   bn.momentum, bn.eps, nullptr, mean.data<double>(), invstd.data<double>());
-    run_forward_double(y.data<double>(), nullptr, x_mean.defined() ? x_mean.data<double>() : nullptr);
+    dispatch_float(x.dtype(), op, [&](auto z) {
+      using T = decltype(z);
+      batch_norm_forward_cpu<T>(x.data<T>(), weight.data<T>(), bias.data<T>(), running_mean.data<T>(),
+                                running_var.data<T>(), d.N, d.C, d.S, training, bn.momentum, bn.eps, nullptr,
+                                mean.data<T>(), invstd.data<T>());
+      run_neuron(y.data<T>(), static_cast<T*>(nullptr), x_mean.defined() ? x_mean.data<T>() : nullptr);
+    });
   }
   if (!record) return y;
 
@@ -166,7 +160,7 @@ Tensor batch_norm_spike(Tape& tape, const Tensor& x, const Tensor& weight, const
                                          nullptr, nullptr, steps, count));
                   } else {  // long runs: recompute the records into a scratch buffer first
                     Tensor records = Tensor::empty({steps, count}, x.dtype(), x.device());
-                    run_forward(nullptr, records.data<float>(), nullptr);
+                    run_neuron(static_cast<float*>(nullptr), records.data<float>(), static_cast<float*>(nullptr));
                     SG_CUDA_CALL(op, neurons::multistep_backward_cuda(neuron, firing, detach, gy[0].data<float>(),
                                                                      records.data<float>(), nullptr, du.data<float>(),
                                                                      nullptr, nullptr, steps, count));

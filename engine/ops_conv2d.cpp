@@ -1,8 +1,8 @@
 // Glue for conv2d (kernels/conv2d.h): validation, device dispatch, one tape node.
-#include "engine/op_util.h"
-#include "engine/ops.h"
 #include <atomic>
 
+#include "engine/op_util.h"
+#include "engine/ops.h"
 #include "kernels/conv2d.h"
 #include "kernels/conv2d_igemm.h"
 #include "kernels/spike_pack.h"
