@@ -212,11 +212,7 @@ TEST(Conv2dBackends, Tf32NeedsTheHandWrittenBackend) {
 // ops::conv2d with --conv ours (fp32), float and byte-packed inputs, against the CPU op.
 TEST(Conv2dBackends, OursThroughTheOpMatchesCpu) {
   SG_SKIP_WITHOUT_CUDA();
-  struct Restore {
-    ops::ConvSettings saved = ops::conv_settings();
-    ~Restore() { ops::set_conv_settings(saved); }
-  } restore;
-  ops::set_conv_settings({ops::ConvBackend::ours, false});
+  ScopedConvSettings ours({ops::ConvBackend::ours, false});
   for (int levels : {0, 1, 4}) {
     SCOPED_TRACE("input_levels " + std::to_string(levels));
     std::vector<Tensor> outs[2];

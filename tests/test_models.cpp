@@ -129,11 +129,7 @@ TEST(Models, MovesToCudaAndAgrees) {
 // the whole backward runs; inputs chosen as in the other model tests.
 TEST(Models, TrainingStepOnCudaWithOurConvMatchesCpu) {
   SG_SKIP_WITHOUT_CUDA();
-  struct Restore {
-    ops::ConvSettings saved = ops::conv_settings();
-    ~Restore() { ops::set_conv_settings(saved); }
-  } restore;
-  ops::set_conv_settings({ops::ConvBackend::ours, false});
+  ScopedConvSettings ours({ops::ConvBackend::ours, false});
   std::vector<Tensor> logits, grads[2];
   for (int cuda = 0; cuda < 2; ++cuda) {
     auto m = make_model("vggsnn", model_config(3, 32));

@@ -58,6 +58,18 @@ inline void expect_error(const std::function<void()>& f, const char* fragment) {
   expect_error(f, std::vector<std::string>{fragment});
 }
 
+// Sets the process-wide convolution settings (--conv, --tf32) for a scope and restores the previous ones.
+class ScopedConvSettings {
+ public:
+  explicit ScopedConvSettings(const ops::ConvSettings& settings) { ops::set_conv_settings(settings); }
+  ~ScopedConvSettings() { ops::set_conv_settings(saved_); }
+  ScopedConvSettings(const ScopedConvSettings&) = delete;
+  ScopedConvSettings& operator=(const ScopedConvSettings&) = delete;
+
+ private:
+  ops::ConvSettings saved_ = ops::conv_settings();
+};
+
 }  // namespace spikegrad::testing
 
 #define SG_SKIP_WITHOUT_CUDA() \
