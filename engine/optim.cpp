@@ -163,21 +163,21 @@ std::vector<std::string> sgd_slots(const SgdOptions& o) {
 SGD::SGD(NamedTensors params, SgdOptions opt)
     : Optimizer("SGD", std::move(params), checked(opt).lr, sgd_slots(opt)), opt_(opt) {}
 
+template <class T> SgdScalars<T> SGD::scalars(bool first_step) const {
+  return SgdScalars<T>{T(lr()), T(opt_.momentum), T(opt_.dampening), T(opt_.weight_decay), opt_.nesterov, first_step};
+}
+
 void SGD::update(size_t i, const Tensor& p, const Tensor& g, int64_t t) {
   const Tensor buf = opt_.momentum != 0 ? slot(i, 0) : Tensor();
   const int64_t n = p.numel();
-  auto scalars = [&](auto z) {
-    using T = decltype(z);
-    return SgdScalars<T>{T(lr()), T(opt_.momentum), T(opt_.dampening), T(opt_.weight_decay), opt_.nesterov, t == 1};
-  };
   if (p.is_cuda()) {
     SG_CUDA_CALL("SGD step", sgd_step_cuda(p.data<float>(), g.data<float>(), buf.defined() ? buf.data<float>() : nullptr,
-                                           n, scalars(float{})));
+                                           n, scalars<float>(t == 1)));
     return;
   }
   dispatch_float(p.dtype(), "SGD step", [&](auto z) {
     using T = decltype(z);
-    sgd_step_cpu<T>(p.data<T>(), g.data<T>(), buf.defined() ? buf.data<T>() : nullptr, n, scalars(z));
+    sgd_step_cpu<T>(p.data<T>(), g.data<T>(), buf.defined() ? buf.data<T>() : nullptr, n, scalars<T>(t == 1));
   });
 }
 
@@ -188,9 +188,7 @@ bool SGD::update_many_cuda(const std::vector<size_t>& indices) {
     args.push_back({p.data<float>(), p.grad().data<float>(), opt_.momentum != 0 ? slot(i, 0).data<float>() : nullptr,
                     p.numel(), param_step(i) == 1});
   }
-  const SgdScalars<float> s{float(lr()), float(opt_.momentum), float(opt_.dampening), float(opt_.weight_decay),
-                            opt_.nesterov, false};
-  SG_CUDA_CALL("SGD step", sgd_multi_step_cuda(args.data(), int(args.size()), s));
+  SG_CUDA_CALL("SGD step", sgd_multi_step_cuda(args.data(), int(args.size()), scalars<float>(false)));
   return true;
 }
 
@@ -217,44 +215,39 @@ Adam::Adam(std::string name, NamedTensors params, AdamOptions opt, bool decouple
 AdamW::AdamW(NamedTensors params, AdamWOptions o)
     : Adam("AdamW", std::move(params), AdamOptions{o.lr, o.beta1, o.beta2, o.eps, o.weight_decay}, true) {}
 
-void Adam::update(size_t i, const Tensor& p, const Tensor& g, int64_t t) {
-  // Per-step scalars in double on the host, as PyTorch computes them in Python floats.
+template <class T> AdamScalars<T> Adam::scalars(int64_t t) const {
   const double bc1 = 1.0 - std::pow(opt_.beta1, double(t));
   const double bc2 = 1.0 - std::pow(opt_.beta2, double(t));
   const double l2 = decoupled_ ? 0.0 : opt_.weight_decay;
   const double decay = decoupled_ ? 1.0 - lr() * opt_.weight_decay : 1.0;
-  auto scalars = [&](auto z) {
-    using T = decltype(z);
-    return AdamScalars<T>{T(opt_.beta1), T(opt_.beta2), T(opt_.eps), T(l2), T(decay), T(lr() / bc1), T(std::sqrt(bc2))};
-  };
+  return AdamScalars<T>{T(opt_.beta1), T(opt_.beta2), T(opt_.eps), T(l2), T(decay), T(lr() / bc1), T(std::sqrt(bc2))};
+}
+
+void Adam::update(size_t i, const Tensor& p, const Tensor& g, int64_t t) {
   const Tensor& m = slot(i, 0);
   const Tensor& v = slot(i, 1);
   const int64_t n = p.numel();
   if (p.is_cuda()) {
     SG_CUDA_CALL(name().c_str(), adam_step_cuda(p.data<float>(), g.data<float>(), m.data<float>(), v.data<float>(), n,
-                                                scalars(float{})));
+                                                scalars<float>(t)));
     return;
   }
   dispatch_float(p.dtype(), name().c_str(), [&](auto z) {
     using T = decltype(z);
-    adam_step_cpu<T>(p.data<T>(), g.data<T>(), m.data<T>(), v.data<T>(), n, scalars(z));
+    adam_step_cpu<T>(p.data<T>(), g.data<T>(), m.data<T>(), v.data<T>(), n, scalars<T>(t));
   });
 }
 
 bool Adam::update_many_cuda(const std::vector<size_t>& indices) {
-  const double l2 = decoupled_ ? 0.0 : opt_.weight_decay;
-  const double decay = decoupled_ ? 1.0 - lr() * opt_.weight_decay : 1.0;
   std::vector<AdamTensorArgs> args;
   for (size_t i : indices) {
     const Tensor& p = params()[i].tensor;
-    const double t = double(param_step(i));
-    // The same double-precision host arithmetic as update(), so both paths use the same float scalars.
-    const double bc1 = 1.0 - std::pow(opt_.beta1, t), bc2 = 1.0 - std::pow(opt_.beta2, t);
+    const AdamScalars<float> own = scalars<float>(param_step(i));  // per tensor: its own step count
     args.push_back({p.data<float>(), p.grad().data<float>(), slot(i, 0).data<float>(), slot(i, 1).data<float>(),
-                    p.numel(), float(lr() / bc1), float(std::sqrt(bc2))});
+                    p.numel(), own.step_size, own.bc2_sqrt});
   }
-  const AdamScalars<float> s{float(opt_.beta1), float(opt_.beta2), float(opt_.eps), float(l2), float(decay), 0.f, 0.f};
-  SG_CUDA_CALL(name().c_str(), adam_multi_step_cuda(args.data(), int(args.size()), s));
+  // The shared fields (betas, eps, l2, decay) do not depend on t.
+  SG_CUDA_CALL(name().c_str(), adam_multi_step_cuda(args.data(), int(args.size()), scalars<float>(1)));
   return true;
 }
 

@@ -20,6 +20,9 @@
 
 namespace spikegrad {
 
+template <class T> struct SgdScalars;   // kernels/optim.h
+template <class T> struct AdamScalars;
+
 class Optimizer {
  public:
   virtual ~Optimizer() = default;
@@ -93,6 +96,8 @@ class SGD final : public Optimizer {
   bool update_many_cuda(const std::vector<size_t>& indices) override;
 
  private:
+  // The update's scalars for a parameter on its first step or a later one (both update paths use these).
+  template <class T> SgdScalars<T> scalars(bool first_step) const;
   SgdOptions opt_;
 };
 
@@ -125,6 +130,9 @@ class Adam : public Optimizer {
   bool update_many_cuda(const std::vector<size_t>& indices) override;
 
  private:
+  // The update's scalars at a parameter's step t, from double host arithmetic as PyTorch's Python floats
+  // (both update paths use these, so they give the same bits).
+  template <class T> AdamScalars<T> scalars(int64_t t) const;
   AdamOptions opt_;
   bool decoupled_;
 };

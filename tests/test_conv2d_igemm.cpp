@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kernels/conv2d_igemm.h"
+#include "support/conv_shapes.h"
 #include "support/op_cases.h"
 
 namespace spikegrad::testing {
@@ -182,28 +183,10 @@ void expect_near_all(const std::vector<double>& got, const std::vector<double>& 
   EXPECT_EQ(bad, 0) << what;
 }
 
-struct Case {
-  const char* name;
-  Conv2dShape shape;
-};
-
-std::vector<Case> odd_cases() {
-  return {
-      {"3x3_s1_p1", make_conv2d_shape(3, 5, 7, 9, 6, 3, 3, 1, 1)},
-      {"3x3_s2_p1", make_conv2d_shape(3, 5, 7, 9, 6, 3, 3, 2, 1)},
-      {"1x1_s1_p0", make_conv2d_shape(3, 5, 7, 9, 6, 1, 1, 1, 0)},
-      {"1x1_s2_p0", make_conv2d_shape(3, 5, 7, 9, 6, 1, 1, 2, 0)},
-      {"5x5_s1_p2", make_conv2d_shape(3, 5, 7, 9, 6, 5, 5, 1, 2)},
-      {"3x3_on_2x2_p1", make_conv2d_shape(3, 5, 2, 2, 6, 3, 3, 1, 1)},
-      {"3x2_s2_p0_rect", make_conv2d_shape(2, 3, 6, 5, 7, 3, 2, 2, 0)},
-      {"4x4_pq_mult4", make_conv2d_shape(2, 4, 4, 4, 70, 3, 3, 1, 1)},  // float4 epilogues, K > 64
-      {"wide_K_130", make_conv2d_shape(1, 2, 5, 5, 130, 3, 3, 1, 1)},   // crosses a 128-column tile
-  };
-}
 
 // Runs the three views of `s` through `plan_for(M, N, K)` and compares with the naive reference.
 template <class PlanFor>
-void check_all_views(const Case& cs, bool tf32, PlanFor plan_for) {
+void check_all_views(const ConvCase& cs, bool tf32, PlanFor plan_for) {
   const Conv2dShape& s = cs.shape;
   const ConvIdx idx = to_conv_idx(s, "test");
   const std::vector<double> x = random_vector(s.N * s.C * s.H * s.W, 1), w = random_vector(s.K * s.C * s.R * s.S, 2),
@@ -235,7 +218,7 @@ void check_all_views(const Case& cs, bool tf32, PlanFor plan_for) {
 }
 
 TEST(ConvIgemmIndexMath, PlannedDecompositionMatchesReference) {
-  for (const Case& cs : odd_cases())
+  for (const ConvCase& cs : odd_conv_cases())
     for (bool tf32 : {false, true})
       for (int sms : {1, 132})
         check_all_views(cs, tf32, [&](int64_t M, int64_t N, int64_t K) { return plan_igemm(M, N, K, tf32, sms); });
@@ -243,7 +226,7 @@ TEST(ConvIgemmIndexMath, PlannedDecompositionMatchesReference) {
 
 // Every tile shape, with no split, one chunk per split and an uneven split (3 chunks, last one short).
 TEST(ConvIgemmIndexMath, EveryTileShapeAndSplitMatchesReference) {
-  for (const Case& cs : odd_cases())
+  for (const ConvCase& cs : odd_conv_cases())
     for (int shape = 0; shape < kNumTileShapes; ++shape)
       for (int64_t cps : {int64_t(1) << 40, int64_t(1), int64_t(3)})
         for (bool tf32 : {false, true})
@@ -313,7 +296,7 @@ TEST(ConvIgemmIndexMath, PlanCoversEveryIndexOnce) {
     shapes.push_back(make_conv2d_shape(256, l[0], l[2], l[2], l[1], 1, 1, 1, 0));
     shapes.push_back(make_conv2d_shape(256, l[0], l[2], l[2], l[1], 3, 3, 2, 1));
   }
-  for (const Case& cs : odd_cases()) shapes.push_back(cs.shape);
+  for (const ConvCase& cs : odd_conv_cases()) shapes.push_back(cs.shape);
   for (const Conv2dShape& s : shapes) {
     const ConvIdx idx = to_conv_idx(s, "test");
     const std::array<std::array<int64_t, 3>, 3> views{

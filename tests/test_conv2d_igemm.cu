@@ -22,6 +22,7 @@
 
 #include "engine/rng.h"
 #include "kernels/conv2d_igemm.h"
+#include "support/conv_shapes.h"
 #include "support/op_cases.h"
 
 namespace spikegrad::testing {
@@ -169,16 +170,11 @@ void check_shape(const std::string& name, const Conv2dShape& s, Variant v, bool 
   }
 }
 
-std::vector<std::pair<std::string, Conv2dShape>> odd_shapes() {
-  return {{"3x3_s1_p1", make_conv2d_shape(3, 5, 7, 9, 6, 3, 3, 1, 1)},
-          {"3x3_s2_p1", make_conv2d_shape(3, 5, 7, 9, 6, 3, 3, 2, 1)},
-          {"1x1_s1_p0", make_conv2d_shape(3, 5, 7, 9, 6, 1, 1, 1, 0)},
-          {"1x1_s2_p0", make_conv2d_shape(3, 5, 7, 9, 6, 1, 1, 2, 0)},
-          {"5x5_s1_p2", make_conv2d_shape(3, 5, 7, 9, 6, 5, 5, 1, 2)},
-          {"3x3_on_2x2_p1", make_conv2d_shape(3, 5, 2, 2, 6, 3, 3, 1, 1)},
-          {"4x4_float4_K70", make_conv2d_shape(2, 4, 4, 4, 70, 3, 3, 1, 1)},
-          {"K130_two_col_tiles", make_conv2d_shape(1, 2, 5, 5, 130, 3, 3, 1, 1)},
-          {"split_heavy_64x64_16", make_conv2d_shape(8, 64, 16, 16, 64, 3, 3, 1, 1)}};
+// The shared odd shapes, plus one whose planner splits K heavily (64x64 tiles, 16 splits).
+std::vector<ConvCase> odd_shapes() {
+  std::vector<ConvCase> cases = odd_conv_cases();
+  cases.push_back({"split_heavy_64x64_16", make_conv2d_shape(8, 64, 16, 16, 64, 3, 3, 1, 1)});
+  return cases;
 }
 
 TEST(ConvIgemmCuda, OddShapesFloatInput) {
