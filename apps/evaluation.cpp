@@ -10,8 +10,9 @@
 namespace spikegrad::app {
 
 namespace {
-// Runs `fn(images, labels)` over `data` in dataset order (first `limit` examples; 0 = all) on the
-// model's device, with the model in eval mode (restored afterwards).
+// Runs `fn(images, labels)` over `data` in dataset order (first `limit` examples; 0 = all), with the model in
+// eval mode (restored afterwards). images are on the model's device; labels stay on the CPU, where they
+// come from, so counting correct predictions never copies them back (upload them where an op needs them).
 template <class Fn>
 void for_each_batch(Model& model, const Dataset& data, int64_t batch, int64_t limit, Fn&& fn) {
   ModelModeGuard guard(model, std::nullopt);  // BN on running statistics; restored afterwards
@@ -26,7 +27,7 @@ void for_each_batch(Model& model, const Dataset& data, int64_t batch, int64_t li
       images = images.slice0(0, keep);
       labels = labels.slice0(0, keep);
     }
-    fn(images.to(model.device()), labels.to(model.device()));
+    fn(images.to(model.device()), labels);
     seen += images.size(0);
     if (limit > 0 && seen >= limit) break;
   }
@@ -51,6 +52,8 @@ int64_t count_correct(const Tensor& mean_logits, const Tensor& labels) {
 }
 
 int64_t count_matches(const Tensor& predictions, const Tensor& labels) {
+  SG_CHECK(predictions.numel() == labels.numel(), "count_matches: " << predictions.numel() << " predictions but "
+                                                                    << labels.numel() << " labels");
   const std::vector<int32_t> pred = predictions.to_vector<int32_t>();
   const std::vector<int32_t> y = labels.to_vector<int32_t>();
   int64_t n = 0;
@@ -61,10 +64,8 @@ int64_t count_matches(const Tensor& predictions, const Tensor& labels) {
 double clean_accuracy(Model& model, const Dataset& data, int64_t batch) {
   int64_t correct = 0, total = 0;
   for_each_batch(model, data, batch, 0, [&](const Tensor& images, const Tensor& labels) {
-    const Tensor pred = predict(model, images);
-    const std::vector<int32_t> p = pred.to_vector<int32_t>(), y = labels.to_vector<int32_t>();
-    for (size_t i = 0; i < p.size(); ++i) correct += p[i] == y[i];
-    total += int64_t(p.size());
+    correct += count_matches(predict(model, images), labels);
+    total += labels.numel();
   });
   return total ? 100.0 * double(correct) / double(total) : 0.0;
 }
@@ -106,7 +107,7 @@ std::vector<AttackRow> attack_table(Model& model, const Dataset& data, const std
     std::vector<Tensor> advs;
     for_each_batch(model, data, batch, subset, [&](const Tensor& images, const Tensor& labels) {
       Tensor adv;
-      row.result += evaluate_attack(model, images, labels, a, gen, adv_out ? &adv : nullptr);
+      row.result += evaluate_attack(model, images, labels.to(model.device()), a, gen, adv_out ? &adv : nullptr);
       if (adv_out) advs.push_back(adv.to(Device::CPU));
     });
     if (adv_out) {

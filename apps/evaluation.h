@@ -17,7 +17,8 @@ namespace spikegrad::app {
 
 // Correct predictions (argmax of mean_t logits) in a batch; mean_logits (B,K), labels (B).
 int64_t count_correct(const Tensor& mean_logits, const Tensor& labels);
-// How many of the (B) int32 predictions equal the labels.
+// How many of the (B) int32 predictions equal the labels. Both are copied to the host if they are not
+// there: pass the batch's CPU labels rather than their uploaded copy, which would be copied back.
 int64_t count_matches(const Tensor& predictions, const Tensor& labels);
 // Percent correct over a dataset, model in eval mode (its mode is restored).
 double clean_accuracy(Model& model, const Dataset& data, int64_t batch);

@@ -48,14 +48,31 @@ void write_text_atomically(const fs::path& path, const std::string& text) {
   fs::rename(tmp, path);
 }
 
+// What a step reports, read with one transfer from the device (to_cpu): on CUDA the step waits for the
+// device once, not once per loss part plus once for the predictions.
+struct StepValues {
+  std::vector<std::pair<std::string, double>> parts;  // LossParts::named() order: ("loss", total) first
+  Tensor predictions;                                 // int32 (B) on the CPU
+  double loss() const { return parts.front().second; }
+};
+StepValues read_step(const LossParts& p, const Tensor& predictions) {
+  const auto named = p.named();
+  std::vector<Tensor> tensors{predictions};
+  for (const auto& [name, t] : named) tensors.push_back(t);
+  const std::vector<Tensor> host = to_cpu(tensors);
+  StepValues v;
+  v.predictions = host[0];
+  for (size_t i = 0; i < named.size(); ++i) v.parts.push_back({named[i].first, host[i + 1].item()});
+  return v;
+}
+
 struct EpochSums {
   std::vector<std::pair<std::string, double>> parts;
   int64_t correct = 0, seen = 0;
-  void add(const LossParts& p, int64_t batch) {
+  void add(const StepValues& v, int64_t batch) {
     if (parts.empty())
-      for (const auto& [name, t] : p.named()) parts.push_back({name, 0.0});
-    size_t i = 0;
-    for (const auto& [name, t] : p.named()) parts[i++].second += t.item() * double(batch);
+      for (const auto& [name, value] : v.parts) parts.push_back({name, 0.0});
+    for (size_t i = 0; i < v.parts.size(); ++i) parts[i].second += v.parts[i].second * double(batch);
   }
 };
 
@@ -147,7 +164,8 @@ std::string run_train(RunConfig c) {
         Tape none;
         predictions = ops::argmax(ops::mean_time(none, out.logits));
       }
-      const double loss = parts.total.item();
+      const StepValues values = read_step(parts, predictions);
+      const double loss = values.loss();
       if (!std::isfinite(loss))
         SG_FAIL("training stopped: the loss is " << loss << " at epoch " << epoch + 1 << ", step " << step + 1
                                                  << "; the last good checkpoint is "
@@ -155,9 +173,9 @@ std::string run_train(RunConfig c) {
       if (c.grad_clip > 0) clip_grad_norm(optimizer->params(), c.grad_clip);
       optimizer->step();
       optimizer->zero_grad();
-      const int64_t b = labels.numel();
-      sums.add(parts, b);
-      sums.correct += count_matches(predictions, labels);
+      const int64_t b = batch.labels.numel();
+      sums.add(values, b);
+      sums.correct += count_matches(values.predictions, batch.labels);  // both on the CPU: nothing is copied back
       sums.seen += b;
       ++step;
       char status[96];

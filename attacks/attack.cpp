@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <sstream>
 
 namespace spikegrad {
 
@@ -168,12 +169,15 @@ void check_images_in_unit_range(const Tensor& images, const char* op) {
            op << ": images must be (B,C,H,W), got " << (images.defined() ? shape_str(images.shape()) : "undefined"));
   SG_CHECK(images.dtype() == DType::F32, op << ": images must be float32, got " << dtype_name(images.dtype()));
   SG_CHECK(images.numel() > 0, op << ": images are empty, shape " << shape_str(images.shape()));
-  // Pitfall 7: attacks and clamps assume [0,1] pixels with normalisation inside the model. Checked on the
-  // host (one copy of the batch, small next to the forward passes it guards); NaN fails the test too.
-  const std::vector<float> host = images.to_vector<float>();
-  for (size_t i = 0; i < host.size(); ++i)
-    SG_CHECK(host[i] >= 0.f && host[i] <= 1.f, op << ": images must lie in [0,1] (normalisation belongs inside the "
-                                                     "model), got " << host[i] << " at flat index " << i);
+  // Pitfall 7: attacks and clamps assume [0,1] pixels with normalisation inside the model; NaN fails too.
+  // On CUDA the batch stays on the device: the check is a kernel whose failure is thrown at the next
+  // synchronisation (ops::check_range), not a copy of the batch to the host per call.
+  ops::check_range(images, 0.0, 1.0, [op = std::string(op)](int64_t i, double v) {
+    std::ostringstream o;
+    o << op << ": images must lie in [0,1] (normalisation belongs inside the model), got " << float(v)
+      << " at flat index " << i;
+    return o.str();
+  });
 }
 
 void check_attack_inputs(const Model& model, const Tensor& images, const Tensor& labels, const char* op) {

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <limits>
+#include <sstream>
 
 namespace spikegrad {
 
@@ -32,13 +33,16 @@ Tensor predict(Model& model, const Tensor& images) {
   NoGradGuard no_grad;
   Tape tape;
   Tensor mean_logits = ops::mean_time(tape, model.forward(tape, images, TapKeep::none()).logits);  // (B,K)
-  // A NaN logit would make the argmax arbitrary and silently count as a prediction.
-  const std::vector<float> host = mean_logits.to_vector<float>();
+  // A NaN logit would make the argmax arbitrary and silently count as a prediction. A check, not a copy of
+  // the logits: on CUDA it is thrown where the caller reads the predictions (ops::check_range).
   const int64_t classes = mean_logits.size(1);
-  for (size_t i = 0; i < host.size(); ++i)
-    SG_CHECK(std::isfinite(host[i]), "predict: the model produced a non-finite logit " << host[i] << " (example "
-                                                                                        << int64_t(i) / classes << ", class "
-                                                                                        << int64_t(i) % classes << ")");
+  const double largest = std::numeric_limits<float>::max();
+  ops::check_range(mean_logits, -largest, largest, [classes](int64_t i, double v) {
+    std::ostringstream o;
+    o << "predict: the model produced a non-finite logit " << float(v) << " (example " << i / classes << ", class "
+      << i % classes << ")";
+    return o.str();
+  });
   return ops::argmax(mean_logits);
 }
 
@@ -67,9 +71,11 @@ RobustResult evaluate_attack(Model& model, const Tensor& images, const Tensor& l
   const Tensor clean_gradient = input_gradient(model, images, labels, config.grad);
   const Tensor adv = attack_detail::attack_with_clean_gradient(model, images, labels, config, gen, clean_gradient);
 
-  const std::vector<int32_t> y = labels.to_vector<int32_t>();
-  const std::vector<int32_t> clean = predict(model, images).to_vector<int32_t>();
-  const std::vector<int32_t> attacked = predict(model, adv).to_vector<int32_t>();
+  // Everything the counts need (labels, both predictions, and the gradient for the zero-gradient diagnostic,
+  // counted on the host) comes back in one transfer: on CUDA, one wait for the device per batch.
+  const std::vector<Tensor> host = to_cpu({labels, predict(model, images), predict(model, adv), clean_gradient});
+  const std::vector<int32_t> y = host[0].to_vector<int32_t>(), clean = host[1].to_vector<int32_t>(),
+                             attacked = host[2].to_vector<int32_t>();
   RobustResult r;
   r.total = int64_t(y.size());
   for (size_t b = 0; b < y.size(); ++b) {
@@ -78,7 +84,7 @@ RobustResult evaluate_attack(Model& model, const Tensor& images, const Tensor& l
     r.adv_correct += adv_ok;
     r.fooled += clean_ok && !adv_ok;
   }
-  r.zero_grad = count_zero_gradient_examples(clean_gradient);
+  r.zero_grad = count_zero_gradient_examples(host[3]);
   if (adv_out) *adv_out = adv;
   return r;
 }

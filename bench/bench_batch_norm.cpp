@@ -11,6 +11,7 @@
 #include <benchmark/benchmark.h>
 
 #include "bench/gpu_timer.h"
+#include "bench/skip_without_cuda.h"
 
 #include <cstdint>
 #include <string>
@@ -78,7 +79,7 @@ void set_counters(benchmark::State& state, const Layer& l, int64_t bytes_per_ele
 // mode 0: training forward with y; 1: statistics only; 2: backward (after one forward for the statistics).
 void BM_BatchNormCuda(benchmark::State& state, int mode) {
 #ifdef SPIKEGRAD_CUDA
-  if (!cuda_available()) return state.SkipWithError("no CUDA device");
+  if (bench::skip_without_cuda(state)) return;
   Layer l = make_layer(state.range(0));
   forward(l, true);
   if (mode == 2) {
@@ -90,7 +91,7 @@ void BM_BatchNormCuda(benchmark::State& state, int mode) {
   }
 #else
   (void)mode;
-  state.SkipWithError("no CUDA device");
+  bench::skip_without_cuda(state);
 #endif
 }
 

@@ -16,6 +16,7 @@
 #include <benchmark/benchmark.h>
 
 #include "bench/gpu_timer.h"
+#include "bench/skip_without_cuda.h"
 
 #include <exception>
 
@@ -88,11 +89,11 @@ void BM_BnLifCpu(benchmark::State& state, bool backward) {
 
 void BM_BnLifCuda(benchmark::State& state, bool backward) {
 #ifdef SPIKEGRAD_CUDA
-  if (!cuda_available()) return state.SkipWithError("no CUDA device");
+  if (bench::skip_without_cuda(state)) return;
   run(state, Device::CUDA, backward, [&](auto&& step) { bench::time_on_gpu(state, step); });
 #else
   (void)backward;
-  state.SkipWithError("no CUDA device");
+  bench::skip_without_cuda(state);
 #endif
 }
 

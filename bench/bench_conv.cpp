@@ -21,6 +21,7 @@
 #include <benchmark/benchmark.h>
 
 #include "bench/gpu_timer.h"
+#include "bench/skip_without_cuda.h"
 
 #include <array>
 #include <string>
@@ -146,10 +147,7 @@ BENCHMARK(BM_conv2d_backward_cpu_packed)->Apply(cpu_shapes);
 
 void BM_conv2d_forward_cudnn(benchmark::State& state) {
 #ifdef SPIKEGRAD_CUDA
-  if (!cuda_available()) {
-    state.SkipWithError("no CUDA device");
-    return;
-  }
+  if (bench::skip_without_cuda(state)) return;
   const Conv2dShape s = shape_from(state);
   ConvTensors t = make_tensors(s, Device::CUDA, false);
   bench::time_on_gpu(state, [&] {
@@ -157,16 +155,13 @@ void BM_conv2d_forward_cudnn(benchmark::State& state) {
   });
   set_counters(state, s, conv2d_flops(s), "TFLOP", 1e-12);
 #else
-  state.SkipWithError("no CUDA device (built without CUDA)");
+  bench::skip_without_cuda(state);
 #endif
 }
 
 void BM_conv2d_backward_cudnn(benchmark::State& state) {
 #ifdef SPIKEGRAD_CUDA
-  if (!cuda_available()) {
-    state.SkipWithError("no CUDA device");
-    return;
-  }
+  if (bench::skip_without_cuda(state)) return;
   const Conv2dShape s = shape_from(state);
   ConvTensors t = make_tensors(s, Device::CUDA, true);
   bench::time_on_gpu(state, [&] {
@@ -175,7 +170,7 @@ void BM_conv2d_backward_cudnn(benchmark::State& state) {
   });
   set_counters(state, s, 2 * conv2d_flops(s), "TFLOP", 1e-12);
 #else
-  state.SkipWithError("no CUDA device (built without CUDA)");
+  bench::skip_without_cuda(state);
 #endif
 }
 
@@ -219,10 +214,7 @@ std::pair<double, double> interleaved_mean_ms(A&& ours, B&& theirs, int reps) {
 
 void run_igemm_benchmark(benchmark::State& state, ConvPass pass) {
 #ifdef SPIKEGRAD_CUDA
-  if (!cuda_available()) {
-    state.SkipWithError("no CUDA device");
-    return;
-  }
+  if (bench::skip_without_cuda(state)) return;
   const Conv2dShape s = shape_from(state);
   const ConvMath math = state.range(7) ? ConvMath::tf32 : ConvMath::fp32;
   ConvTensors t = make_tensors(s, Device::CUDA, pass != ConvPass::forward);
@@ -253,7 +245,7 @@ void run_igemm_benchmark(benchmark::State& state, ConvPass pass) {
   state.counters["cudnn_us"] = cudnn_ms * 1e3;
 #else
   (void)pass;
-  state.SkipWithError("no CUDA device (built without CUDA)");
+  bench::skip_without_cuda(state);
 #endif
 }
 

@@ -15,6 +15,7 @@
 #include <benchmark/benchmark.h>
 
 #include "bench/gpu_timer.h"
+#include "bench/skip_without_cuda.h"
 
 #include <cstdint>
 #include <vector>
@@ -112,10 +113,7 @@ void BM_TmiChainCpu(benchmark::State& state) { run_chain(state, Device::CPU); }
 
 // ---- CUDA ------------------------------------------------------------------------------------------------
 void run_kde_cuda(benchmark::State& state, bool dense) {
-  if (!cuda_available()) {
-    state.SkipWithError("no CUDA device");
-    return;
-  }
+  if (bench::skip_without_cuda(state)) return;
 #ifdef SPIKEGRAD_CUDA
   const int64_t T = state.range(0);
   const KdeMiParams p = kde_mi_params(T, kBatch, 256, 0.32, 1e-10, false);
@@ -147,10 +145,7 @@ void BM_KdeMiFusedCuda(benchmark::State& state) { run_kde_cuda(state, false); }
 void BM_KdeMiDenseCuda(benchmark::State& state) { run_kde_cuda(state, true); }
 
 void BM_TmiChainCuda(benchmark::State& state) {
-  if (!cuda_available()) {
-    state.SkipWithError("no CUDA device");
-    return;
-  }
+  if (bench::skip_without_cuda(state)) return;
   run_chain(state, Device::CUDA);
 }
 

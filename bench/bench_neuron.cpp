@@ -13,6 +13,7 @@
 #include <benchmark/benchmark.h>
 
 #include "bench/gpu_timer.h"
+#include "bench/skip_without_cuda.h"
 
 #include <algorithm>
 #include <vector>
@@ -68,10 +69,7 @@ void BM_LifForwardBackwardCpu(benchmark::State& state) { run_cpu(state, true); }
 
 // ---- CUDA --------------------------------------------------------------------------------------------------
 void run_cuda(benchmark::State& state, bool backward) {
-  if (!cuda_available()) {
-    state.SkipWithError("no CUDA device");
-    return;
-  }
+  if (bench::skip_without_cuda(state)) return;
 #ifdef SPIKEGRAD_CUDA
   const int64_t steps = state.range(0), layer = state.range(1), n = neurons_per_step(layer);
   const size_t total = size_t(steps * n), buf = total * sizeof(float);

@@ -11,6 +11,7 @@
 #include <benchmark/benchmark.h>
 
 #include "bench/gpu_timer.h"
+#include "bench/skip_without_cuda.h"
 
 #include <memory>
 
@@ -79,7 +80,7 @@ BENCHMARK(BM_GlobalGradNormCpu)->UseRealTime()->Unit(benchmark::kMillisecond);
 // Arg 1: all 34 tensors in one launch (multi-tensor, the default); 0: one launch per tensor (the unfused path).
 void BM_AdamStepCuda(benchmark::State& state) {
 #ifdef SPIKEGRAD_CUDA
-  if (!cuda_available()) return state.SkipWithError("no CUDA device");
+  if (bench::skip_without_cuda(state)) return;
   NamedTensors params = vggsnn_params(Device::CUDA);
   Adam adam(params, AdamOptions{0.01});
   adam.set_multi_tensor(state.range(0) != 0);
@@ -87,14 +88,14 @@ void BM_AdamStepCuda(benchmark::State& state) {
   set_counters(state, 28 * total_numel(params));
   state.SetLabel(state.range(0) ? "one launch" : "34 launches");
 #else
-  state.SkipWithError("no CUDA device");
+  bench::skip_without_cuda(state);
 #endif
 }
 BENCHMARK(BM_AdamStepCuda)->ArgName("multi_tensor")->Arg(1)->Arg(0)->UseManualTime()->Unit(benchmark::kMicrosecond);
 
 void BM_MemcpyBaselineCuda(benchmark::State& state) {
 #ifdef SPIKEGRAD_CUDA
-  if (!cuda_available()) return state.SkipWithError("no CUDA device");
+  if (bench::skip_without_cuda(state)) return;
   const int64_t n = total_numel(vggsnn_params(Device::CPU));
   const size_t copy_bytes = size_t(14 * n);  // read 14n + write 14n = Adam's 28n
   Tensor src = Tensor::zeros({int64_t(copy_bytes)}, DType::U8, Device::CUDA);
@@ -104,7 +105,7 @@ void BM_MemcpyBaselineCuda(benchmark::State& state) {
   });
   set_counters(state, int64_t(2 * copy_bytes));
 #else
-  state.SkipWithError("no CUDA device");
+  bench::skip_without_cuda(state);
 #endif
 }
 BENCHMARK(BM_MemcpyBaselineCuda)->UseManualTime()->Unit(benchmark::kMicrosecond);
@@ -112,12 +113,12 @@ BENCHMARK(BM_MemcpyBaselineCuda)->UseManualTime()->Unit(benchmark::kMicrosecond)
 // Includes the one device-to-host read of the norm, which clip_grad_norm needs anyway.
 void BM_GlobalGradNormCuda(benchmark::State& state) {
 #ifdef SPIKEGRAD_CUDA
-  if (!cuda_available()) return state.SkipWithError("no CUDA device");
+  if (bench::skip_without_cuda(state)) return;
   NamedTensors params = vggsnn_params(Device::CUDA);
   bench::time_on_gpu(state, [&] { benchmark::DoNotOptimize(global_grad_norm(params)); });
   set_counters(state, 4 * total_numel(params));
 #else
-  state.SkipWithError("no CUDA device");
+  bench::skip_without_cuda(state);
 #endif
 }
 BENCHMARK(BM_GlobalGradNormCuda)->UseManualTime()->Unit(benchmark::kMicrosecond);

@@ -38,6 +38,7 @@
 #include <benchmark/benchmark.h>
 
 #include "bench/gpu_timer.h"
+#include "bench/skip_without_cuda.h"
 
 #include <cmath>
 #include <exception>
@@ -204,11 +205,11 @@ void BM_TrainStepCpu(benchmark::State& state, const char* model, bool tmi, Varia
 
 void BM_TrainStepCuda(benchmark::State& state, const char* model, bool tmi, Variant variant = Variant::saver) {
 #ifdef SPIKEGRAD_CUDA
-  if (!cuda_available()) return state.SkipWithError("no CUDA device");
+  if (bench::skip_without_cuda(state)) return;
   run_benchmark(state, model, tmi, Device::CUDA, variant,
                 [&](TrainStep& step) { bench::time_on_gpu(state, [&] { step.run(); }); });
 #else
-  state.SkipWithError("no CUDA device");
+  bench::skip_without_cuda(state);
 #endif
 }
 

@@ -10,6 +10,8 @@
 // The glue for each family lives in engine/ops_<family>.cpp; the math in kernels/<family>.{h,_cpu.cpp,cu}.
 #pragma once
 #include <cstdint>
+#include <functional>
+#include <string>
 
 #include "engine/rng.h"
 #include "engine/tape.h"
@@ -99,6 +101,13 @@ Tensor cross_entropy(Tape& tape, const Tensor& logits, const Tensor& labels);
 
 // Row-wise argmax of x (N,K) -> int32 (N): first maximum on both devices. Not differentiable. (kernels/argmax)
 Tensor argmax(const Tensor& x);
+
+// ---- input checks (kernels/range_check) -----------------------------------------------------------
+// Fails unless every element of x (float) lies in [lo, hi] (NaN fails); message(index, value) is the error.
+// CPU: throws here, naming the first element outside. CUDA: a kernel records one element outside and the
+// error is thrown at the next copy to the host — a deferred device check (engine/cuda_context.h) — so the
+// check costs no wait for the device. Bounds are rounded to float32 on CUDA. Not differentiable.
+void check_range(const Tensor& x, double lo, double hi, const std::function<std::string(int64_t, double)>& message);
 
 // ---- regularisation (kernels/dropout) -------------------------------------------------------------
 // Inverted dropout: keep with probability 1-p and scale by 1/(1-p). The mask comes from the counter-based

@@ -1,9 +1,19 @@
 // Glue for the fused cross-entropy (kernels/cross_entropy.h).
+#include <sstream>
+
 #include "engine/op_util.h"
 #include "engine/ops.h"
 #include "kernels/cross_entropy.h"
 
 namespace spikegrad::ops {
+
+namespace {
+std::string label_error(int64_t label, int64_t row, int64_t k) {
+  std::ostringstream o;
+  o << "cross_entropy: label " << label << " at row " << row << " is outside [0," << k << ")";
+  return o.str();
+}
+}  // namespace
 
 Tensor cross_entropy(Tape& tape, const Tensor& logits, const Tensor& labels) {
   const char* op = "cross_entropy";
@@ -16,21 +26,22 @@ Tensor cross_entropy(Tape& tape, const Tensor& logits, const Tensor& labels) {
   const int64_t n = logits.size(0), k = logits.size(1);
   detail::check_shape(labels, {n}, op, "labels");
   SG_CHECK(n > 0 && k > 0, op << ": logits must be non-empty, got " << shape_str(logits.shape()));
-  // Range check on the host: an out-of-range label would read outside the row on the device.
-  // N labels are a few hundred bytes, so the copy costs far less than the step it protects.
-  {
-    std::vector<int32_t> host = labels.to_vector<int32_t>();
-    for (int64_t i = 0; i < n; ++i)
-      SG_CHECK(host[size_t(i)] >= 0 && host[size_t(i)] < k,
-               op << ": label " << host[size_t(i)] << " at row " << i << " is outside [0," << k << ")");
-  }
-
   Tensor row_loss = Tensor::empty({n}, logits.dtype(), logits.device());
   Tensor lse = Tensor::empty({n}, logits.dtype(), logits.device());
   if (logits.is_cuda()) {
+    // A label range check on the host would copy the labels back and wait for the device on every call
+    // (every training step, every attack step). The kernel checks each label it reads instead, and a bad
+    // one is thrown at the next synchronisation with the CPU's message (a deferred device check,
+    // engine/cuda_context.h).
     SG_CUDA_CALL(op, cross_entropy_forward_cuda(logits.data<float>(), labels.data<int32_t>(), row_loss.data<float>(),
-                                                lse.data<float>(), n, k));
+                                                lse.data<float>(), n, k,
+                                                arm_device_check([k](int64_t row, double label) {
+                                                  return label_error(int64_t(label), row, k);
+                                                })));
   } else {
+    // An out-of-range label would read outside its row.
+    const int32_t* y = labels.data<int32_t>();
+    for (int64_t i = 0; i < n; ++i) SG_CHECK(y[i] >= 0 && y[i] < k, label_error(y[i], i, k));
     detail::dispatch_float(logits.dtype(), op, [&](auto z) {
       using T = decltype(z);
       cross_entropy_forward_cpu<T>(logits.data<T>(), labels.data<int32_t>(), row_loss.data<T>(), lse.data<T>(), n, k);

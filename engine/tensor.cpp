@@ -247,6 +247,31 @@ void Tensor::zero_grad() {
   if (defined()) impl_->grad = Tensor();
 }
 
+std::vector<Tensor> to_cpu(const std::vector<Tensor>& tensors) {
+  std::vector<Tensor> out(tensors);
+  std::vector<size_t> offset(tensors.size());
+  size_t total = 0;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    if (!tensors[i].defined() || !tensors[i].is_cuda()) continue;
+    offset[i] = total;
+    total += (tensors[i].nbytes() + 7) / 8 * 8;  // each tensor's bytes 8-aligned in the buffer
+  }
+  if (total == 0) return out;
+  Tensor gathered = Tensor::empty({int64_t(total)}, DType::U8, Device::CUDA);
+  auto* at = static_cast<unsigned char*>(gathered.raw_data());
+  for (size_t i = 0; i < tensors.size(); ++i)
+    if (tensors[i].defined() && tensors[i].is_cuda())
+      copy_bytes(at + offset[i], Device::CUDA, tensors[i].raw_data(), Device::CUDA, tensors[i].nbytes());
+  const Tensor host = gathered.to(Device::CPU);  // the one transfer
+  const auto* from = static_cast<const unsigned char*>(host.raw_data());
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    if (!tensors[i].defined() || !tensors[i].is_cuda()) continue;
+    out[i] = Tensor::empty(tensors[i].shape(), tensors[i].dtype());
+    std::memcpy(out[i].raw_data(), from + offset[i], out[i].nbytes());
+  }
+  return out;
+}
+
 std::ostream& operator<<(std::ostream& os, const Tensor& t) {
   if (!t.defined()) return os << "Tensor(undefined)";
   return os << "Tensor(" << dtype_name(t.dtype()) << ", " << device_name(t.device()) << ", " << shape_str(t.shape()) << ")";

@@ -88,6 +88,12 @@ class Tensor {
 
 uint64_t next_tensor_id();  // process-wide, never reused: the tape identifies tensors by it
 
+// The tensors on the CPU, with ONE device-to-host transfer for all the CUDA ones: they are gathered into
+// one device buffer first (device-to-device copies, which do not wait), so reading a step's results (loss
+// parts, predictions) waits for the device once instead of once per tensor. CPU and undefined tensors are
+// returned as they are.
+std::vector<Tensor> to_cpu(const std::vector<Tensor>& tensors);
+
 struct TensorImpl {
   uint64_t id = next_tensor_id();
   std::shared_ptr<Storage> storage;

@@ -333,7 +333,7 @@ __global__ void bn_finalize_backward_kernel(const double* __restrict__ partial, 
                                             float* __restrict__ channel_sums, float* __restrict__ gweight,
                                             float* __restrict__ gbias) {
   int64_t c;
-  double sum_dy, sum_dy_xhat;
+  double sum_dy = 0.0, sum_dy_xhat = 0.0;  // both set: the two finalize calls test the same channel
   if (!finalize_channel(partial, splits, C, c, sum_dy)) return;
   finalize_channel(partial + C * splits, splits, C, c, sum_dy_xhat);
   if (threadIdx.x & 31) return;

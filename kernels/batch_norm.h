@@ -33,7 +33,11 @@ SG_HD int64_t bn_channel_offset(int64_t j, int64_t c, int64_t C, int64_t S) { re
 // Channel of flat offset i in the (N,C,S) layout.
 SG_HD int64_t bn_channel_of(int64_t i, int64_t C, int64_t S) { return (i / S) % C; }
 
-template <class T> SG_HD T bn_normalize(T x, T mean, T invstd, T weight, T bias) { return (x - mean) * invstd * weight + bias; }
+// (x − mean)·invstd·weight + bias with unfused products (mul_rn), so the CPU and CUDA round alike: the result
+// is a neuron's input current in the fused BN + neuron op and right before the unfused one.
+template <class T> SG_HD T bn_normalize(T x, T mean, T invstd, T weight, T bias) {
+  return mul_rn(mul_rn(x - mean, invstd), weight) + bias;
+}
 
 // One running-buffer step; `var` is the biased batch variance over M elements.
 template <class T> SG_HD void bn_update_running(T& running_mean, T& running_var, T mean, T var, int64_t M, T momentum) {

@@ -8,7 +8,7 @@ __global__ void affine_forward_kernel(const float* x, const float* scale, const 
                                       int64_t c, int64_t s) {
   SG_GRID_STRIDE(idx, total) {
     const int64_t k = (idx / s) % c;
-    y[idx] = x[idx] * scale[k] + shift[k];
+    y[idx] = channel_affine_value(x[idx], scale[k], shift[k]);
   }
 }
 __global__ void affine_backward_kernel(const float* gy, const float* scale, float* gx, int64_t total, int64_t c,

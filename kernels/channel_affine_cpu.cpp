@@ -8,7 +8,7 @@ void channel_affine_forward_cpu(const T* x, const T* scale, const T* shift, T* y
     for (int64_t k = 0; k < c; ++k)
       for (int64_t j = 0; j < s; ++j) {
         const int64_t idx = (i * c + k) * s + j;
-        y[idx] = x[idx] * scale[k] + shift[k];
+        y[idx] = channel_affine_value(x[idx], scale[k], shift[k]);
       }
 }
 

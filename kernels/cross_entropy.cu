@@ -13,7 +13,8 @@ struct MaxOp {
 };
 
 // One block per row: K is a class count (10..1000), so a block-wide max and sum suffice.
-__global__ void ce_forward_kernel(const float* x, const int32_t* y, float* loss, float* lse, int64_t k) {
+__global__ void ce_forward_kernel(const float* x, const int32_t* y, float* loss, float* lse, int64_t k,
+                                  DeviceCheck labels_check) {
   using Reduce = cub::BlockReduce<float, kRowThreads>;
   __shared__ typename Reduce::TempStorage tmp;
   __shared__ float row_max;
@@ -31,7 +32,13 @@ __global__ void ce_forward_kernel(const float* x, const int32_t* y, float* loss,
   if (threadIdx.x == 0) {
     const float l = row_max + logf(s);
     lse[i] = l;
-    loss[i] = l - row[y[i]];
+    const int32_t label = y[i];
+    if (label >= 0 && label < k) {
+      loss[i] = l - row[label];
+    } else {
+      loss[i] = NAN;
+      record_check_failure(labels_check, i, double(label));
+    }
   }
 }
 
@@ -45,9 +52,10 @@ __global__ void ce_backward_kernel(const float* x, const int32_t* y, const float
 }
 }  // namespace
 
-void cross_entropy_forward_cuda(const float* x, const int32_t* y, float* loss, float* lse, int64_t n, int64_t k) {
+void cross_entropy_forward_cuda(const float* x, const int32_t* y, float* loss, float* lse, int64_t n, int64_t k,
+                                const DeviceCheck& labels_check) {
   if (n == 0) return;
-  ce_forward_kernel<<<unsigned(n), kRowThreads>>>(x, y, loss, lse, k);
+  ce_forward_kernel<<<unsigned(n), kRowThreads>>>(x, y, loss, lse, k, labels_check);
   SG_LAUNCH_CHECK();
 }
 

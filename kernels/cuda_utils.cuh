@@ -1,10 +1,12 @@
-// Launch helpers for .cu files: a 1-D grid for n elements and the post-launch check.
+// Launch helpers for .cu files: a 1-D grid for n elements, the post-launch check, and the device side of
+// the deferred input checks.
 #pragma once
 #include <cuda_runtime.h>
 
 #include <algorithm>
 
 #include "engine/cuda_check.h"
+#include "engine/cuda_context.h"
 #include "kernels/common.h"
 
 namespace spikegrad {
@@ -21,7 +23,9 @@ inline unsigned grid_for(int64_t n, int block = kBlock) {
 #define SG_GRID_STRIDE(i, n) \
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)
 
-#define SG_LAUNCH_CHECK() CUDA_CHECK(cudaGetLastError())
+// After every launch: the launch error, named with this file:line; with SPIKEGRAD_SYNC_AFTER_LAUNCH=1 it also
+// waits for the kernel, so a kernel that faults is named too (engine/cuda_context.h, check_launch).
+#define SG_LAUNCH_CHECK() ::spikegrad::check_launch(__FILE__, __LINE__)
 
 // Launches a grid-stride kernel over n elements (nothing for n == 0) and checks the launch.
 #define SG_LAUNCH_1D(kernel, n, ...)              \
@@ -30,5 +34,17 @@ inline unsigned grid_for(int64_t n, int block = kBlock) {
     kernel<<<grid_for(n), kBlock>>>(__VA_ARGS__); \
     SG_LAUNCH_CHECK();                            \
   } while (0)
+
+// Reports a bad input element to a deferred device check (engine/cuda_context.h): the first failure since
+// the host last read the record wins, later ones leave it alone. The plain read first keeps a tensor that
+// is wrong everywhere (0..255 pixels) from queueing every thread on one atomic.
+__device__ inline void record_check_failure(const DeviceCheck& check, int64_t index, double value) {
+  if (*static_cast<volatile int32_t*>(&check.record->failed) != 0) return;
+  if (atomicCAS(&check.record->failed, 0, 1) == 0) {
+    check.record->tag = check.tag;
+    check.record->index = index;
+    check.record->value = value;
+  }
+}
 
 }  // namespace spikegrad

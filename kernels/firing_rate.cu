@@ -1,7 +1,9 @@
 // CUDA firing rates: one block per row (t,b) for the forward reductions, a 2-D grid for the
 // broadcasting backward. Napkin math for the TMI X tap (VGGSNN layer 1, B=64, T=4): rows=256,
 // F=64*32*32=65536 -> 64 MiB read forward and 64 MiB read+write backward; memory bound, so the loads
-// are float4 when the rows are 16-byte aligned.
+// are float4 when the rows are 16-byte aligned. Sums are kept in double, as the CPU reference does, so both
+// give the same float rate: the KDE-MI downstream amplifies a one-ulp rate difference ~100x (the kernel's
+// slope is 1/sigma^2 per bin), which the emulated backend showed as CUDA-vs-CPU gradient mismatches.
 #include <cub/block/block_reduce.cuh>
 
 #include <cstdint>
@@ -20,7 +22,7 @@ constexpr int64_t kBackwardChunk = 4 * kRateBlock * 4;
 __global__ void mean_forward_kernel(const float* spikes, float* rate, int64_t F, float scale, bool vec4) {
   const int64_t r = blockIdx.x;
   const float* s = spikes + r * F;
-  float acc = 0.f;
+  double acc = 0.0;
   if (vec4) {
     const float4* s4 = reinterpret_cast<const float4*>(s);
     const int64_t n4 = F / 4;
@@ -28,20 +30,20 @@ __global__ void mean_forward_kernel(const float* spikes, float* rate, int64_t F,
     // Four independent loads in flight per thread: one block per row leaves few blocks per SM.
     for (; k + 3 * kRateBlock < n4; k += 4 * kRateBlock) {
       const float4 a = s4[k], b = s4[k + kRateBlock], c = s4[k + 2 * kRateBlock], d = s4[k + 3 * kRateBlock];
-      acc += ((a.x + a.y) + (a.z + a.w)) + ((b.x + b.y) + (b.z + b.w)) + ((c.x + c.y) + (c.z + c.w)) +
-             ((d.x + d.y) + (d.z + d.w));
+      acc += ((double(a.x) + a.y) + (double(a.z) + a.w)) + ((double(b.x) + b.y) + (double(b.z) + b.w)) +
+             ((double(c.x) + c.y) + (double(c.z) + c.w)) + ((double(d.x) + d.y) + (double(d.z) + d.w));
     }
     for (; k < n4; k += kRateBlock) {
       const float4 a = s4[k];
-      acc += (a.x + a.y) + (a.z + a.w);
+      acc += (double(a.x) + a.y) + (double(a.z) + a.w);
     }
   } else {
     for (int64_t k = threadIdx.x; k < F; k += kRateBlock) acc += s[k];
   }
-  using BlockReduce = cub::BlockReduce<float, kRateBlock>;
+  using BlockReduce = cub::BlockReduce<double, kRateBlock>;
   __shared__ typename BlockReduce::TempStorage tmp;
-  const float sum = BlockReduce(tmp).Sum(acc);
-  if (threadIdx.x == 0) rate[r] = scale * (sum / float(F));
+  const double sum = BlockReduce(tmp).Sum(acc);
+  if (threadIdx.x == 0) rate[r] = float(double(scale) * (sum / double(F)));
 }
 
 __global__ void mean_backward_kernel(const float* grad_rate, float* grad_spikes, int64_t F, float factor) {
@@ -57,11 +59,11 @@ __global__ void mean_backward_kernel(const float* grad_rate, float* grad_spikes,
 __global__ void chmax_forward_kernel(const float* spikes, float* rate, int32_t* argmax, int64_t C, int64_t S, float scale) {
   const int64_t r = blockIdx.x;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  float best = 0.f;
+  double best = 0.0;
   int64_t best_c = -1;
   for (int64_t c = warp; c < C; c += kWarps) {
     const float* s = spikes + (r * C + c) * S;
-    float acc = 0.f;
+    double acc = 0.0;
     for (int64_t k = lane; k < S; k += 32) acc += s[k];
     for (int off = 16; off > 0; off /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, off);
     if (best_c < 0 || acc > best) {
@@ -69,7 +71,7 @@ __global__ void chmax_forward_kernel(const float* spikes, float* rate, int32_t* 
       best_c = c;
     }
   }
-  __shared__ float warp_best[kWarps];
+  __shared__ double warp_best[kWarps];
   __shared__ int64_t warp_c[kWarps];
   if (lane == 0) {
     warp_best[warp] = best;
@@ -77,7 +79,7 @@ __global__ void chmax_forward_kernel(const float* spikes, float* rate, int32_t* 
   }
   __syncthreads();
   if (threadIdx.x == 0) {
-    float b = 0.f;
+    double b = 0.0;
     int64_t bc = -1;
     for (int w = 0; w < kWarps; ++w) {
       if (warp_c[w] < 0) continue;  // this warp had no channel (C < kWarps)
@@ -86,7 +88,7 @@ __global__ void chmax_forward_kernel(const float* spikes, float* rate, int32_t* 
         bc = warp_c[w];
       }
     }
-    rate[r] = scale * (b / float(S));
+    rate[r] = float(double(scale) * (b / double(S)));
     argmax[r] = int32_t(bc);
   }
 }

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 SPIKEGRAD_PACKAGES=(cmake make g++ ccache libeigen3-dev libgtest-dev libbenchmark-dev zlib1g-dev libcli11-dev
-  nlohmann-json3-dev libfmt-dev dataset-fashion-mnist)
+  nlohmann-json3-dev libfmt-dev dataset-fashion-mnist libboost-context-dev)
 
 missing=()
 for p in "${SPIKEGRAD_PACKAGES[@]}"; do
@@ -35,4 +35,17 @@ configure_build() {
   }
   grep "spikegrad: CUDA backend" "$BUILD_DIR.configure.log" || true
   cmake --build "$BUILD_DIR" -j "$JOBS" "$@"
+}
+
+# configure_emulated_build [cmake --build args...]: the same for $EMU_BUILD_DIR with the emulated CUDA
+# backend (tests/cudaemu): every .cu file compiled as C++ and run on the CPU. Its tests are labelled cudaemu.
+EMU_BUILD_DIR=${EMU_BUILD_DIR:-build-emu}
+configure_emulated_build() {
+  cmake -S . -B "$EMU_BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DSPIKEGRAD_CUDA_EMULATION=ON \
+    >"$EMU_BUILD_DIR.configure.log" 2>&1 || {
+    cat "$EMU_BUILD_DIR.configure.log"
+    return 1
+  }
+  grep "spikegrad: CUDA backend" "$EMU_BUILD_DIR.configure.log" || true
+  cmake --build "$EMU_BUILD_DIR" -j "$JOBS" "$@"
 }

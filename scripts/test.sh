@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Builds spikegrad (Release; CUDA on when nvcc is found) and runs the test suite.
-# Usage: scripts/test.sh [extra ctest args]     env: BUILD_DIR (default build), JOBS (default nproc)
-# CUDA tests report as skipped on a machine without a GPU. Long checks: ctest -L slow.
+# Builds spikegrad (Release; CUDA on when nvcc is found) and runs the test suite, then builds the emulated
+# CUDA backend (tests/cudaemu) and runs the suite again there, under two thread orders (reverse and
+# random), so every CUDA kernel executes even on a machine without a GPU.
+# Usage: scripts/test.sh [extra ctest args]
+# env: BUILD_DIR (default build), EMU_BUILD_DIR (default build-emu), JOBS (default nproc),
+#      SPIKEGRAD_TEST_EMULATION=0 skips the emulated half.
+# On a machine without a GPU the real-CUDA tests of the first half report as skipped (naming the CUDA
+# error); SPIKEGRAD_REQUIRE_CUDA=1 makes such a skip a failure. Long checks: ctest -L slow.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup_deps.sh
@@ -9,4 +14,12 @@ source scripts/setup_deps.sh
 configure_build
 # ctest runs one test process per core; OpenMP inside each would oversubscribe the machine.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-ctest --test-dir "$BUILD_DIR" --output-on-failure -LE slow -j "$JOBS" "$@"
+status=0
+ctest --test-dir "$BUILD_DIR" --output-on-failure -LE slow -j "$JOBS" "$@" || status=$?
+
+if [ "${SPIKEGRAD_TEST_EMULATION:-1}" != 0 ]; then
+  echo "== emulated CUDA backend: every CUDA kernel on the CPU, thread orders reverse and random =="
+  configure_emulated_build --target spikegrad_tests
+  ctest --test-dir "$EMU_BUILD_DIR" --output-on-failure -L cudaemu -LE slow -j "$JOBS" "$@" || status=$?
+fi
+exit $status

@@ -196,14 +196,17 @@ TEST(Losses, BadConfigAndShapesAreErrors) {
 }
 
 // Finite differences in double through each loss and through the whole compute_loss (TET + TMI + entropy).
+// The labels follow the logits to their device: the op table also runs these cases on CUDA (they failed
+// there with "labels are on cpu but logits are on cuda" when the emulated backend first ran them).
+Tensor labels_for(const Tensor& logits) { return labels4().to(logits.device()); }
 SG_OP_CASE({.name = "loss/ce_mean_logits",
             .make_inputs = [](DType d) { return std::vector<Tensor>{randn({kT, kB, kK}, d, 107, 2.0)}; },
             .grad_inputs = {0},
-            .forward = [](Tape& t, const std::vector<Tensor>& x) { return ce_mean_logits(t, x[0], labels4()); }});
+            .forward = [](Tape& t, const std::vector<Tensor>& x) { return ce_mean_logits(t, x[0], labels_for(x[0])); }});
 SG_OP_CASE({.name = "loss/tet",
             .make_inputs = [](DType d) { return std::vector<Tensor>{randn({kT, kB, kK}, d, 108, 2.0)}; },
             .grad_inputs = {0},
-            .forward = [](Tape& t, const std::vector<Tensor>& x) { return tet_loss(t, x[0], labels4(), 0.3, 1.0); }});
+            .forward = [](Tape& t, const std::vector<Tensor>& x) { return tet_loss(t, x[0], labels_for(x[0]), 0.3, 1.0); }});
 SG_OP_CASE({.name = "loss/output_entropy",
             .make_inputs = [](DType d) { return std::vector<Tensor>{randn({kT, kB, kK}, d, 109, 2.0)}; },
             .grad_inputs = {0},
@@ -217,7 +220,7 @@ SG_OP_CASE({.name = "loss/compute_loss_tet_tmi_entropy",
                   cfg.base = LossBase::tet;
                   cfg.mi_lambda = 0.5;
                   cfg.entropy_weight = 0.1;
-                  return compute_loss(t, x[0], labels4(), make_taps(x[1], x[2], x[3]), cfg).total;
+                  return compute_loss(t, x[0], labels_for(x[0]), make_taps(x[1], x[2], x[3]), cfg).total;
                 }});
 SG_OP_CASE({.name = "loss/compute_loss_ce_tmi_channel_max",
             .make_inputs = loss_inputs,
@@ -228,7 +231,7 @@ SG_OP_CASE({.name = "loss/compute_loss_ce_tmi_channel_max",
                   cfg.mi_lambda = 0.05;
                   cfg.mi_x = "features.3";
                   cfg.mi_reduce = ops::RateReduce::ChannelMax;
-                  return compute_loss(t, x[0], labels4(), make_taps(x[1], x[2], x[3]), cfg).total;
+                  return compute_loss(t, x[0], labels_for(x[0]), make_taps(x[1], x[2], x[3]), cfg).total;
                 }});
 
 }  // namespace

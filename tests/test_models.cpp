@@ -1,7 +1,9 @@
 // The model zoo: shapes, names, taps, registry errors, initialisation statistics, device moves.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <iostream>
 
 #include "models/model.h"
 #include "support/model_config.h"
@@ -111,10 +113,24 @@ TEST(Models, ForwardIsStatelessAcrossCalls) {
   EXPECT_EQ(m->forward(tape, x).logits.to_vector<float>(), first) << "no membrane state may survive a forward";
 }
 
+// ---- CUDA vs CPU for whole models ---------------------------------------------------------------------------
+// With 0/1 spikes a whole network cannot be compared within a rounding tolerance: the backends sum convs and
+// GEMMs in different orders, so a potential within rounding of the threshold may spike on one and not the
+// other, and one flipped spike moves everything downstream far beyond any rounding bound — a fact of float
+// arithmetic, not a bug. So the comparisons with rounding tolerances run the neurons in smooth mode
+// (SpikeOptions::smooth: the forward emits S(u), the integral of the surrogate, so every layer is continuous
+// and a rounding difference stays rounding-sized to the logits and gradients). The 0/1 path is compared as
+// far as it can be: spike for spike up to the first layer where one flipped (the last test below), and per
+// op in the op table.
+ModelConfig smooth(ModelConfig c) {
+  c.neuron.smooth = true;
+  return c;
+}
+
 TEST(Models, MovesToCudaAndAgrees) {
   SG_SKIP_WITHOUT_CUDA();
-  auto cpu = make_model("small_cnn", model_config(1, 28));
-  auto gpu = make_model("small_cnn", model_config(1, 28));
+  auto cpu = make_model("small_cnn", smooth(model_config(1, 28)));
+  auto gpu = make_model("small_cnn", smooth(model_config(1, 28)));
   gpu->to(Device::CUDA);
   cpu->train(false);
   gpu->train(false);
@@ -124,27 +140,70 @@ TEST(Models, MovesToCudaAndAgrees) {
   expect_close(gpu->forward(tape, x.to(Device::CUDA)).logits, cpu->forward(tape, x).logits, 1e-4, 1e-4, "logits");
 }
 
-// A training step of vggsnn on CUDA with the hand-written convolution (and the byte-packed spike inputs it
-// reads directly) against the CPU: logits and every parameter gradient. Training-mode BN and a CE loss, so
-// the whole backward runs; inputs chosen as in the other model tests.
+// One training step of vggsnn (training-mode BN, CE loss, so the whole backward runs), results on the CPU.
+struct Step {
+  Tensor logits;
+  NamedTensors taps;  // every spiking layer's output; kept only for 0/1 spikes
+  std::vector<Tensor> grads;
+};
+Step vggsnn_step(Device d, bool smooth_neurons) {
+  ModelConfig c = model_config(3, 32);
+  c.neuron.smooth = smooth_neurons;
+  auto m = make_model("vggsnn", c);
+  m->to(d);
+  Tape tape;
+  ForwardResult out = m->forward(tape, uniform({2, 3, 32, 32}, DType::F32, 6, 0, 1).to(d),
+                                 smooth_neurons ? TapKeep::none() : TapKeep::everything());
+  tape.backward(ops::cross_entropy(tape, ops::mean_time(tape, out.logits), labels(2, 10, 7).to(d)));
+  Step r;
+  r.logits = out.logits.to(Device::CPU);
+  for (const NamedTensor& t : out.taps.entries()) r.taps.push_back({t.name, t.tensor.to(Device::CPU)});
+  for (const NamedTensor& p : m->parameters()) r.grads.push_back(p.tensor.grad().to(Device::CPU));
+  return r;
+}
+void expect_same_step(const Step& gpu, const Step& cpu) {
+  expect_close(gpu.logits, cpu.logits, 1e-4, 1e-4, "logits");
+  ASSERT_EQ(gpu.grads.size(), cpu.grads.size());
+  for (size_t k = 0; k < cpu.grads.size(); ++k)
+    expect_close(gpu.grads[k], cpu.grads[k], 1e-3, 1e-4, "gradient " + std::to_string(k));
+}
+
+// The step on CUDA with the hand-written convolution against the CPU: logits and every parameter gradient,
+// in smooth mode (see above).
 TEST(Models, TrainingStepOnCudaWithOurConvMatchesCpu) {
   SG_SKIP_WITHOUT_CUDA();
   ScopedConvSettings ours({ops::ConvBackend::ours, false});
-  std::vector<Tensor> logits, grads[2];
-  for (int cuda = 0; cuda < 2; ++cuda) {
-    auto m = make_model("vggsnn", model_config(3, 32));
-    if (cuda) m->to(Device::CUDA);
-    const Device d = cuda ? Device::CUDA : Device::CPU;
-    Tape tape;
-    ForwardResult out = m->forward(tape, uniform({2, 3, 32, 32}, DType::F32, 6, 0, 1).to(d), TapKeep::none());
-    tape.backward(ops::cross_entropy(tape, ops::mean_time(tape, out.logits), labels(2, 10, 7).to(d)));
-    logits.push_back(out.logits.to(Device::CPU));
-    for (const NamedTensor& p : m->parameters()) grads[cuda].push_back(p.tensor.grad().to(Device::CPU));
+  expect_same_step(vggsnn_step(Device::CUDA, true), vggsnn_step(Device::CPU, true));
+}
+
+// The same step with 0/1 spikes, which also runs what smooth mode turns off: the byte-packed spike inputs
+// that our convolution reads directly. Spikes must agree exactly up to the first layer where any flipped;
+// that layer may hold a few flips, each a potential within rounding of the threshold. Such potentials are
+// rare (on the CPU, scaling this input by 1 + 1e-6·noise flipped no spike in any layer), so one flip in 10^4
+// spikes is far above what rounding does and far below what a bug does (a wrong index, offset or packing
+// level changes a large share of the spikes). After a flip the backends run different, equally correct
+// networks: later layers, logits and gradients are compared only when no spike flipped at all.
+TEST(Models, SpikingTrainingStepOnCudaAgreesUpToTheFirstFlip) {
+  SG_SKIP_WITHOUT_CUDA();
+  ScopedConvSettings ours({ops::ConvBackend::ours, false});
+  const Step gpu = vggsnn_step(Device::CUDA, false), cpu = vggsnn_step(Device::CPU, false);
+  ASSERT_EQ(gpu.taps.size(), cpu.taps.size());
+  ASSERT_FALSE(cpu.taps.empty());
+  for (size_t l = 0; l < cpu.taps.size(); ++l) {
+    const std::vector<float> a = gpu.taps[l].tensor.to_vector<float>(), b = cpu.taps[l].tensor.to_vector<float>();
+    ASSERT_EQ(a.size(), b.size()) << cpu.taps[l].name;
+    int64_t flips = 0;
+    for (size_t i = 0; i < a.size(); ++i) flips += a[i] != b[i];
+    if (flips == 0) continue;
+    const int64_t n = int64_t(b.size());
+    EXPECT_LE(flips, std::max<int64_t>(1, n / 10000))
+        << cpu.taps[l].name << ": " << flips << " of " << n << " spikes differ";
+    std::cout << "[   NOTE   ] " << flips << " of " << n << " spikes of " << cpu.taps[l].name
+              << " flipped between CUDA and the CPU; the layers after it, the logits and the gradients are not "
+                 "compared\n";
+    return;
   }
-  // A spike that flips between devices (a potential within float rounding of the threshold) would move the
-  // results far beyond these tolerances; with these inputs none is expected, as for MovesToCudaAndAgrees.
-  expect_close(logits[1], logits[0], 1e-4, 1e-4, "logits");
-  for (size_t k = 0; k < grads[0].size(); ++k) expect_close(grads[1][k], grads[0][k], 1e-3, 1e-4, "gradient " + std::to_string(k));
+  expect_same_step(gpu, cpu);
 }
 
 }  // namespace

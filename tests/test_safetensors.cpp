@@ -18,7 +18,6 @@
 #include <iostream>
 #include <iterator>
 
-#include "engine/cuda_context.h"
 #include "engine/safetensors.h"
 #include "engine/strict_load.h"
 #include "support/op_cases.h"
@@ -142,7 +141,7 @@ TEST_F(SafetensorsTest, WritesTheExactByteLayout) {
 }
 
 TEST_F(SafetensorsTest, LoadsOntoCuda) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA device available";
+  SG_SKIP_WITHOUT_CUDA();
   NamedTensors on_gpu;
   for (const NamedTensor& nt : reference_tensors()) on_gpu.push_back({nt.name, nt.tensor.to(Device::CUDA)});
   save_safetensors(path("gpu.safetensors"), on_gpu);

@@ -130,6 +130,18 @@ TEST(CrossEntropy, RejectsBadLabels) {
   EXPECT_THROW(ops::cross_entropy(tape, x, Tensor::zeros({3}, DType::I32)), Error);
 }
 
+// On CUDA the label check is a deferred device check (engine/cuda_context.h): the call returns, the CPU's
+// message comes where the host next waits for the device, and the next call starts clean.
+TEST(CrossEntropy, RejectsBadLabelsOnCudaAtTheNextSynchronisation) {
+  SG_SKIP_WITHOUT_CUDA();
+  Tape tape;
+  const Tensor x = Tensor::zeros({2, 3}, DType::F32, Device::CUDA);
+  const Tensor bad = ops::cross_entropy(tape, x, Tensor::from_vector<int32_t>({0, 3}, {2}).to(Device::CUDA));
+  expect_error([&] { bad.item(); }, {"cross_entropy: label 3 at row 1 is outside [0,3)", "next synchronisation"});
+  const Tensor good = ops::cross_entropy(tape, x, Tensor::from_vector<int32_t>({0, 2}, {2}).to(Device::CUDA));
+  EXPECT_NEAR(good.item(), std::log(3.0), 1e-6);
+}
+
 }  // namespace
 }  // namespace spikegrad::testing
 
@@ -169,7 +181,7 @@ TEST(Argmax, FirstMaximumWinsAndCudaAgrees) {
   Tensor x = Tensor::from_vector<float>({1, 3, 3, 0, -1, -2, -1, -5, 7, 7, 7, 7}, {3, 4});
   EXPECT_EQ(ops::argmax(x).to_vector<int32_t>(), (std::vector<int32_t>{1, 0, 0}));
   EXPECT_THROW(ops::argmax(Tensor::zeros({4})), Error);
-  if (!cuda_ok()) GTEST_SKIP() << "no CUDA device available for the CUDA half";
+  SG_SKIP_WITHOUT_CUDA();  // the CUDA half
   Tensor r = randn({37, 10}, DType::F32, 5);
   EXPECT_EQ(ops::argmax(r.to(Device::CUDA)).to_vector<int32_t>(), ops::argmax(r).to_vector<int32_t>());
 }

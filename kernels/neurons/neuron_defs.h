@@ -46,23 +46,9 @@ SG_HD double natan(double x) { return atan(x); }
 template <class T> SG_HD T nabs(T x) { return x < T(0) ? -x : x; }
 template <class T> SG_HD T nclamp01(T x) { return x < T(0) ? T(0) : (x > T(1) ? T(1) : x); }
 
-// a*b rounded on its own. nvcc would otherwise fuse `a*b + c` into one FMA (one rounding) while the x86-64
-// CPU build rounds twice; the potential feeds the threshold test, and spikes must agree bit for bit
-// between the backends (pitfall 4). Use it for products that feed h.
-SG_HD float mul_rn(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fmul_rn(a, b);
-#else
-  return a * b;
-#endif
-}
-SG_HD double mul_rn(double a, double b) {
-#if defined(__CUDA_ARCH__)
-  return __dmul_rn(a, b);
-#else
-  return a * b;
-#endif
-}
+// mul_rn (kernels/common.h) keeps the products that feed h unfused on CUDA; neurons::mul_rn is its name in
+// neuron code (docs/neurons.md, tests/custom_neuron.h).
+using spikegrad::mul_rn;
 
 // sig(x) without overflow: exp of a non-positive argument only, so both branches stay in [0, 1].
 template <class T> SG_HD T stable_sigmoid(T x) {

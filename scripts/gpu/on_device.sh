@@ -10,9 +10,12 @@
 #   run(command="MODE_BUDGET_S=270 bash scripts/gpu/on_device.sh tests; MODE_BUDGET_S=270 bash scripts/gpu/on_device.sh sanitize", ...)
 #
 #   on_device.sh info                     machine, driver, bundle, libraries; nothing else
-#   on_device.sh tests [GTEST_FILTER]     spikegrad_tests (default: all, CUDA tests included) -> $OUT/tests.xml
+#   on_device.sh tests [GTEST_FILTER]     spikegrad_tests (default: all, CUDA tests included) -> $OUT/tests.xml;
+#                                         under SPIKEGRAD_REQUIRE_CUDA=1, so a CUDA that does not start fails
+#                                         every CUDA test (naming the CUDA error) instead of skipping it
 #   on_device.sh sanitize [GTEST_FILTER]  compute-sanitizer over the CUDA tests (default filter
-#                                         *Cuda*:*CUDA*:*cuda*) -> $OUT/sanitize_<tool>.log
+#                                         *Cuda*:*CUDA*:*cuda*) -> $OUT/sanitize_<tool>.log, also under
+#                                         SPIKEGRAD_REQUIRE_CUDA=1
 #                                         env SANITIZER_TOOL=memcheck|racecheck|initcheck|synccheck (memcheck)
 #   on_device.sh bench [NAME] [-- ARGS]   bench_* binaries whose name contains NAME (default all), each with
 #                                         ARGS (default --benchmark_filter='Cuda|cudnn') -> $OUT/bench.md
@@ -84,7 +87,8 @@ case "$mode" in
     need_bundle
     filter=${1:-*}
     log "spikegrad_tests --gtest_filter='$filter' (limit $(left) s)"
-    timeout -k 10 "$(left)" "$BIN/spikegrad_tests" --gtest_filter="$filter" --gtest_output="xml:$OUT/tests.xml" \
+    SPIKEGRAD_REQUIRE_CUDA=1 timeout -k 10 "$(left)" "$BIN/spikegrad_tests" --gtest_filter="$filter" \
+      --gtest_output="xml:$OUT/tests.xml" \
       2>&1 | tee "$OUT/tests.log"
     rc=${PIPESTATUS[0]}
     ((rc == 124)) && log "stopped at the time limit: the XML is incomplete or missing"
@@ -103,7 +107,7 @@ case "$mode" in
     log "$cs --tool $tool over spikegrad_tests --gtest_filter='$filter' (limit $(left) s)"
     "$BIN/spikegrad_tests" --gtest_filter="$filter" --gtest_list_tests | sed 's/^/  /' | head -60
     # No --leak-check: the caching allocator and the cuBLAS/cuDNN handles keep their memory until exit.
-    timeout -k 10 "$(left)" "$cs" --tool "$tool" --error-exitcode 99 --print-limit 200 \
+    SPIKEGRAD_REQUIRE_CUDA=1 timeout -k 10 "$(left)" "$cs" --tool "$tool" --error-exitcode 99 --print-limit 200 \
       "$BIN/spikegrad_tests" --gtest_filter="$filter" 2>&1 | tee "$OUT/sanitize_$tool.log"
     rc=${PIPESTATUS[0]}
     ((rc == 124)) && log "stopped at the time limit: narrow the filter"
@@ -159,7 +163,7 @@ case "$mode" in
     ;;
 
   *)
-    sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

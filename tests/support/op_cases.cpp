@@ -38,6 +38,14 @@ Tensor labels(int64_t n, int64_t classes, uint64_t seed) {
 
 bool cuda_ok() { return cuda_available(); }
 
+CudaGate cuda_gate(const std::string& unavailable_reason, bool required) {
+  if (unavailable_reason.empty()) return {};
+  if (required) return {CudaGate::fail, "SPIKEGRAD_REQUIRE_CUDA is set, but CUDA is not usable: " + unavailable_reason};
+  return {CudaGate::skip, "no usable CUDA: " + unavailable_reason + " (SPIKEGRAD_REQUIRE_CUDA=1 makes this a failure)"};
+}
+
+CudaGate cuda_gate() { return cuda_gate(cuda_unavailable_reason(), env_flag("SPIKEGRAD_REQUIRE_CUDA")); }
+
 void expect_close(const Tensor& actual, const Tensor& expected, double rtol, double atol, const std::string& what) {
   ASSERT_TRUE(actual.defined()) << what << ": actual is undefined";
   ASSERT_TRUE(expected.defined()) << what << ": expected is undefined";

@@ -49,6 +49,18 @@ Tensor labels(int64_t n, int64_t classes, uint64_t seed);  // int32 in [0, class
 
 // Test helpers shared by test files.
 bool cuda_ok();  // a CUDA device is usable
+
+// Whether a CUDA test runs (SG_SKIP_WITHOUT_CUDA below). Without a usable device it is skipped with the
+// reason (the CUDA error, or a build without CUDA) — or, under SPIKEGRAD_REQUIRE_CUDA=1, it fails: on a GPU
+// machine (scripts/gpu/on_device.sh) a CUDA that does not start must not pass as "every CUDA test skipped".
+struct CudaGate {
+  enum Action { run, skip, fail };
+  Action action = run;
+  std::string message;  // for skip and fail: why
+};
+// unavailable_reason: empty when CUDA is usable (cuda_unavailable_reason()); required: SPIKEGRAD_REQUIRE_CUDA.
+CudaGate cuda_gate(const std::string& unavailable_reason, bool required);
+CudaGate cuda_gate();  // this process: cuda_unavailable_reason() and the variable as it is set now
 void expect_close(const Tensor& actual, const Tensor& expected, double rtol, double atol, const std::string& what);
 // The message of the spikegrad::Error that `f` throws, or "(no error)".
 std::string error_of(const std::function<void()>& f);
@@ -72,5 +84,15 @@ class ScopedConvSettings {
 
 }  // namespace spikegrad::testing
 
-#define SG_SKIP_WITHOUT_CUDA() \
-  if (!::spikegrad::testing::cuda_ok()) GTEST_SKIP() << "no CUDA device available"
+// First statement of a CUDA test (or of its CUDA half): returns from the test as a skip or a failure
+// unless CUDA is usable (CudaGate above).
+#define SG_SKIP_WITHOUT_CUDA()                                                                   \
+  switch (const ::spikegrad::testing::CudaGate sg_gate_ = ::spikegrad::testing::cuda_gate(); sg_gate_.action) { \
+    case ::spikegrad::testing::CudaGate::run:                                                    \
+      break;                                                                                     \
+    case ::spikegrad::testing::CudaGate::fail:                                                   \
+      FAIL() << sg_gate_.message;                                                                \
+    case ::spikegrad::testing::CudaGate::skip:                                                   \
+      GTEST_SKIP() << sg_gate_.message;                                                          \
+  }                                                                                              \
+  static_assert(true, "")
