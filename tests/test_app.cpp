@@ -61,7 +61,11 @@ class App : public ::testing::Test {
     write_synthetic_idx(data_, "t10k", 96, 2);
   }
   void SetUp() override {
-    runs_ = fs::path(::testing::TempDir()) / ("spikegrad_app_runs_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    // The pid keeps two processes running the same test (the emulated tree runs each under two thread
+    // orders at once) out of each other's run folders.
+    runs_ = fs::path(::testing::TempDir()) /
+            ("spikegrad_app_runs_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + "_" +
+             std::to_string(getpid()));
     fs::remove_all(runs_);
   }
   app::RunConfig base() const {
@@ -234,7 +238,7 @@ TEST_F(App, SavedAdversarialInputsReproduceTheReportedAccuracy) {
 
 #ifdef SPIKEGRAD_CLI_PATH
 int run_cli(const std::string& args, std::string* err) {
-  const fs::path out = fs::path(::testing::TempDir()) / "spikegrad_cli_stderr.txt";
+  const fs::path out = fs::path(::testing::TempDir()) / ("spikegrad_cli_stderr_" + std::to_string(getpid()) + ".txt");
   const int status = std::system((std::string(SPIKEGRAD_CLI_PATH) + " " + args + " 2>" + out.string() + " >/dev/null").c_str());
   std::ifstream in(out);
   err->assign((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
