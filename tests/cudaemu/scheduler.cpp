@@ -26,9 +26,9 @@ namespace cudaemu {
 
 namespace bctx = boost::context;
 
+namespace {
 thread_local ThreadCoords* current_thread = nullptr;
 
-namespace {
 
 // ---- fiber stacks: mmap'd once, guard page below, reused across blocks ---------------------------
 constexpr size_t kStackBytes = size_t(256) << 10;
@@ -359,8 +359,18 @@ void run_block(LaunchState& launch, uint3 block_idx, std::mt19937_64& rng) {
     report_deadlock(b);
     break;
   }
-  // Suspended fibers are destroyed here, which unwinds their stacks (Boost.Context forced unwind).
-  for (EmuThread& t : b.threads) t.fiber = bctx::fiber();
+  // Threads still suspended (only after a fault) are discarded. Destroying a fiber unwinds its stack with
+  // Boost.Context's forced-unwind exception; under AddressSanitizer a throw on a fiber stack trips false
+  // reports, so there the fibers are kept, never resumed, in a list that lives as long as the process
+  // (a faulted launch is a failing test anyway).
+  for (EmuThread& t : b.threads) {
+#if defined(__SANITIZE_ADDRESS__)
+    static auto* abandoned = new std::vector<bctx::fiber>;
+    if (t.fiber) abandoned->push_back(std::move(t.fiber));
+#else
+    t.fiber = bctx::fiber();
+#endif
+  }
   current_block = nullptr;
   const std::string overrun = b.shared.end_block();
   if (!overrun.empty()) fail_block(b, block_idx, overrun);
@@ -391,7 +401,8 @@ void run_blocks(LaunchState& launch) {
 }
 
 // ---- device-side entry points ---------------------------------------------------------------------------
-ThreadCoords& coords_outside_kernel() {
+ThreadCoords& coords() {
+  if (current_thread) return *current_thread;
   std::fprintf(stderr, "cudaemu: threadIdx/blockIdx read outside a kernel (device code called from the host)\n");
   std::abort();
 }
@@ -446,7 +457,8 @@ void* block_shared(const void* site, size_t bytes, size_t align, const char* nam
     std::fprintf(stderr, "cudaemu: __shared__ %s at %s:%d used outside a kernel\n", name, file, line);
     std::abort();
   }
-  std::string error;
+  // The message outlives this frame: a faulting thread is never resumed, so its locals are never destroyed.
+  static thread_local std::string error;
   void* p = current_block->shared.variable(site, bytes, align, name, where(file, line), error);
   if (!p) device_fault(file, line, error.c_str());
   return p;

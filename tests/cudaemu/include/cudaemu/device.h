@@ -33,10 +33,10 @@ struct ThreadCoords {
   dim3 block_dim;
   dim3 grid_dim;
 };
-extern thread_local ThreadCoords* current_thread;
-// Fails the launch when device code asks for coordinates outside a kernel.
-ThreadCoords& coords_outside_kernel();
-inline ThreadCoords& coords() { return current_thread ? *current_thread : coords_outside_kernel(); }
+// The running thread's coordinates (aborts outside a kernel). Out of line: the thread_local it reads stays
+// inside the scheduler's translation unit (an extern thread_local read from a fiber in another unit came
+// out as a null address under the sanitizers).
+ThreadCoords& coords();
 
 // ---- shared memory (rewrite.cpp turns each __shared__ declaration into one of these) ----------------
 // One allocation per declaration site and block, poisoned, with guard bytes checked when the block ends.
@@ -242,41 +242,37 @@ constexpr int warpSize = 32;
 #define __all_sync(mask, pred) (::cudaemu::warp_vote(::cudaemu::WarpOpKind::All, __FILE__, __LINE__, mask, pred) != 0)
 
 // ---- atomics: a block's threads switch only at barriers and collectives, so a plain update is atomic --
-template <class T>
-inline T atomicAdd(T* address, T value) {
+namespace cudaemu {
+template <class T, class Update>
+inline T atomic_update(T* address, Update update) {
   const T old = *address;
-  *address = old + value;
+  *address = update(old);
   return old;
 }
+}  // namespace cudaemu
 template <class T>
-inline T atomicSub(T* address, T value) {
-  const T old = *address;
-  *address = old - value;
-  return old;
+inline T atomicAdd(T* a, T v) {
+  return ::cudaemu::atomic_update(a, [v](T old) { return old + v; });
 }
 template <class T>
-inline T atomicMax(T* address, T value) {
-  const T old = *address;
-  *address = old < value ? value : old;
-  return old;
+inline T atomicSub(T* a, T v) {
+  return ::cudaemu::atomic_update(a, [v](T old) { return old - v; });
 }
 template <class T>
-inline T atomicMin(T* address, T value) {
-  const T old = *address;
-  *address = value < old ? value : old;
-  return old;
+inline T atomicMax(T* a, T v) {
+  return ::cudaemu::atomic_update(a, [v](T old) { return old < v ? v : old; });
 }
 template <class T>
-inline T atomicExch(T* address, T value) {
-  const T old = *address;
-  *address = value;
-  return old;
+inline T atomicMin(T* a, T v) {
+  return ::cudaemu::atomic_update(a, [v](T old) { return v < old ? v : old; });
 }
 template <class T>
-inline T atomicCAS(T* address, T compare, T value) {
-  const T old = *address;
-  if (old == compare) *address = value;
-  return old;
+inline T atomicExch(T* a, T v) {
+  return ::cudaemu::atomic_update(a, [v](T) { return v; });
+}
+template <class T>
+inline T atomicCAS(T* a, T compare, T v) {
+  return ::cudaemu::atomic_update(a, [compare, v](T old) { return old == compare ? v : old; });
 }
 
 // ---- intrinsics the kernels use. The _rn forms round each operation on its own: the emulated tree is
