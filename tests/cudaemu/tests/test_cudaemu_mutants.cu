@@ -215,4 +215,32 @@ TEST(CudaEmuMutants, GlobalWritePastAnAllocationIsReported) {
 #endif
 }
 
+TEST(CudaEmuMutants, InvalidLaunchConfigurationIsRefused) {
+  float* out = nullptr;
+  ASSERT_EQ(cudaMalloc(&out, 64 * sizeof(float)), cudaSuccess);
+  warp_sum_kernel<<<1, 2048>>>(out);  // over 1024 threads per block
+  cudaError_t e = cudaGetLastError();
+  EXPECT_EQ(e, cudaErrorInvalidConfiguration);
+  EXPECT_NE(std::string(cudaGetErrorString(e)).find("warp_sum_kernel"), std::string::npos) << cudaGetErrorString(e);
+  warp_sum_kernel<<<0, 32>>>(out);  // an empty grid
+  EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidConfiguration);
+  cudaFree(out);
+  cudaemu::take_violations();
+}
+
+__global__ void copy_kernel(const float* in, float* out) { out[threadIdx.x] = in[threadIdx.x]; }
+
+TEST(CudaEmuMutants, UninitialisedDeviceMemoryReadsAsNaN) {
+  float *in = nullptr, *out = nullptr;
+  ASSERT_EQ(cudaMalloc(&in, 32 * sizeof(float)), cudaSuccess);
+  ASSERT_EQ(cudaMalloc(&out, 32 * sizeof(float)), cudaSuccess);
+  copy_kernel<<<1, 32>>>(in, out);  // `in` was never written
+  ASSERT_EQ(cudaGetLastError(), cudaSuccess);
+  std::vector<float> got(32);
+  ASSERT_EQ(cudaMemcpy(got.data(), out, 32 * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
+  for (float v : got) EXPECT_TRUE(std::isnan(v));
+  cudaFree(in);
+  cudaFree(out);
+}
+
 }  // namespace
