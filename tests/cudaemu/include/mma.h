@@ -127,7 +127,6 @@ inline void mma(const char* file, int line, nvcuda::wmma::fragment<nvcuda::wmma:
 #define store_matrix_sync(...) store_matrix_sync_at(__FILE__, __LINE__, __VA_ARGS__)
 #define mma_sync(...) mma_sync_at(__FILE__, __LINE__, __VA_ARGS__)
 namespace nvcuda::wmma {
-using ::cudaemu::wmma_detail::load_matrix;
 template <class... A>
 inline void load_matrix_sync_at(const char* file, int line, A&&... a) {
   ::cudaemu::wmma_detail::load_matrix(file, line, std::forward<A>(a)...);
