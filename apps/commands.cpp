@@ -37,6 +37,7 @@ struct Loaded {
 };
 Loaded load_for_evaluation(const RunConfig& flags) {
   SG_CHECK(!flags.checkpoint.empty(), "--checkpoint: required (a best.safetensors or last.safetensors of a run)");
+  check_outputs_differ_from_inputs(flags);
   Checkpoint ckpt = read_checkpoint(flags.checkpoint);
   Loaded l;
   l.config = config_for_checkpoint(flags, ckpt.config);

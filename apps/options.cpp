@@ -2,6 +2,15 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <limits>
+#include <optional>
+#include <sstream>
+
 #include "engine/check.h"
 
 namespace spikegrad::app {
@@ -21,6 +30,97 @@ RunConfig RunConfig::from_json(const nlohmann::json& j) {
   for (const auto& [key, value] : j.items()) SG_CHECK(known.contains(key), "config: unknown key '" << key << "'");
   return j.get<RunConfig>();
 }
+
+namespace {
+
+// "--T,--time-steps" -> "--T": the name a message uses.
+std::string flag_name(const std::string& names) { return names.substr(0, names.find(',')); }
+
+bool looks_like_integer(const std::string& text) {
+  size_t i = text.size() > 0 && (text[0] == '-' || text[0] == '+') ? 1 : 0;
+  if (i == text.size()) return false;
+  for (; i < text.size(); ++i)
+    if (!std::isdigit(static_cast<unsigned char>(text[i]))) return false;
+  return true;
+}
+
+// Decimal integer text -> value; values beyond +-2^100 are clamped there (out of every flag's range anyway).
+std::optional<__int128> parse_integer_text(const std::string& text) {
+  if (!looks_like_integer(text)) return std::nullopt;
+  const bool negative = text[0] == '-';
+  const __int128 cap = __int128(1) << 100;
+  __int128 v = 0;
+  for (size_t i = (text[0] == '-' || text[0] == '+') ? 1 : 0; i < text.size(); ++i) {
+    v = v * 10 + (text[i] - '0');
+    if (v > cap) { v = cap; break; }
+  }
+  return negative ? -v : v;
+}
+
+std::string format_number(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+}  // namespace
+
+namespace {
+
+// Integer flags are parsed from the text into the flag's real range: no wrapping of "-1" into an unsigned
+// seed or of 2^32 + 1 into an int, and a range error that reads "--steps must be in [1, 2147483647], got X".
+template <typename T>
+void add_integer_option(CLI::App* app, const std::string& names, T& var, const std::string& desc, T lo,
+                        T hi = std::numeric_limits<T>::max(), bool show_default = true) {
+  const std::string flag = flag_name(names);
+  CLI::Option* opt = app->add_option(
+      names,
+      [&var, flag, lo, hi](const CLI::results_t& res) {
+        const std::string& text = res.back();
+        const std::optional<__int128> v = parse_integer_text(text);
+        if (!v) throw CLI::ValidationError(flag + " must be an integer, got '" + text + "'");
+        if (*v < __int128(lo) && hi == std::numeric_limits<T>::max())
+          throw CLI::ValidationError(flag + " must be >= " + std::to_string(lo) + ", got " + text);
+        if (*v < __int128(lo) || *v > __int128(hi))
+          throw CLI::ValidationError(flag + " must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + text);
+        var = T(*v);
+        return true;
+      },
+      desc);
+  opt->type_name("INT")->type_size(1)->expected(1);
+  if (show_default) opt->default_str(std::to_string(var));
+}
+
+enum class Bound { none, open, closed };
+
+// Real flags: finite, inside [lo, hi] / (lo, hi]; "--lr must be > 0, got 0" rather than CLI11's 309-digit bound.
+void add_real_option(CLI::App* app, const std::string& names, double& var, const std::string& desc,
+                     Bound lo_kind = Bound::none, double lo = 0, double hi = std::numeric_limits<double>::infinity()) {
+  const std::string flag = flag_name(names);
+  CLI::Option* opt = app->add_option(
+      names,
+      [&var, flag, lo_kind, lo, hi](const CLI::results_t& res) {
+        const std::string& text = res.back();
+        char* end = nullptr;
+        errno = 0;
+        const double v = text.empty() || std::isspace(static_cast<unsigned char>(text[0])) ? std::nan("") : std::strtod(text.c_str(), &end);
+        if (end == nullptr || *end != '\0' || !std::isfinite(v) || errno == ERANGE)
+          throw CLI::ValidationError(flag + " must be a finite number, got '" + text + "'");
+        const bool lo_ok = lo_kind == Bound::none || (lo_kind == Bound::open ? v > lo : v >= lo);
+        if (!lo_ok || v > hi) {
+          const std::string l = format_number(lo), h = format_number(hi);
+          if (std::isinf(hi))
+            throw CLI::ValidationError(flag + " must be " + (lo_kind == Bound::open ? "> " : ">= ") + l + ", got " + text);
+          throw CLI::ValidationError(flag + " must be in " + (lo_kind == Bound::open ? "(" : "[") + l + ", " + h + "], got " + text);
+        }
+        var = v;
+        return true;
+      },
+      desc);
+  opt->type_name("FLOAT")->type_size(1)->expected(1)->default_str(format_number(var));
+}
+
+}  // namespace
 
 double parse_fraction(const std::string& text, const std::string& flag) {
   try {
@@ -63,32 +163,32 @@ void add_common_options(CLI::App* app, RunConfig& c) {
       ->capture_default_str();
   app->add_option("--data-dir", c.data_dir, "dataset folder (default: the dataset's standard location)");
   app->add_option("--device", c.device, "cpu | cuda | auto")->check(CLI::IsMember({"cpu", "cuda", "auto"}))->capture_default_str();
-  app->add_option("--seed", c.seed, "seed of every random draw")->capture_default_str();
-  app->add_option("--test-subset", c.test_subset, "score only the first N test examples (0: all)")
-      ->check(CLI::NonNegativeNumber);
-  app->add_option("--eval-batch", c.eval_batch, "batch size for evaluation")->check(CLI::PositiveNumber)->capture_default_str();
+  add_integer_option<uint64_t>(app, "--seed", c.seed, "seed of every random draw", 0);
+  add_integer_option<int64_t>(app, "--test-subset", c.test_subset, "score only the first N test examples (0: all)", 0,
+                              std::numeric_limits<int64_t>::max(), false);
+  add_integer_option<int64_t>(app, "--eval-batch", c.eval_batch, "batch size for evaluation", 1);
   app->add_flag("--progress,!--no-progress", c.progress, "progress bar on a terminal")->capture_default_str();
 }
 
 void add_train_options(CLI::App* app, RunConfig& c) {
   add_common_options(app, c);
   add_eval_options(app, c, false);
-  app->add_option("--val-size", c.val_size, "examples held out of the training set for model selection")
-      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  add_integer_option<int64_t>(app, "--val-size", c.val_size, "examples held out of the training set for model selection", 0);
   app->add_flag("--select-on-test", c.select_on_test, "pick the best epoch on TEST accuracy, as the released code does (marked in the report)");
-  app->add_option("--train-subset", c.train_subset, "train on the first N training examples (0: all)")->check(CLI::NonNegativeNumber);
+  add_integer_option<int64_t>(app, "--train-subset", c.train_subset, "train on the first N training examples (0: all)", 0,
+                              std::numeric_limits<int64_t>::max(), false);
   app->add_option("--augment", c.augment, "auto | on | off")->check(CLI::IsMember({"auto", "on", "off"}))->capture_default_str();
   app->add_option("--model", c.model, "vggsnn | vgg11 | vgg11_rat | alexnet | small_cnn")->capture_default_str();
-  app->add_option("--T,--time-steps", c.time_steps, "time steps")->check(CLI::PositiveNumber)->capture_default_str();
+  add_integer_option<int64_t>(app, "--T,--time-steps", c.time_steps, "time steps", 1);
   app->add_option("--neuron", c.neuron, "lif | if")->check(CLI::IsMember({"lif", "if"}))->capture_default_str();
-  app->add_option("--threshold", c.threshold, "firing threshold")->check(CLI::PositiveNumber)->capture_default_str();
-  app->add_option("--decay", c.decay, "LIF decay factor (h = decay*v + I)")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  add_real_option(app, "--threshold", c.threshold, "firing threshold", Bound::open, 0);
+  add_real_option(app, "--decay", c.decay, "LIF decay factor (h = decay*v + I)", Bound::closed, 0, 1);
   app->add_option("--reset", c.reset, "hard | soft")->check(CLI::IsMember({"hard", "soft"}))->capture_default_str();
   app->add_flag("--detach-reset", c.detach_reset, "no gradient through the reset");
   app->add_option("--surrogate", c.surrogate, "triangle | sigmoid | atan | rectangle")
       ->check(CLI::IsMember({"triangle", "sigmoid", "atan", "rectangle"}))->capture_default_str();
-  app->add_option("--surrogate-alpha", c.surrogate_alpha, "triangle gamma, sigmoid/atan alpha, rectangle width")
-      ->check(CLI::PositiveNumber)->capture_default_str();
+  add_real_option(app, "--surrogate-alpha", c.surrogate_alpha, "triangle gamma, sigmoid/atan alpha, rectangle width",
+                  Bound::open, 0);
   app->add_flag("--memory-savers,!--no-memory-savers", c.memory_savers,
                 "fused BN + neuron with recomputation, and spike inputs kept as bytes for backward (same results, less memory)")
       ->capture_default_str();
@@ -97,37 +197,36 @@ void add_train_options(CLI::App* app, RunConfig& c) {
       ->capture_default_str();
   app->add_flag("--tf32", c.tf32, "TF32 tensor cores in the convolutions (needs --conv ours; ~1e-3 relative error)");
   app->add_option("--loss", c.loss, "ce | tet")->check(CLI::IsMember({"ce", "tet"}))->capture_default_str();
-  app->add_option("--tet-lambda", c.tet_lambda, "TET's lambda")->check(CLI::Range(0.0, 1.0))->capture_default_str();
-  app->add_option("--tet-phi", c.tet_phi, "TET's phi (MSE target)")->capture_default_str();
-  app->add_option("--mi-lambda", c.mi_lambda, "weight of the TMI term I(X;Z) (0: off)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  add_real_option(app, "--tet-lambda", c.tet_lambda, "TET's lambda", Bound::closed, 0, 1);
+  add_real_option(app, "--tet-phi", c.tet_phi, "TET's phi (MSE target)");
+  add_real_option(app, "--mi-lambda", c.mi_lambda, "weight of the TMI term I(X;Z) (0: off)", Bound::closed, 0);
   app->add_option("--mi-x", c.mi_x, "tap for X (default: the first spiking layer)");
   app->add_option("--mi-z", c.mi_z, "tap for Z (default: the last convolutional spiking layer)");
-  app->add_option("--entropy-weight", c.entropy_weight, "weight of the output-entropy regulariser")
-      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  add_real_option(app, "--entropy-weight", c.entropy_weight, "weight of the output-entropy regulariser", Bound::closed, 0);
   app->add_option("--entropy-sign", c.entropy_sign, "+1 or -1: loss += sign*weight*H")->check(CLI::IsMember({-1.0, 1.0}))->capture_default_str();
   app->add_option("--optimizer", c.optimizer, "adam | adamw | sgd")->check(CLI::IsMember({"adam", "adamw", "sgd"}))->capture_default_str();
-  app->add_option("--lr", c.lr, "initial learning rate")->check(CLI::PositiveNumber)->capture_default_str();
-  app->add_option("--momentum", c.momentum, "SGD momentum")->check(CLI::Range(0.0, 1.0))->capture_default_str();
-  app->add_option("--weight-decay", c.weight_decay, "weight decay")->check(CLI::NonNegativeNumber)->capture_default_str();
+  add_real_option(app, "--lr", c.lr, "initial learning rate", Bound::open, 0);
+  add_real_option(app, "--momentum", c.momentum, "SGD momentum", Bound::closed, 0, 1);
+  add_real_option(app, "--weight-decay", c.weight_decay, "weight decay", Bound::closed, 0);
   app->add_flag("--nesterov", c.nesterov, "SGD Nesterov momentum");
   app->add_option("--schedule", c.schedule, "cosine | step | none")->check(CLI::IsMember({"cosine", "step", "none"}))->capture_default_str();
-  app->add_option("--step-size", c.step_size, "step schedule: epochs per decay")->check(CLI::PositiveNumber)->capture_default_str();
-  app->add_option("--gamma", c.gamma, "step schedule: decay factor")->check(CLI::PositiveNumber)->capture_default_str();
-  app->add_option("--grad-clip", c.grad_clip, "clip the global gradient norm (0: off)")->check(CLI::NonNegativeNumber)->capture_default_str();
-  app->add_option("--epochs", c.epochs, "epochs")->check(CLI::PositiveNumber)->capture_default_str();
-  app->add_option("--batch", c.batch, "batch size")->check(CLI::PositiveNumber)->capture_default_str();
+  add_integer_option<int64_t>(app, "--step-size", c.step_size, "step schedule: epochs per decay", 1);
+  add_real_option(app, "--gamma", c.gamma, "step schedule: decay factor", Bound::open, 0);
+  add_real_option(app, "--grad-clip", c.grad_clip, "clip the global gradient norm (0: off)", Bound::closed, 0);
+  add_integer_option<int64_t>(app, "--epochs", c.epochs, "epochs", 1);
+  add_integer_option<int64_t>(app, "--batch", c.batch, "batch size", 1);
   app->add_option("--runs-dir", c.runs_dir, "parent folder of run folders")->capture_default_str();
   app->add_option("--name", c.name, "run folder name (default <model>-<dataset>-<loss>)");
   app->add_flag("--resume", c.resume, "continue the run in runs/<name> from its last checkpoint");
 }
 
 void add_eval_options(CLI::App* app, RunConfig& c, bool sweep) {
-  app->add_option("--attack-subset", c.attack_subset, "attack the first N test examples (0: all)")
-      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  add_integer_option<int64_t>(app, "--attack-subset", c.attack_subset, "attack the first N test examples (0: all)", 0);
   app->add_option("--eps", c.eps, sweep ? "comma-separated epsilons, e.g. 0,2/255,4/255,8/255" : "attack epsilon, e.g. 4/255")
       ->capture_default_str();
   app->add_option("--alpha", c.alpha, "PGD/BIM step size")->capture_default_str();
-  app->add_option("--steps", c.steps, "PGD/BIM steps")->check(CLI::PositiveNumber)->capture_default_str();
+  // The attacks count steps in an int.
+  add_integer_option<int64_t>(app, "--steps", c.steps, "PGD/BIM steps", 1, std::numeric_limits<int32_t>::max());
   app->add_option("--gn-std", c.gn_std, "Gaussian-noise std (default: eps)");
   app->add_option("--attack-grad,--grad", c.attack_grad, "attack gradients: bptt (surrogate BPTT) | rga")->check(CLI::IsMember({"bptt", "rga"}))->capture_default_str();
 }
@@ -140,6 +239,28 @@ void validate(const RunConfig& c) {
   SG_CHECK(c.batch >= 1, "--batch: must be >= 1, got " << c.batch);
   SG_CHECK(c.val_size > 0 || c.select_on_test,
            "--val-size 0 leaves nothing to select the best epoch on; give a validation size or pass --select-on-test");
+}
+
+void check_outputs_differ_from_inputs(const RunConfig& c, const std::string& config_file) {
+  namespace fs = std::filesystem;
+  const std::pair<const char*, const std::string*> inputs[] = {{"--checkpoint", &c.checkpoint}, {"--config", &config_file}};
+  const std::pair<const char*, const std::string*> outputs[] = {{"--save-adv", &c.save_adv}, {"--save-logits", &c.save_logits}};
+  auto canonical = [](const std::string& p) {
+    std::error_code ec;
+    fs::path r = fs::weakly_canonical(fs::absolute(p, ec), ec);
+    return ec ? fs::absolute(p).lexically_normal() : r;
+  };
+  for (const auto& [out_flag, out] : outputs) {
+    if (out->empty()) continue;
+    for (const auto& [in_flag, in] : inputs) {
+      if (in->empty()) continue;
+      std::error_code ec;
+      const bool same = canonical(*out) == canonical(*in) || fs::equivalent(*out, *in, ec);
+      if (same)
+        throw Error(std::string(out_flag) + " '" + *out + "' is the same file as " + in_flag + " '" + *in +
+                    "': writing it would destroy the input; choose another output path");
+    }
+  }
 }
 
 }  // namespace spikegrad::app

@@ -88,5 +88,9 @@ double parse_fraction(const std::string& text, const std::string& flag);
 std::vector<double> parse_fraction_list(const std::string& text, const std::string& flag);
 // Checks values that CLI11's validators do not cover (cross-field rules).
 void validate(const RunConfig& c);
+// An output flag naming the same file as an input (--save-adv or --save-logits onto --checkpoint or the
+// --config file) would destroy that input: an error naming both flags. Paths are compared weakly-canonical
+// (symbolic links and ".." resolved), and as files where both exist (hard links).
+void check_outputs_differ_from_inputs(const RunConfig& c, const std::string& config_file = "");
 
 }  // namespace spikegrad::app

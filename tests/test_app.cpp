@@ -267,6 +267,30 @@ TEST_F(App, CliErrorsAreOneLineWithExitCode2) {
     EXPECT_NE(err.find("--device cuda"), std::string::npos) << err;
   }
 }
+
+// Issue 16, defect 9: --save-adv onto the checkpoint it attacks used to replace the checkpoint with the
+// adversarial inputs (exit 0). Refused before anything runs, naming both flags; the checkpoint is unchanged.
+TEST_F(App, SaveAdvOntoTheCheckpointIsRefused) {
+  app::RunConfig c = base();
+  c.epochs = 1;
+  const fs::path dir = app::run_train(c);
+  const fs::path ckpt = dir / "best.safetensors";
+  auto bytes = [](const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  const std::string before = bytes(ckpt);
+  std::string err;
+  const std::string same = (dir / "." / "best.safetensors").string();
+  EXPECT_EQ(run_cli("attack --device cpu --attack-subset 8 --eps 4/255 --checkpoint " + ckpt.string() + " --save-adv " + same, &err), 2);
+  EXPECT_NE(err.find("--save-adv '" + same + "' is the same file as --checkpoint '" + ckpt.string() + "'"), std::string::npos) << err;
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+  EXPECT_TRUE(bytes(ckpt) == before) << "the checkpoint was overwritten";
+  EXPECT_NO_THROW(app::read_checkpoint(ckpt.string()));
+  EXPECT_EQ(run_cli("eval --device cpu --attack-subset 8 --checkpoint " + ckpt.string() + " --save-logits " + ckpt.string(), &err), 2);
+  EXPECT_NE(err.find("--save-logits"), std::string::npos) << err;
+  EXPECT_TRUE(bytes(ckpt) == before);
+}
 #endif
 
 }  // namespace
