@@ -29,4 +29,10 @@ namespace detail {
     }                                                                         \
   } while (0)
 
-#define SG_FAIL(msg) SG_CHECK(false, msg)
+// Unconditional, so even an unoptimised build sees that control does not return (-Wreturn-type).
+#define SG_FAIL(msg)                                                        \
+  do {                                                                      \
+    std::ostringstream sg_fail_os_;                                         \
+    sg_fail_os_ << msg;                                                     \
+    ::spikegrad::detail::throw_error(__FILE__, __LINE__, sg_fail_os_.str()); \
+  } while (0)

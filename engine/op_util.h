@@ -28,9 +28,11 @@ void dispatch_float(DType dtype, const char* op, F&& f) {
 }  // namespace spikegrad::detail
 
 // Wraps a call into a CUDA launcher: compiled in when CUDA is built, otherwise a clear error. Tensors
-// cannot live on CUDA in a CPU-only build, so the error branch only guards the link.
+// cannot live on CUDA in a CPU-only build, so the error branch only guards the link; the call stays in
+// the body of a lambda that is never called (so never emitted, and nothing to link), which keeps it
+// type-checked and the values it names used.
 #ifdef SPIKEGRAD_CUDA
 #define SG_CUDA_CALL(op, ...) __VA_ARGS__
 #else
-#define SG_CUDA_CALL(op, ...) ::spikegrad::require_cuda(op)
+#define SG_CUDA_CALL(op, ...) (::spikegrad::require_cuda(op), void([&] { __VA_ARGS__; }))
 #endif
