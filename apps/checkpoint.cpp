@@ -1,5 +1,9 @@
 #include "apps/checkpoint.h"
 
+#include <cmath>
+#include <vector>
+#include <sstream>
+
 #include "engine/strict_load.h"
 
 namespace spikegrad::app {
@@ -9,7 +13,77 @@ constexpr const char* kOptimizerPrefix = "optimizer.";
 constexpr int kFormatVersion = 1;
 
 bool is_optimizer_entry(const std::string& name) { return name.rfind(kOptimizerPrefix, 0) == 0; }
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// The named choices of a recorded config must be ones the CLI accepts (apps/options.cpp): the builders map
+// some of them with a default branch (an unknown neuron builds LIF, an unknown loss trains CE), so an
+// edited checkpoint would otherwise load as a different model without a word.
+void check_config_choices(const RunConfig& c) {
+  struct Choice {
+    const char* key;
+    const std::string& value;
+    std::vector<const char*> allowed;
+  };
+  const Choice choices[] = {
+      {"dataset", c.dataset, {"fashion-mnist", "mnist", "cifar10", "cifar100"}},
+      {"augment", c.augment, {"auto", "on", "off"}},
+      {"neuron", c.neuron, {"lif", "if"}},
+      {"reset", c.reset, {"hard", "soft"}},
+      {"surrogate", c.surrogate, {"triangle", "sigmoid", "atan", "rectangle"}},
+      {"conv", c.conv, {"cudnn", "ours"}},
+      {"loss", c.loss, {"ce", "tet"}},
+      {"optimizer", c.optimizer, {"adam", "adamw", "sgd"}},
+      {"schedule", c.schedule, {"cosine", "step", "none"}},
+      {"attack_grad", c.attack_grad, {"bptt", "rga"}},
+  };
+  for (const Choice& ch : choices) {
+    bool known = false;
+    std::string list;
+    for (const char* a : ch.allowed) {
+      known = known || ch.value == a;
+      list += (list.empty() ? "" : ", ") + std::string(a);
+    }
+    SG_CHECK(known, "config." << ch.key << ": unknown value '" << ch.value << "' (expected one of " << list << ")");
+  }
+}
+
+template <typename T>
+void check_values(const T* v, int64_t n, bool nonnegative, const std::string& name, const std::string& what) {
+  int64_t bad = 0, first = -1;
+  bool first_nonfinite = false;
+  for (int64_t i = 0; i < n; ++i) {
+    const bool nonfinite = !std::isfinite(v[i]);
+    if (nonfinite || (nonnegative && v[i] < 0)) {
+      if (first < 0) first = i, first_nonfinite = nonfinite;
+      ++bad;
+    }
+  }
+  if (first < 0) return;
+  std::ostringstream value;
+  value << v[first];
+  SG_FAIL(what << ": " << name << " has a " << (first_nonfinite ? "non-finite" : "negative") << " value "
+               << value.str() << " at index " << first << " (" << bad << " of " << n << " values "
+               << (nonnegative ? "non-finite or negative" : "non-finite") << ")");
+}
+
+void check_state(const NamedTensors& state, const std::string& what) {
+  for (const NamedTensor& t : state) {
+    if (!t.tensor.defined()) continue;
+    const DType dt = t.tensor.dtype();
+    if (dt != DType::F32 && dt != DType::F64) continue;  // integer buffers (counters) are always finite
+    const Tensor host = t.tensor.to(Device::CPU);       // returns the tensor itself when it is on the host
+    // BatchNorm's running variance feeds a 1/sqrt(var + eps): a negative value gives NaN outputs.
+    const bool nonnegative = ends_with(t.name, "running_var");
+    if (dt == DType::F32) check_values(host.data<float>(), host.numel(), nonnegative, t.name, what);
+    else check_values(host.data<double>(), host.numel(), nonnegative, t.name, what);
+  }
+}
 }  // namespace
+
+void check_model_state(const Model& model, const std::string& what) { check_state(model.state(), what); }
 
 void save_checkpoint(const std::string& path, const Model& model, const Optimizer* optimizer, const RunConfig& config,
                      const TrainProgress& progress) {
@@ -54,6 +128,7 @@ Checkpoint read_checkpoint(const std::string& path) {
     SG_CHECK(c.metadata.value("format_version", 0) == kFormatVersion,
              "unsupported checkpoint format_version " << c.metadata.value("format_version", 0));
     c.config = RunConfig::from_json(c.metadata.at("config"));
+    check_config_choices(c.config);
     c.progress.epochs_done = c.metadata.at("epochs_done").get<int64_t>();
     c.progress.best_epoch = c.metadata.at("best_epoch").get<int64_t>();
     c.progress.best_accuracy = c.metadata.at("best_accuracy").get<double>();
@@ -77,6 +152,8 @@ void restore_model(Model& model, const Checkpoint& ckpt) {
   NamedTensors source;
   for (const NamedTensor& t : ckpt.file.tensors)
     if (!is_optimizer_entry(t.name)) source.push_back(t);
+  // The file's values are checked before anything is copied, so a refused checkpoint leaves the model as it was.
+  check_state(source, "checkpoint " + ckpt.path);
   strict_copy(model.state(), source, ckpt.path);
 }
 

@@ -34,11 +34,21 @@ struct Checkpoint {
   nlohmann::json metadata;
   SafetensorsFile file;
 };
-// Reads and validates the file and its metadata; errors name the path.
+// Reads and validates the file and its metadata; errors name the path. The recorded config's named
+// choices (neuron, reset, loss, ...) must be values the CLI accepts: an edited checkpoint naming an
+// unknown one is an error naming the value, never a fallback to a default.
 Checkpoint read_checkpoint(const std::string& path);
 // Strict: a checkpoint of another model, or any missing/unexpected/mis-shaped tensor, is an error
 // listing the differences; nothing is copied unless everything matches.
 void restore_model(Model& model, const Checkpoint& ckpt);
 void restore_optimizer(Optimizer& optimizer, const Checkpoint& ckpt);
+
+// Every parameter and buffer of the model is finite, and every BatchNorm running variance (a tensor
+// whose name ends in "running_var") is >= 0; otherwise an Error "<what>: <tensor> has a non-finite value
+// nan at index 7 (3 of 64 values)" / "... has a negative value -0.5 at index 7 ...". `what` says whose
+// state it is ("checkpoint runs/x/best.safetensors", "after epoch 3"). Integer tensors are skipped.
+// Each floating tensor is copied to the host once (CUDA) and scanned there. restore_model calls it on the
+// restored state (eval, attack, --resume); the trainer calls it after each epoch.
+void check_model_state(const Model& model, const std::string& what);
 
 }  // namespace spikegrad::app

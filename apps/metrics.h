@@ -1,6 +1,8 @@
 // metrics.csv: one row per epoch with every loss part named, accuracies of each split, lr, time and
-// throughput. On resume the file is cut back to the checkpoint's epochs, so the rows always describe
-// the model history that the checkpoints hold.
+// throughput. Each row is appended, flushed and fsynced before the epoch's last.safetensors is replaced
+// (the row is the first half of the epoch's commit); on resume the file is reconciled with the checkpoint:
+// rows beyond its epoch are dropped, and rows missing below it are an error, so the rows always describe
+// exactly once the model history that the checkpoints hold.
 #pragma once
 #include <map>
 #include <string>
@@ -22,9 +24,13 @@ struct EpochMetrics {
 class MetricsFile {
  public:
   explicit MetricsFile(std::string path) : path_(std::move(path)) {}
-  // Keeps the header and the first `epochs` rows (resume); creates nothing if the file is absent.
-  void truncate_to(int64_t epochs) const;
-  void append(const EpochMetrics& m) const;  // writes the header first if the file is new
+  // Resume: keeps the header and the first `epochs` rows (rewritten atomically when rows go). A file with
+  // fewer rows than `epochs`, no header, or rows out of order is an error naming the file and the epochs
+  // whose rows are missing; nothing is changed then. `checkpoint` names the checkpoint in that message.
+  void truncate_to(int64_t epochs, const std::string& checkpoint = "the checkpoint") const;
+  // Appends the row, with the header first if the file is absent or empty; flushed and fsynced, and a
+  // failed write is an error naming the file.
+  void append(const EpochMetrics& m) const;
   const std::string& path() const { return path_; }
 
  private:

@@ -9,6 +9,7 @@
 #include "apps/evaluation.h"
 #include "apps/metrics.h"
 #include "apps/progress.h"
+#include "apps/run_folder.h"
 #include "apps/setup.h"
 #include "datasets/loader.h"
 #include "losses/losses.h"
@@ -37,15 +38,35 @@ std::string default_name(const RunConfig& c) {
   return c.model + "-" + c.dataset + "-" + c.loss + (c.mi_lambda > 0 ? "-tmi" : "");
 }
 
-void write_text_atomically(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp";
+// report.md goes through the run folder's checked writer too: write_report writes it into a staging folder
+// beside the run's files, and the text, complete (it ends with the firing-rate section), is committed to
+// <dir>/report.md atomically. A failed write is an error naming report.md; no short report is ever left.
+void write_report_checked(const fs::path& dir, Model& model, const RunConfig& c, const Dataset& test,
+                          const TrainProgress& best) {
+  const fs::path stage = dir / ".report.tmp";
+  fs::remove_all(stage);
+  fs::create_directories(stage);
+  write_report(stage, model, c, test, best);
+  std::string text;
   {
-    std::ofstream out(tmp, std::ios::trunc);
-    SG_CHECK(out.good(), tmp.string() << ": cannot write");
-    out << text;
-    SG_CHECK(out.good(), tmp.string() << ": write failed");
+    std::ifstream in(stage / "report.md", std::ios::binary);
+    text.assign((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   }
-  fs::rename(tmp, path);
+  std::error_code ec;
+  fs::remove_all(stage, ec);
+  SG_CHECK(text.find("- firing rate per spiking layer") != std::string::npos && !text.empty() && text.back() == '\n',
+           (dir / "report.md").string() << ": write failed (the report came out incomplete: " << text.size()
+                                        << " bytes); the checkpoints are complete");
+  write_file_atomically(dir / "report.md", text);
+}
+
+bool holds_results(const fs::path& dir, std::string* which) {
+  for (const char* f : {"metrics.csv", "best.safetensors", "report.md"})
+    if (fs::exists(dir / f)) {
+      *which = f;
+      return true;
+    }
+  return false;
 }
 
 // What a step reports, read with one transfer from the device (to_cpu): on CUDA the step waits for the
@@ -78,9 +99,12 @@ struct EpochSums {
 
 }  // namespace
 
+void (*train_commit_hook)(const char* point, int64_t epoch) = nullptr;
+
 std::string run_train(RunConfig c) {
   validate(c);
   if (c.name.empty()) c.name = default_name(c);
+  validate_run_name(c.name);
   const fs::path dir = fs::path(c.runs_dir) / c.name;
   const fs::path last_path = dir / "last.safetensors", best_path = dir / "best.safetensors";
 
@@ -88,6 +112,11 @@ std::string run_train(RunConfig c) {
   // cannot change the numbers: epochs may grow, device and progress follow this invocation.
   Checkpoint resume_from;
   const bool resuming = c.resume;
+  if (resuming) SG_CHECK(fs::exists(last_path), "--resume: no checkpoint at " << last_path.string());
+  // The folder is this process's until it returns or dies: a second run with the same name stops here.
+  fs::create_directories(dir);
+  const RunLock lock(dir);
+  remove_stale_temporaries(dir);
   if (resuming) {
     SG_CHECK(fs::exists(last_path), "--resume: no checkpoint at " << last_path.string());
     resume_from = read_checkpoint(last_path.string());
@@ -102,8 +131,11 @@ std::string run_train(RunConfig c) {
   } else {
     SG_CHECK(!fs::exists(last_path), "run folder " << dir.string()
                                                    << " already holds a run; use --resume to continue it or --name for a new one");
+    std::string result;
+    SG_CHECK(!holds_results(dir, &result), "run folder " << dir.string() << " already holds results (" << result
+                                                         << ") but no last.safetensors to resume from; use --name for a "
+                                                            "new run, or remove the folder");
   }
-  fs::create_directories(dir);
 
   const Device device = resolve_device(c.device);
   Data data = load_data(c, /*need_train=*/true);
@@ -126,13 +158,11 @@ std::string run_train(RunConfig c) {
     restore_optimizer(*optimizer, resume_from);
     progress = resume_from.progress;
     gen.set_state(progress.generator_seed, progress.generator_offset);
-    metrics.truncate_to(progress.epochs_done);
+    metrics.truncate_to(progress.epochs_done, last_path.string());
     resume_from.file = SafetensorsFile();  // the copies are in the model and optimizer now
     std::fprintf(stderr, "resuming %s after epoch %lld\n", dir.string().c_str(), (long long)progress.epochs_done);
-  } else {
-    std::remove(metrics.path().c_str());
   }
-  write_text_atomically(dir / "config.json", c.to_json().dump(2) + "\n");
+  write_file_atomically(dir / "config.json", c.to_json().dump(2) + "\n");
   std::fprintf(stderr, "%s on %s: %lld parameters, %lld train / %lld validation / %lld test examples, device %s\n",
                model->name().c_str(), c.dataset.c_str(), (long long)model->num_parameters(), (long long)data.train.size(),
                (long long)data.validation.size(), (long long)data.test.size(), device_name(device));
@@ -182,6 +212,11 @@ std::string run_train(RunConfig c) {
       std::snprintf(status, sizeof status, "loss %.4f  acc %.2f%%", loss, 100.0 * double(sums.correct) / double(sums.seen));
       bar.update(step, sums.seen, status);
     }
+    // Finite parameters and buffers (and BN variances >= 0) before anything of this epoch is saved: a
+    // diverged run (e.g. --lr 1e30) stops here naming the tensor, and the last good checkpoint stays.
+    check_model_state(*model, "training stopped after epoch " + std::to_string(epoch + 1) +
+                                  " (the last good checkpoint is " +
+                                  (fs::exists(last_path) ? last_path.string() : std::string("(none yet)")) + ")");
     EpochMetrics m;
     m.epoch = epoch + 1;
     m.lr = optimizer->lr();
@@ -203,8 +238,12 @@ std::string run_train(RunConfig c) {
       progress.best_epoch = epoch + 1;
       save_checkpoint(best_path.string(), *model, optimizer.get(), c, progress);
     }
-    save_checkpoint(last_path.string(), *model, optimizer.get(), c, progress);
+    // The epoch's commit: the row first (fsynced), then last.safetensors. A kill between the two leaves the
+    // checkpoint at the previous epoch and one row too many, which --resume drops before redoing the epoch,
+    // so every epoch's row is there exactly once.
     metrics.append(m);
+    if (train_commit_hook) train_commit_hook("between metrics row and last.safetensors", epoch + 1);
+    save_checkpoint(last_path.string(), *model, optimizer.get(), c, progress);
     std::fprintf(stderr, "epoch %lld: train %.2f%%  %s %.2f%%  test %.2f%%  (%.1f s, %.0f img/s)\n", (long long)m.epoch,
                  m.train_accuracy, c.select_on_test ? "select-on-test" : "val", c.select_on_test ? m.test_accuracy : m.val_accuracy,
                  m.test_accuracy, m.seconds, m.images_per_second);
@@ -213,7 +252,7 @@ std::string run_train(RunConfig c) {
   // The report: the best checkpoint, clean and attacked.
   Checkpoint best = read_checkpoint(best_path.string());
   restore_model(*model, best);
-  write_report(dir, *model, c, data.test, best.progress);
+  write_report_checked(dir, *model, c, data.test, best.progress);
   return dir.string();
 }
 

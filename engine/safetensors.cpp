@@ -237,7 +237,7 @@ Json parse_header(const std::string& text, const std::string& where) {
   Json header;
   try {
     header = Json::parse(text, on_event);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {  // parse_error, and out_of_range for a number like 1e311
     SG_FAIL(where << ": header is not valid JSON: " << e.what());
   }
   SG_CHECK(header.is_object(), where << ": header must be a JSON object, got " << header.type_name());

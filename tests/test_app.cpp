@@ -194,6 +194,20 @@ TEST_F(App, NonFiniteLossStopsWithStepAndKeepsLastGoodCheckpoint) {
   EXPECT_FALSE(fs::exists(runs_ / "run" / "last.safetensors")) << "no checkpoint may hold the diverged weights";
 }
 
+// A learning rate of 1e30 drives BN's running statistics (or the weights) non-finite while the loss may stay
+// finite: the epoch-end state check stops the run before such a state is saved (issue 16, defect 8).
+TEST_F(App, DivergedStateStopsTrainingBeforeItIsSaved) {
+  app::RunConfig c = base();
+  c.lr = 1e30;
+  try {
+    app::run_train(c);
+    FAIL() << "training must stop once the model holds non-finite values";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("training stopped"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(runs_ / "run" / "last.safetensors")) << "no checkpoint may hold the diverged state";
+}
+
 TEST_F(App, SavedAdversarialInputsReproduceTheReportedAccuracy) {
   app::RunConfig c = base();
   c.epochs = 1;
