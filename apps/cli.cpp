@@ -324,6 +324,9 @@ int cli_main(int argc, const char* const* argv) {
     if (cl.command == "train") std::printf("run folder: %s\n", run_train(cl.config).c_str());
     else if (cl.command == "eval") run_eval(cl.config);
     else run_attack(cl.config);
+  } catch (const Interrupted& e) {  // SIGINT/SIGTERM: last.safetensors holds the position; 128 + SIGINT
+    std::fprintf(stderr, "spikegrad: %s\n", e.what());
+    return 130;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "spikegrad: error: %s\n", one_line(e.what()).c_str());
     return 2;

@@ -9,6 +9,13 @@
 namespace spikegrad::app {
 
 RunConfig config_for_checkpoint(const RunConfig& flags, const RunConfig& saved) {
+  // eval/attack score the checkpoint on the dataset it was trained on: a different --dataset is an error
+  // (empty: the checkpoint's), where it used to be ignored without a word.
+  SG_CHECK(flags.dataset.empty() || flags.dataset == saved.dataset,
+           "--dataset " << flags.dataset << " differs from the checkpoint's dataset (" << saved.dataset
+                        << "): eval and attack score a checkpoint on the dataset it was trained on; drop --dataset "
+                           "(--data-dir reads another copy of "
+                        << saved.dataset << ")");
   RunConfig c = saved;  // model, neuron, dataset and normalisation come from the checkpoint
   c.data_dir = flags.data_dir.empty() ? saved.data_dir : flags.data_dir;
   c.device = flags.device;
@@ -37,7 +44,8 @@ struct Loaded {
 };
 Loaded load_for_evaluation(const RunConfig& flags) {
   SG_CHECK(!flags.checkpoint.empty(), "--checkpoint: required (a best.safetensors or last.safetensors of a run)");
-  check_outputs_differ_from_inputs(flags);
+  // Every flag and output path before the checkpoint and the data are read (issue 16, defect 4).
+  validate_before_evaluation(flags);
   Checkpoint ckpt = read_checkpoint(flags.checkpoint);
   Loaded l;
   l.config = config_for_checkpoint(flags, ckpt.config);
@@ -55,7 +63,7 @@ void run_eval(const RunConfig& flags) {
   std::printf("clean test accuracy: %.2f%% (%lld examples)\n", clean, (long long)l.data.test.size());
   const double eps = parse_fraction_list(c.eps, "--eps").front();
   std::printf("%s", format_table(attack_table(*l.model, l.data.test, report_attacks(c, eps), c.attack_subset,
-                                              c.eval_batch, c.seed, nullptr))
+                                              c.eval_batch, c.seed, nullptr, c.progress))
                         .c_str());
   const TemporalStats ts = temporal_stats(*l.model, l.data.test, c.eval_batch, c);
   std::printf("mean KDE MI(X;Z): %.4f bits\n", ts.mean_mi);
@@ -76,7 +84,7 @@ void run_attack(const RunConfig& flags) {
     for (const AttackConfig& a : report_attacks(c, eps)) configs.push_back(a);
   std::vector<Tensor> advs;
   const std::vector<AttackRow> rows = attack_table(*l.model, l.data.test, configs, c.attack_subset, c.eval_batch, c.seed,
-                                                   c.save_adv.empty() ? nullptr : &advs);
+                                                   c.save_adv.empty() ? nullptr : &advs, c.progress);
   std::printf("%s", format_table(rows).c_str());
   if (!c.save_adv.empty()) {
     NamedTensors out;

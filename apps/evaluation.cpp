@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "apps/progress.h"
 #include "datasets/loader.h"
 
 namespace spikegrad::app {
@@ -88,8 +89,13 @@ std::vector<AttackConfig> report_attacks(const RunConfig& c, double eps) {
 }
 
 std::vector<AttackRow> attack_table(Model& model, const Dataset& data, const std::vector<AttackConfig>& configs,
-                                    int64_t subset, int64_t batch, uint64_t seed, std::vector<Tensor>* adv_out) {
+                                    int64_t subset, int64_t batch, uint64_t seed, std::vector<Tensor>* adv_out,
+                                    bool progress) {
   std::vector<AttackRow> rows;
+  const int64_t examples = subset > 0 ? std::min(subset, data.size()) : data.size();
+  const int64_t batches = batch > 0 ? (examples + batch - 1) / batch : 0;
+  Progress bar("attack", batches * int64_t(configs.size()), progress);
+  int64_t step = 0, images_done = 0;
   for (size_t k = 0; k < configs.size(); ++k) {
     const AttackConfig& a = configs[k];
     AttackRow row;
@@ -109,6 +115,9 @@ std::vector<AttackRow> attack_table(Model& model, const Dataset& data, const std
       Tensor adv;
       row.result += evaluate_attack(model, images, labels.to(model.device()), a, gen, adv_out ? &adv : nullptr);
       if (adv_out) advs.push_back(adv.to(Device::CPU));
+      ++step;
+      images_done += labels.numel();
+      bar.update(step, images_done, row.attack + " " + row.settings.substr(0, row.settings.find(',')));
     });
     if (adv_out) {
       int64_t n = 0;
@@ -126,6 +135,24 @@ std::vector<AttackRow> attack_table(Model& model, const Dataset& data, const std
     rows.push_back(row);
   }
   return rows;
+}
+
+void check_splits_match(const Dataset& train, const Dataset& validation, const Dataset& test, const std::string& context) {
+  auto shape = [](const Dataset& d) {
+    return std::to_string(d.channels()) + "x" + std::to_string(d.height()) + "x" + std::to_string(d.width());
+  };
+  const Dataset* ref = train.size() > 0 ? &train : validation.size() > 0 ? &validation : nullptr;
+  if (ref == nullptr) return;
+  const char* ref_name = ref == &train ? "training" : "validation";
+  const std::pair<const char*, const Dataset*> others[] = {{"validation", &validation}, {"test", &test}};
+  for (const auto& [name, d] : others) {
+    if (d == ref || d->size() == 0) continue;
+    SG_CHECK(d->channels() == ref->channels() && d->height() == ref->height() && d->width() == ref->width(),
+             context << ": the " << name << " split holds " << shape(*d) << " (CxHxW) images but the " << ref_name
+                     << " split " << shape(*ref) << "; the model is built for one image size");
+    SG_CHECK(d->num_classes == ref->num_classes, context << ": the " << name << " split has " << d->num_classes
+                                                         << " classes but the " << ref_name << " split " << ref->num_classes);
+  }
 }
 
 TemporalStats temporal_stats(Model& model, const Dataset& data, int64_t batch, const RunConfig& c) {

@@ -31,9 +31,16 @@ struct AttackRow {
 };
 
 // Attacks the first `subset` examples of `data` with every config; adv_out (optional) receives the
-// adversarial inputs of each config (CPU, (N,C,H,W)).
+// adversarial inputs of each config (CPU, (N,C,H,W)). progress: a progress bar (apps/progress.h) over the
+// whole sweep, every batch of every config (eval/attack's --progress).
 std::vector<AttackRow> attack_table(Model& model, const Dataset& data, const std::vector<AttackConfig>& configs,
-                                    int64_t subset, int64_t batch, uint64_t seed, std::vector<Tensor>* adv_out);
+                                    int64_t subset, int64_t batch, uint64_t seed, std::vector<Tensor>* adv_out,
+                                    bool progress = false);
+
+// The splits a run trains on and is scored on must hold images of one shape (C,H,W) and one class count:
+// a test split of another size used to fail only when the first epoch was scored. `context` names the data
+// (e.g. "fashion-mnist in /path"). An empty split (e.g. --val-size 0) is skipped.
+void check_splits_match(const Dataset& train, const Dataset& validation, const Dataset& test, const std::string& context);
 
 // The four attacks of the report at one epsilon, from the run's settings.
 std::vector<AttackConfig> report_attacks(const RunConfig& c, double eps);

@@ -11,6 +11,12 @@
 #include <optional>
 #include <sstream>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+
 #include "engine/check.h"
 
 namespace spikegrad::app {
@@ -158,9 +164,18 @@ std::vector<double> parse_fraction_list(const std::string& text, const std::stri
 }
 
 void add_common_options(CLI::App* app, RunConfig& c) {
-  app->add_option("--dataset", c.dataset, "fashion-mnist | mnist | cifar10 | cifar100")
-      ->check(CLI::IsMember({"fashion-mnist", "mnist", "cifar10", "cifar100"}))
-      ->capture_default_str();
+  if (app->get_name() == "train") {
+    app->add_option("--dataset", c.dataset, "fashion-mnist | mnist | cifar10 | cifar100")
+        ->check(CLI::IsMember({"fashion-mnist", "mnist", "cifar10", "cifar100"}))
+        ->capture_default_str();
+  } else {
+    // eval/attack score a checkpoint on the dataset it was trained on: empty means the checkpoint's, and
+    // another one is an error (config_for_checkpoint), not silently ignored.
+    c.dataset.clear();
+    app->add_option("--dataset", c.dataset,
+                    "must match the checkpoint's dataset (default: the checkpoint's; --data-dir reads another copy)")
+        ->check(CLI::IsMember({"fashion-mnist", "mnist", "cifar10", "cifar100"}));
+  }
   app->add_option("--data-dir", c.data_dir, "dataset folder (default: the dataset's standard location)");
   app->add_option("--device", c.device, "cpu | cuda | auto")->check(CLI::IsMember({"cpu", "cuda", "auto"}))->capture_default_str();
   add_integer_option<uint64_t>(app, "--seed", c.seed, "seed of every random draw", 0);
@@ -239,6 +254,71 @@ void validate(const RunConfig& c) {
   SG_CHECK(c.batch >= 1, "--batch: must be >= 1, got " << c.batch);
   SG_CHECK(c.val_size > 0 || c.select_on_test,
            "--val-size 0 leaves nothing to select the best epoch on; give a validation size or pass --select-on-test");
+}
+
+void check_attack_settings(const RunConfig& c) {
+  const char* range = "(pixel units of [0,1] images, e.g. 8/255 = 0.0314; a value above 1 is usually one in 0..255 units)";
+  size_t start = 0;
+  while (start <= c.eps.size()) {
+    const size_t comma = c.eps.find(',', start);
+    const std::string item = c.eps.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    const double v = parse_fraction(item, "--eps");
+    SG_CHECK(std::isfinite(v) && v <= 1, "--eps must be in [0, 1] " << range << ", got " << item);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  const double alpha = parse_fraction(c.alpha, "--alpha");
+  SG_CHECK(std::isfinite(alpha) && alpha > 0, "--alpha must be finite and > 0, got " << c.alpha);
+  if (!c.gn_std.empty()) {
+    const double s = parse_fraction(c.gn_std, "--gn-std");
+    SG_CHECK(std::isfinite(s) && s <= 1, "--gn-std must be in [0, 1] " << range << ", got " << c.gn_std);
+  }
+  SG_CHECK(c.steps >= 1 && c.steps <= std::numeric_limits<int32_t>::max(),
+           "--steps must be in [1, " << std::numeric_limits<int32_t>::max() << "], got " << c.steps);
+  SG_CHECK(c.attack_grad == "bptt" || c.attack_grad == "rga",
+           "--attack-grad must be bptt or rga, got '" << c.attack_grad << "'");
+}
+
+void check_output_file(const std::string& path, const std::string& flag) {
+  namespace fs = std::filesystem;
+  SG_CHECK(!path.empty(), flag << ": empty path");
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  SG_CHECK(!fs::is_directory(st), flag << " '" << path << "' is a directory; give a file path inside it");
+  SG_CHECK(!fs::exists(st) || fs::is_regular_file(st),
+           flag << " '" << path << "' exists and is not a regular file; give a file path");
+  fs::path dir = fs::path(path).parent_path();
+  if (dir.empty()) dir = ".";
+  const fs::file_status ds = fs::status(dir, ec);
+  SG_CHECK(fs::exists(ds), flag << " '" << path << "': the folder '" << dir.string() << "' does not exist");
+  SG_CHECK(fs::is_directory(ds), flag << " '" << path << "': '" << dir.string() << "' is not a folder");
+  // The writer creates a temporary file beside the output and renames it: probe exactly that.
+  static std::atomic<unsigned> counter{0};
+  const fs::path probe = dir / (".spikegrad-write-probe-" + std::to_string(getpid()) + "-" + std::to_string(counter++));
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  SG_CHECK(fd >= 0, flag << " '" << path << "': cannot create a file in the folder '" << dir.string() << "' ("
+                         << std::strerror(errno) << ")");
+  ::close(fd);
+  ::unlink(probe.c_str());
+}
+
+void validate_before_training(const RunConfig& c, const std::string& config_file) {
+  namespace fs = std::filesystem;
+  validate(c);
+  check_outputs_differ_from_inputs(c, config_file);
+  check_attack_settings(c);
+  if (!c.save_adv.empty()) check_output_file(c.save_adv, "--save-adv");
+  if (!c.save_logits.empty()) check_output_file(c.save_logits, "--save-logits");
+  std::error_code ec;
+  const fs::file_status rs = fs::status(c.runs_dir.empty() ? "." : c.runs_dir, ec);
+  SG_CHECK(!fs::exists(rs) || fs::is_directory(rs), "--runs-dir '" << c.runs_dir << "' exists and is not a folder");
+}
+
+void validate_before_evaluation(const RunConfig& flags, const std::string& config_file) {
+  check_outputs_differ_from_inputs(flags, config_file);
+  check_attack_settings(flags);
+  if (!flags.save_adv.empty()) check_output_file(flags.save_adv, "--save-adv");
+  if (!flags.save_logits.empty()) check_output_file(flags.save_logits, "--save-logits");
 }
 
 void check_outputs_differ_from_inputs(const RunConfig& c, const std::string& config_file) {

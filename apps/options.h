@@ -93,4 +93,24 @@ void validate(const RunConfig& c);
 // (symbolic links and ".." resolved), and as files where both exist (hard links).
 void check_outputs_differ_from_inputs(const RunConfig& c, const std::string& config_file = "");
 
+// Issue 16, defect 4: everything that can be checked without the data is checked before anything runs, so a
+// mistake never costs a training run (and its report).
+// The attack flags, each against the range the attacks accept: every --eps of the list and --gn-std in
+// [0, 1] (pixel units of [0,1] images), --alpha finite and > 0, --steps in [1, 2^31-1], --attack-grad
+// bptt | rga. Errors name the flag and the value.
+void check_attack_settings(const RunConfig& c);
+// An output file (--save-adv, --save-logits): not a directory or other non-regular file, in an existing
+// folder where a file can be created (probed by creating and removing a temporary file there, as the
+// atomic writer will). Errors name the flag and the path.
+void check_output_file(const std::string& path, const std::string& flag);
+// train: validate(c), the attack settings of the final report, every output path (--save-adv /
+// --save-logits when set, --runs-dir not a file), outputs differing from inputs. Call it first in
+// run_train (and again on the config a --resume adopts). The check that needs the data (train, validation
+// and test splits with one image shape) is check_splits_match (apps/evaluation.h), right after loading.
+void validate_before_training(const RunConfig& c, const std::string& config_file = "");
+// eval/attack: the same checks on this invocation's flags, before the checkpoint or the data are read.
+// A --dataset (empty: the checkpoint's) that differs from the checkpoint's is refused by
+// config_for_checkpoint (apps/commands.h).
+void validate_before_evaluation(const RunConfig& flags, const std::string& config_file = "");
+
 }  // namespace spikegrad::app

@@ -7,6 +7,7 @@
 
 #include "apps/checkpoint.h"
 #include "apps/evaluation.h"
+#include "apps/interrupt.h"
 #include "apps/metrics.h"
 #include "apps/progress.h"
 #include "apps/run_folder.h"
@@ -97,12 +98,60 @@ struct EpochSums {
   }
 };
 
+// A mid-epoch last.safetensors (written when training is interrupted) carries, besides the loader
+// position the checkpoint format already holds (LoaderState.next_batch), the epoch's running sums, so the
+// resumed epoch's metrics row equals an uninterrupted run's. They ride in their own metadata key beside
+// "spikegrad", tied to the loader position they belong to.
+constexpr const char* kEpochInProgressKey = "spikegrad_epoch_in_progress";
+
+std::string epoch_sums_json(const EpochSums& s, const LoaderState& at) {
+  nlohmann::json j;
+  j["epoch"] = at.epoch;
+  j["next_batch"] = at.next_batch;
+  j["correct"] = s.correct;
+  j["seen"] = s.seen;
+  j["parts"] = nlohmann::json::array();
+  for (const auto& [name, total] : s.parts) j["parts"].push_back({name, total});  // doubles round-trip exactly
+  return j.dump();
+}
+
+EpochSums read_epoch_sums(const Checkpoint& ck) {
+  const LoaderState& at = ck.progress.loader;
+  const auto it = ck.file.metadata.find(kEpochInProgressKey);
+  SG_CHECK(it != ck.file.metadata.end(), ck.path << ": a mid-epoch checkpoint (epoch " << at.epoch + 1 << ", step "
+                                                 << at.next_batch << ") without the epoch's running sums ('"
+                                                 << kEpochInProgressKey << "' metadata)");
+  EpochSums s;
+  try {
+    const nlohmann::json j = nlohmann::json::parse(it->second);
+    SG_CHECK(j.at("epoch").get<int64_t>() == at.epoch && j.at("next_batch").get<int64_t>() == at.next_batch,
+             "the running sums are of epoch " << j.at("epoch").get<int64_t>() + 1 << " step "
+                                              << j.at("next_batch").get<int64_t>() << ", the loader is at epoch "
+                                              << at.epoch + 1 << " step " << at.next_batch);
+    s.correct = j.at("correct").get<int64_t>();
+    s.seen = j.at("seen").get<int64_t>();
+    for (const auto& p : j.at("parts")) s.parts.push_back({p.at(0).get<std::string>(), p.at(1).get<double>()});
+    SG_CHECK(s.seen > 0 && s.correct >= 0 && s.correct <= s.seen && !s.parts.empty(),
+             "implausible running sums (correct " << s.correct << ", seen " << s.seen << ")");
+  } catch (const Error& e) {
+    SG_FAIL(ck.path << ": bad '" << kEpochInProgressKey << "' metadata: " << e.what());
+  } catch (const std::exception& e) {
+    SG_FAIL(ck.path << ": bad '" << kEpochInProgressKey << "' metadata: " << e.what());
+  }
+  return s;
+}
+
 }  // namespace
 
 void (*train_commit_hook)(const char* point, int64_t epoch) = nullptr;
+void (*train_step_hook)(int64_t epoch, int64_t steps_done) = nullptr;
 
 std::string run_train(RunConfig c) {
-  validate(c);
+  // SIGINT/SIGTERM for this call's life: the flag is polled after each step (see Interrupted).
+  const InterruptGuard interrupts;
+  // Every flag and output path before anything is written or loaded: a bad --eps or --save-adv must not
+  // surface only after training, with the report lost.
+  validate_before_training(c);
   if (c.name.empty()) c.name = default_name(c);
   validate_run_name(c.name);
   const fs::path dir = fs::path(c.runs_dir) / c.name;
@@ -128,6 +177,7 @@ std::string run_train(RunConfig c) {
     saved.progress = c.progress;
     saved.resume = true;
     c = saved;
+    validate_before_training(c);  // a config adopted from an older checkpoint meets today's checks too
   } else {
     SG_CHECK(!fs::exists(last_path), "run folder " << dir.string()
                                                    << " already holds a run; use --resume to continue it or --name for a new one");
@@ -139,6 +189,9 @@ std::string run_train(RunConfig c) {
 
   const Device device = resolve_device(c.device);
   Data data = load_data(c, /*need_train=*/true);
+  // Before the first step: train, validation and test images must share one shape and class count.
+  check_splits_match(data.train, data.validation, data.test,
+                     c.dataset + (c.data_dir.empty() ? std::string() : " in " + c.data_dir));
   std::unique_ptr<Model> model = build_model(c, data.train, device);
   std::unique_ptr<Optimizer> optimizer = build_optimizer(c, *model);
   std::unique_ptr<LrSchedule> schedule = build_schedule(c);
@@ -153,15 +206,57 @@ std::string run_train(RunConfig c) {
   Generator gen(c.seed);
   TrainProgress progress;
   MetricsFile metrics((dir / "metrics.csv").string());
+  // A mid-epoch checkpoint (an interrupted run): the first epoch continues at this step with these sums.
+  int64_t resume_step = 0;
+  EpochSums resume_sums;
   if (resuming) {
     restore_model(*model, resume_from);
     restore_optimizer(*optimizer, resume_from);
     progress = resume_from.progress;
     gen.set_state(progress.generator_seed, progress.generator_offset);
+    if (progress.loader.next_batch > 0) {
+      SG_CHECK(progress.loader.epoch == progress.epochs_done && progress.loader.next_batch < loader.batches_per_epoch(),
+               last_path.string() << ": the loader position (epoch " << progress.loader.epoch + 1 << ", step "
+                                  << progress.loader.next_batch << " of " << loader.batches_per_epoch()
+                                  << ") does not continue the " << progress.epochs_done << " epochs done");
+      resume_sums = read_epoch_sums(resume_from);
+      resume_step = progress.loader.next_batch;
+    }
     metrics.truncate_to(progress.epochs_done, last_path.string());
     resume_from.file = SafetensorsFile();  // the copies are in the model and optimizer now
-    std::fprintf(stderr, "resuming %s after epoch %lld\n", dir.string().c_str(), (long long)progress.epochs_done);
+    if (resume_step > 0)
+      std::fprintf(stderr, "resuming %s at epoch %lld step %lld\n", dir.string().c_str(),
+                   (long long)progress.epochs_done + 1, (long long)resume_step);
+    else
+      std::fprintf(stderr, "resuming %s after epoch %lld\n", dir.string().c_str(), (long long)progress.epochs_done);
   }
+
+  // On a signal: last.safetensors at this point (`steps` of the 0-based `epoch` done, with the epoch's
+  // running sums), then Interrupted. The commit's own checkpoint is the same state when steps == 0.
+  auto stop_interrupted = [&](int64_t epoch, int64_t steps, const EpochSums& sums, int64_t shown_epoch,
+                              int64_t shown_step) {
+    check_model_state(*model, "interrupted at epoch " + std::to_string(shown_epoch) + " step " +
+                                  std::to_string(shown_step) + "; nothing saved (the last good checkpoint is " +
+                                  (fs::exists(last_path) ? last_path.string() : std::string("(none yet)")) + ")");
+    TrainProgress at = progress;  // epochs_done == epoch here
+    at.generator_seed = gen.seed();
+    at.generator_offset = gen.offset();
+    at.loader = {loader.state().seed, epoch, steps};
+    if (steps == 0) {
+      save_checkpoint(last_path.string(), *model, optimizer.get(), c, at);
+    } else {
+      // save_checkpoint's file plus the running sums, written atomically as one file.
+      const fs::path stage = dir / "last.interrupted.tmp";
+      save_checkpoint(stage.string(), *model, optimizer.get(), c, at);
+      SafetensorsFile f = load_safetensors(stage.string());
+      f.metadata[kEpochInProgressKey] = epoch_sums_json(sums, at.loader);
+      save_safetensors(last_path.string(), f.tensors, f.metadata);
+      std::error_code ec;
+      fs::remove(stage, ec);
+    }
+    throw Interrupted("interrupted at epoch " + std::to_string(shown_epoch) + " step " + std::to_string(shown_step) +
+                      "; continue with --resume");
+  };
   write_file_atomically(dir / "config.json", c.to_json().dump(2) + "\n");
   std::fprintf(stderr, "%s on %s: %lld parameters, %lld train / %lld validation / %lld test examples, device %s\n",
                model->name().c_str(), c.dataset.c_str(), (long long)model->num_parameters(), (long long)data.train.size(),
@@ -170,14 +265,22 @@ std::string run_train(RunConfig c) {
   for (int64_t epoch = progress.epochs_done; epoch < c.epochs; ++epoch) {
     if (schedule) optimizer->set_lr(schedule->lr(epoch));
     model->train(true);
-    loader.set_epoch(epoch);
     EpochSums sums;
+    int64_t step = 0;
+    if (resume_step > 0) {
+      loader.restore({loader.state().seed, epoch, resume_step});
+      sums = resume_sums;
+      step = resume_step;
+      resume_step = 0;
+    } else {
+      loader.set_epoch(epoch);
+    }
+    if (interrupts.received()) stop_interrupted(epoch, step, sums, epoch + 1, step);
     allocator(device).reset_peak();
     const size_t live_before = allocator(device).stats().current_bytes;
     Progress bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(c.epochs), loader.batches_per_epoch(),
                  c.progress);
     Batch batch;
-    int64_t step = 0;
     while (loader.next(batch)) {
       const Tensor images = batch.images.to(device), labels = batch.labels.to(device);
       Tape tape;
@@ -211,6 +314,10 @@ std::string run_train(RunConfig c) {
       char status[96];
       std::snprintf(status, sizeof status, "loss %.4f  acc %.2f%%", loss, 100.0 * double(sums.correct) / double(sums.seen));
       bar.update(step, sums.seen, status);
+      if (train_step_hook) train_step_hook(epoch, step);
+      // After the epoch's last step the epoch is committed first (the check at the next epoch's start, or
+      // after the loop, then stops).
+      if (interrupts.received() && step < loader.batches_per_epoch()) stop_interrupted(epoch, step, sums, epoch + 1, step);
     }
     // Finite parameters and buffers (and BN variances >= 0) before anything of this epoch is saved: a
     // diverged run (e.g. --lr 1e30) stops here naming the tensor, and the last good checkpoint stays.
@@ -248,6 +355,9 @@ std::string run_train(RunConfig c) {
                  m.train_accuracy, c.select_on_test ? "select-on-test" : "val", c.select_on_test ? m.test_accuracy : m.val_accuracy,
                  m.test_accuracy, m.seconds, m.images_per_second);
   }
+
+  if (interrupts.received() && c.epochs > 0)
+    stop_interrupted(c.epochs, 0, EpochSums(), c.epochs, loader.batches_per_epoch());
 
   // The report: the best checkpoint, clean and attacked.
   Checkpoint best = read_checkpoint(best_path.string());

@@ -4,11 +4,22 @@
 #include <cstdint>
 
 #include "apps/options.h"
+#include "engine/check.h"
 
 namespace spikegrad::app {
 
+// Thrown by run_train when SIGINT or SIGTERM arrived during training: the step in flight was finished and
+// last.safetensors written at that point (mid-epoch: it holds the loader position and the epoch's running
+// sums, so --resume continues exactly). what(): "interrupted at epoch E step S; continue with --resume"
+// (E 1-based; S the steps of epoch E done). cli_main turns it into exit code 130.
+struct Interrupted : Error {
+  using Error::Error;
+};
+
 // Returns the run folder. Throws spikegrad::Error on bad input and on a non-finite loss (after which
-// last.safetensors is the last good checkpoint).
+// last.safetensors is the last good checkpoint), Interrupted on SIGINT/SIGTERM (the handlers are installed
+// for the call's life only; the previous ones are restored on return; a second signal ends the process
+// as the default disposition does).
 // The run folder is locked for the call's life (a second run into it is an error naming the holder's
 // pid); --name must be one folder name inside --runs-dir; every file is written through the checked
 // writers of apps/run_folder.h, so a failed write is an error naming the file.
@@ -17,5 +28,8 @@ std::string run_train(RunConfig config);
 // Tests only: called inside each epoch's commit, after the metrics row is written and before
 // last.safetensors is replaced (a throw there simulates a kill at that point).
 extern void (*train_commit_hook)(const char* point, int64_t epoch);
+// Tests only: called after each optimizer step, with the 0-based epoch and the steps of it done so far
+// (raise(SIGINT) there interrupts the run deterministically after that step).
+extern void (*train_step_hook)(int64_t epoch, int64_t steps_done);
 
 }  // namespace spikegrad::app
