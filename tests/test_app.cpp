@@ -17,86 +17,23 @@
 #include "attacks/evaluate.h"
 #include "engine/safetensors.h"
 #include "support/op_cases.h"
+#include "support/synthetic_data.h"
 
 namespace spikegrad::testing {
 namespace {
 
 namespace fs = std::filesystem;
 
-void write_be32(std::ofstream& out, uint32_t v) {
-  const unsigned char b[4] = {uint8_t(v >> 24), uint8_t(v >> 16), uint8_t(v >> 8), uint8_t(v)};
-  out.write(reinterpret_cast<const char*>(b), 4);
-}
-
-// IDX files in the Fashion-MNIST layout: class c is a bright 8x8 square at one of 10 positions, on noise.
-void write_synthetic_idx(const fs::path& dir, const std::string& prefix, int n, uint64_t seed) {
-  Generator gen(seed);
-  std::ofstream img(dir / (prefix + "-images-idx3-ubyte"), std::ios::binary), lab(dir / (prefix + "-labels-idx1-ubyte"), std::ios::binary);
-  write_be32(img, 0x803);
-  write_be32(img, uint32_t(n));
-  write_be32(img, 28);
-  write_be32(img, 28);
-  write_be32(lab, 0x801);
-  write_be32(lab, uint32_t(n));
-  for (int i = 0; i < n; ++i) {
-    const int c = int(gen.next_u32() % 10);
-    std::vector<uint8_t> px(28 * 28);
-    for (auto& p : px) p = uint8_t(gen.next_u32() % 60);
-    const int r0 = 2 + (c / 5) * 14, c0 = 1 + (c % 5) * 5;
-    for (int r = r0; r < r0 + 8; ++r)
-      for (int q = c0; q < std::min(28, c0 + 6); ++q) px[size_t(r * 28 + q)] = uint8_t(200 + gen.next_u32() % 55);
-    img.write(reinterpret_cast<const char*>(px.data()), std::streamsize(px.size()));
-    const char label = char(c);
-    lab.write(&label, 1);
-  }
-}
-
 class App : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     // Per process: ctest runs the tests of this suite in parallel processes.
-    data_ = fs::path(::testing::TempDir()) / ("spikegrad_app_data_" + std::to_string(getpid()));
-    fs::create_directories(data_);
-    write_synthetic_idx(data_, "train", 448, 1);
-    write_synthetic_idx(data_, "t10k", 96, 2);
+    data_ = write_synthetic_dataset("spikegrad_app_data", 448, 96);
   }
   void SetUp() override {
-    // The pid keeps two processes running the same test (the emulated tree runs each under two thread
-    // orders at once) out of each other's run folders.
-    runs_ = fs::path(::testing::TempDir()) /
-            ("spikegrad_app_runs_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + "_" +
-             std::to_string(getpid()));
-    fs::remove_all(runs_);
+    runs_ = fresh_test_dir("spikegrad_app_runs");
   }
-  app::RunConfig base() const {
-    app::RunConfig c;
-    c.data_dir = data_.string();
-    c.runs_dir = runs_.string();
-    c.device = "cpu";
-    c.val_size = 64;
-    c.time_steps = 2;
-    c.batch = 32;
-    c.epochs = 2;
-    c.lr = 5e-3;
-    c.attack_subset = 32;
-    c.eval_batch = 64;
-    c.progress = false;
-    c.name = "run";
-    return c;
-  }
-  static std::vector<std::vector<std::string>> csv(const fs::path& p) {
-    std::ifstream in(p);
-    std::vector<std::vector<std::string>> rows;
-    std::string line;
-    while (std::getline(in, line)) {
-      std::vector<std::string> cells;
-      std::stringstream ss(line);
-      std::string cell;
-      while (std::getline(ss, cell, ',')) cells.push_back(cell);
-      rows.push_back(cells);
-    }
-    return rows;
-  }
+  app::RunConfig base() const { return small_run_config(data_, runs_, 64, 32, 64); }
   static fs::path data_;
   fs::path runs_;
 };
@@ -106,7 +43,7 @@ TEST_F(App, TrainWritesTheRunFolderAndLearns) {
   const fs::path dir = app::run_train(base());
   for (const char* f : {"config.json", "metrics.csv", "best.safetensors", "last.safetensors", "report.md"})
     EXPECT_TRUE(fs::exists(dir / f)) << f;
-  auto rows = csv(dir / "metrics.csv");
+  auto rows = read_csv(dir / "metrics.csv");
   ASSERT_EQ(rows.size(), 3u) << "header + 2 epochs";
   const std::vector<std::string>& h = rows[0];
   auto col = [&](const std::string& name) {
@@ -139,19 +76,7 @@ TEST_F(App, ResumeReproducesAnUninterruptedRun) {
   again.epochs = 2;
   again.resume = true;
   const fs::path b = app::run_train(again);
-  auto ra = csv(a / "metrics.csv"), rb = csv(b / "metrics.csv");
-  ASSERT_EQ(ra.size(), rb.size());
-  // train_peak_mib, seconds and images_per_s (the last three) are measurements of the process, not results.
-  const size_t timing_cols = 3;
-  for (size_t r = 0; r < ra.size(); ++r)
-    for (size_t k = 0; k + timing_cols < ra[r].size(); ++k) EXPECT_EQ(ra[r][k], rb[r][k]) << "row " << r << " column " << k;
-  SafetensorsFile fa = load_safetensors((a / "last.safetensors").string()), fb = load_safetensors((b / "last.safetensors").string());
-  ASSERT_EQ(fa.tensors.size(), fb.tensors.size());
-  for (size_t i = 0; i < fa.tensors.size(); ++i) {
-    EXPECT_EQ(fa.tensors[i].name, fb.tensors[i].name);
-    EXPECT_EQ(0, std::memcmp(fa.tensors[i].tensor.raw_data(), fb.tensors[i].tensor.raw_data(), fa.tensors[i].tensor.nbytes()))
-        << fa.tensors[i].name << " differs after resume";
-  }
+  expect_same_run_results(a, b);
 }
 
 TEST_F(App, RefusesToOverwriteARunAndLoadsStrictly) {

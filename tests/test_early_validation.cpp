@@ -18,20 +18,13 @@
 #include "apps/train.h"
 #include "models/model.h"
 #include "support/model_config.h"
+#include "support/op_cases.h"
+#include "support/synthetic_data.h"
 
 namespace spikegrad::testing {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string what_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 class EarlyValidation : public ::testing::Test {
  protected:
@@ -67,42 +60,42 @@ TEST_F(EarlyValidation, AttackSettingsAreCheckedAgainstTheAttacksRanges) {
   c.eps = "0,2/255,4/255,8/255,1";
   EXPECT_NO_THROW(app::check_attack_settings(c));
   c.eps = "4/255,1e9";
-  EXPECT_NE(what_of([&] { app::check_attack_settings(c); }).find("--eps must be in [0, 1]"), std::string::npos);
-  EXPECT_NE(what_of([&] { app::check_attack_settings(c); }).find("got 1e9"), std::string::npos);
+  EXPECT_NE(error_of([&] { app::check_attack_settings(c); }).find("--eps must be in [0, 1]"), std::string::npos);
+  EXPECT_NE(error_of([&] { app::check_attack_settings(c); }).find("got 1e9"), std::string::npos);
   c.eps = "8";
-  EXPECT_NE(what_of([&] { app::check_attack_settings(c); }).find("--eps"), std::string::npos);
+  EXPECT_NE(error_of([&] { app::check_attack_settings(c); }).find("--eps"), std::string::npos);
   c = app::RunConfig();
   c.alpha = "0";
-  EXPECT_NE(what_of([&] { app::check_attack_settings(c); }).find("--alpha must be finite and > 0"), std::string::npos);
+  EXPECT_NE(error_of([&] { app::check_attack_settings(c); }).find("--alpha must be finite and > 0"), std::string::npos);
   c = app::RunConfig();
   c.gn_std = "2";
-  EXPECT_NE(what_of([&] { app::check_attack_settings(c); }).find("--gn-std must be in [0, 1]"), std::string::npos);
+  EXPECT_NE(error_of([&] { app::check_attack_settings(c); }).find("--gn-std must be in [0, 1]"), std::string::npos);
   c = app::RunConfig();
   c.steps = 0;
-  EXPECT_NE(what_of([&] { app::check_attack_settings(c); }).find("--steps"), std::string::npos);
+  EXPECT_NE(error_of([&] { app::check_attack_settings(c); }).find("--steps"), std::string::npos);
   c = app::RunConfig();
   c.attack_grad = "exact";
-  EXPECT_NE(what_of([&] { app::check_attack_settings(c); }).find("--attack-grad"), std::string::npos);
+  EXPECT_NE(error_of([&] { app::check_attack_settings(c); }).find("--attack-grad"), std::string::npos);
 }
 
 TEST_F(EarlyValidation, OutputPathsAreProbedBeforeAnythingRuns) {
   EXPECT_NO_THROW(app::check_output_file((dir_ / "adv.safetensors").string(), "--save-adv"));
   EXPECT_TRUE(fs::is_empty(dir_)) << "the write probe must leave nothing behind";
   const std::string missing = (dir_ / "missing" / "adv.safetensors").string();
-  EXPECT_NE(what_of([&] { app::check_output_file(missing, "--save-adv"); }).find("does not exist"), std::string::npos);
-  EXPECT_NE(what_of([&] { app::check_output_file(dir_.string(), "--save-adv"); }).find("is a directory"), std::string::npos);
+  EXPECT_NE(error_of([&] { app::check_output_file(missing, "--save-adv"); }).find("does not exist"), std::string::npos);
+  EXPECT_NE(error_of([&] { app::check_output_file(dir_.string(), "--save-adv"); }).find("is a directory"), std::string::npos);
   std::ofstream(dir_ / "file") << "x";
-  EXPECT_NE(what_of([&] { app::check_output_file((dir_ / "file" / "adv").string(), "--save-logits"); }).find("is not a folder"),
+  EXPECT_NE(error_of([&] { app::check_output_file((dir_ / "file" / "adv").string(), "--save-logits"); }).find("is not a folder"),
             std::string::npos);
   // /proc takes no new files, not even from root.
   if (fs::is_directory("/proc/self"))
-    EXPECT_NE(what_of([&] { app::check_output_file("/proc/spikegrad-adv.safetensors", "--save-adv"); }).find("cannot create a file"),
+    EXPECT_NE(error_of([&] { app::check_output_file("/proc/spikegrad-adv.safetensors", "--save-adv"); }).find("cannot create a file"),
               std::string::npos);
   const fs::path ro = dir_ / "read-only";
   fs::create_directories(ro);
   fs::permissions(ro, fs::perms::owner_read | fs::perms::owner_exec);
   if (::access(ro.c_str(), W_OK) != 0)  // root writes anywhere: the /proc case covers it
-    EXPECT_NE(what_of([&] { app::check_output_file((ro / "adv").string(), "--save-adv"); }).find("--save-adv"), std::string::npos);
+    EXPECT_NE(error_of([&] { app::check_output_file((ro / "adv").string(), "--save-adv"); }).find("--save-adv"), std::string::npos);
   fs::permissions(ro, fs::perms::owner_all);
 }
 
@@ -111,21 +104,21 @@ TEST_F(EarlyValidation, ValidateBeforeTrainingChecksEveryFlagAndPath) {
   c.runs_dir = (dir_ / "runs").string();
   EXPECT_NO_THROW(app::validate_before_training(c));
   c.eps = "1e9";
-  EXPECT_NE(what_of([&] { app::validate_before_training(c); }).find("--eps"), std::string::npos);
+  EXPECT_NE(error_of([&] { app::validate_before_training(c); }).find("--eps"), std::string::npos);
   c = app::RunConfig();
   c.runs_dir = (dir_ / "runs").string();
   c.save_adv = (dir_ / "missing" / "adv.safetensors").string();
-  EXPECT_NE(what_of([&] { app::validate_before_training(c); }).find("--save-adv"), std::string::npos);
+  EXPECT_NE(error_of([&] { app::validate_before_training(c); }).find("--save-adv"), std::string::npos);
   c.save_adv.clear();
   c.save_logits = dir_.string();
-  EXPECT_NE(what_of([&] { app::validate_before_training(c); }).find("--save-logits"), std::string::npos);
+  EXPECT_NE(error_of([&] { app::validate_before_training(c); }).find("--save-logits"), std::string::npos);
   c.save_logits.clear();
   std::ofstream(dir_ / "runs-file") << "x";
   c.runs_dir = (dir_ / "runs-file").string();
-  EXPECT_NE(what_of([&] { app::validate_before_training(c); }).find("--runs-dir"), std::string::npos);
+  EXPECT_NE(error_of([&] { app::validate_before_training(c); }).find("--runs-dir"), std::string::npos);
   c = app::RunConfig();
   c.val_size = 0;  // validate()'s cross-field rules are part of it
-  EXPECT_NE(what_of([&] { app::validate_before_training(c); }).find("--val-size"), std::string::npos);
+  EXPECT_NE(error_of([&] { app::validate_before_training(c); }).find("--val-size"), std::string::npos);
 }
 
 // Before: the checkpoint was read (here: missing) and the data loaded before the flags were looked at;
@@ -133,19 +126,19 @@ TEST_F(EarlyValidation, ValidateBeforeTrainingChecksEveryFlagAndPath) {
 TEST_F(EarlyValidation, EvalAndAttackCheckTheirFlagsBeforeReadingTheCheckpoint) {
   app::RunConfig f = flags();
   f.eps = "0,1e9";
-  EXPECT_NE(what_of([&] { app::run_attack(f); }).find("--eps must be in [0, 1]"), std::string::npos);
-  EXPECT_NE(what_of([&] { app::run_eval(f); }).find("--eps must be in [0, 1]"), std::string::npos);
+  EXPECT_NE(error_of([&] { app::run_attack(f); }).find("--eps must be in [0, 1]"), std::string::npos);
+  EXPECT_NE(error_of([&] { app::run_eval(f); }).find("--eps must be in [0, 1]"), std::string::npos);
   f = flags();
   f.save_adv = (dir_ / "missing" / "adv.safetensors").string();
-  EXPECT_NE(what_of([&] { app::run_attack(f); }).find("--save-adv"), std::string::npos);
+  EXPECT_NE(error_of([&] { app::run_attack(f); }).find("--save-adv"), std::string::npos);
   f.save_adv = dir_.string();
-  EXPECT_NE(what_of([&] { app::run_attack(f); }).find("is a directory"), std::string::npos);
+  EXPECT_NE(error_of([&] { app::run_attack(f); }).find("is a directory"), std::string::npos);
   f = flags();
   f.save_logits = (dir_ / "missing" / "logits.safetensors").string();
-  EXPECT_NE(what_of([&] { app::run_eval(f); }).find("--save-logits"), std::string::npos);
+  EXPECT_NE(error_of([&] { app::run_eval(f); }).find("--save-logits"), std::string::npos);
   // Good flags get as far as the checkpoint.
   f = flags();
-  EXPECT_NE(what_of([&] { app::run_eval(f); }).find("no-such-checkpoint"), std::string::npos);
+  EXPECT_NE(error_of([&] { app::run_eval(f); }).find("no-such-checkpoint"), std::string::npos);
 }
 
 TEST_F(EarlyValidation, SplitsOfOneRunShareTheImageShape) {
@@ -159,13 +152,13 @@ TEST_F(EarlyValidation, SplitsOfOneRunShareTheImageShape) {
   EXPECT_NO_THROW(app::check_splits_match(data(1, 28, 4, 10), data(1, 28, 2, 10), data(1, 28, 3, 10), "x"));
   EXPECT_NO_THROW(app::check_splits_match(data(1, 28, 4, 10), Dataset(), data(1, 28, 3, 10), "x"));  // --val-size 0
   const std::string msg =
-      what_of([&] { app::check_splits_match(data(1, 28, 4, 10), data(1, 28, 2, 10), data(1, 32, 3, 10), "fashion-mnist in d"); });
+      error_of([&] { app::check_splits_match(data(1, 28, 4, 10), data(1, 28, 2, 10), data(1, 32, 3, 10), "fashion-mnist in d"); });
   EXPECT_NE(msg.find("fashion-mnist in d: the test split holds 1x32x32 (CxHxW) images but the training split 1x28x28"),
             std::string::npos)
       << msg;
-  EXPECT_NE(what_of([&] { app::check_splits_match(data(1, 28, 4, 10), Dataset(), data(3, 28, 3, 10), "x"); }).find("3x28x28"),
+  EXPECT_NE(error_of([&] { app::check_splits_match(data(1, 28, 4, 10), Dataset(), data(3, 28, 3, 10), "x"); }).find("3x28x28"),
             std::string::npos);
-  EXPECT_NE(what_of([&] { app::check_splits_match(data(1, 28, 4, 10), Dataset(), data(1, 28, 3, 100), "x"); }).find("classes"),
+  EXPECT_NE(error_of([&] { app::check_splits_match(data(1, 28, 4, 10), Dataset(), data(1, 28, 3, 100), "x"); }).find("classes"),
             std::string::npos);
 }
 
@@ -179,7 +172,7 @@ TEST_F(EarlyValidation, EvalRefusesADatasetOtherThanTheCheckpoints) {
   f.dataset = "cifar10";
   EXPECT_EQ(app::config_for_checkpoint(f, saved).dataset, "cifar10");
   f.dataset = "mnist";
-  const std::string msg = what_of([&] { app::config_for_checkpoint(f, saved); });
+  const std::string msg = error_of([&] { app::config_for_checkpoint(f, saved); });
   EXPECT_NE(msg.find("--dataset mnist differs from the checkpoint's dataset (cifar10)"), std::string::npos) << msg;
 
   // On the command line the default is the checkpoint's (empty), not fashion-mnist.
@@ -223,38 +216,13 @@ TEST_F(EarlyValidation, AttackSweepShowsProgressWhenAsked) {
   EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
 }
 
-// run_train end to end: it calls validate_before_training(c) first and check_splits_match(...) right after
-// load_data. Without those calls the first trained an epoch and failed in the report, the second failed
-// scoring epoch 1 with a shape error.
-void write_idx(const fs::path& dir, const std::string& prefix, int n, int size, uint64_t seed) {
-  Generator gen(seed);
-  std::ofstream img(dir / (prefix + "-images-idx3-ubyte"), std::ios::binary), lab(dir / (prefix + "-labels-idx1-ubyte"), std::ios::binary);
-  auto be32 = [](std::ofstream& out, uint32_t v) {
-    const unsigned char b[4] = {uint8_t(v >> 24), uint8_t(v >> 16), uint8_t(v >> 8), uint8_t(v)};
-    out.write(reinterpret_cast<const char*>(b), 4);
-  };
-  be32(img, 0x803);
-  be32(img, uint32_t(n));
-  be32(img, uint32_t(size));
-  be32(img, uint32_t(size));
-  be32(lab, 0x801);
-  be32(lab, uint32_t(n));
-  for (int i = 0; i < n; ++i) {
-    std::vector<uint8_t> px(size_t(size * size));
-    for (auto& p : px) p = uint8_t(gen.next_u32() % 256);
-    img.write(reinterpret_cast<const char*>(px.data()), std::streamsize(px.size()));
-    const char label = char(gen.next_u32() % 10);
-    lab.write(&label, 1);
-  }
-}
-
 class EarlyValidationTrain : public EarlyValidation {
  protected:
   app::RunConfig train_config(int test_size) {
     const fs::path data = dir_ / "data";
     fs::create_directories(data);
-    write_idx(data, "train", 96, 28, 1);
-    write_idx(data, "t10k", 32, test_size, 2);
+    write_synthetic_idx(data, "train", 96, 1, 28);
+    write_synthetic_idx(data, "t10k", 32, 2, test_size);
     app::RunConfig c;
     c.data_dir = data.string();
     c.runs_dir = (dir_ / "runs").string();
@@ -274,14 +242,14 @@ class EarlyValidationTrain : public EarlyValidation {
 TEST_F(EarlyValidationTrain, TrainStopsOnABadEpsBeforeTheFirstStep) {
   app::RunConfig c = train_config(28);
   c.eps = "1e9";
-  const std::string msg = what_of([&] { app::run_train(c); });
+  const std::string msg = error_of([&] { app::run_train(c); });
   EXPECT_NE(msg.find("--eps must be in [0, 1]"), std::string::npos) << msg;
   EXPECT_FALSE(fs::exists(dir_ / "runs" / "run" / "last.safetensors")) << "an epoch was trained before the check";
 }
 
 TEST_F(EarlyValidationTrain, TrainStopsOnMismatchedSplitsBeforeTheFirstStep) {
   app::RunConfig c = train_config(32);
-  const std::string msg = what_of([&] { app::run_train(c); });
+  const std::string msg = error_of([&] { app::run_train(c); });
   EXPECT_NE(msg.find("the test split holds 1x32x32 (CxHxW) images but the training split 1x28x28"), std::string::npos) << msg;
   EXPECT_FALSE(fs::exists(dir_ / "runs" / "run" / "last.safetensors")) << "an epoch was trained before the check";
 }

@@ -20,76 +20,21 @@
 #include "apps/train.h"
 #include "engine/check.h"
 #include "engine/rng.h"
+#include "support/op_cases.h"
+#include "support/synthetic_data.h"
 
 namespace spikegrad::testing {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-std::vector<std::string> lines_of(const fs::path& p) {
-  std::vector<std::string> out;
-  std::ifstream in(p);
-  std::string line;
-  while (std::getline(in, line)) out.push_back(line);
-  return out;
-}
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
-void write_be32(std::ofstream& out, uint32_t v) {
-  const unsigned char b[4] = {uint8_t(v >> 24), uint8_t(v >> 16), uint8_t(v >> 8), uint8_t(v)};
-  out.write(reinterpret_cast<const char*>(b), 4);
-}
-
-// A small Fashion-MNIST-format dataset: class c is a bright square at one of 10 positions, on noise.
-void write_idx(const fs::path& dir, const std::string& prefix, int n, uint64_t seed) {
-  Generator gen(seed);
-  std::ofstream img(dir / (prefix + "-images-idx3-ubyte"), std::ios::binary), lab(dir / (prefix + "-labels-idx1-ubyte"), std::ios::binary);
-  write_be32(img, 0x803);
-  write_be32(img, uint32_t(n));
-  write_be32(img, 28);
-  write_be32(img, 28);
-  write_be32(lab, 0x801);
-  write_be32(lab, uint32_t(n));
-  for (int i = 0; i < n; ++i) {
-    const int c = int(gen.next_u32() % 10);
-    std::vector<uint8_t> px(28 * 28);
-    for (auto& p : px) p = uint8_t(gen.next_u32() % 60);
-    const int r0 = 2 + (c / 5) * 14, c0 = 1 + (c % 5) * 5;
-    for (int r = r0; r < r0 + 8; ++r)
-      for (int q = c0; q < std::min(28, c0 + 6); ++q) px[size_t(r * 28 + q)] = uint8_t(200 + gen.next_u32() % 55);
-    img.write(reinterpret_cast<const char*>(px.data()), std::streamsize(px.size()));
-    const char label = char(c);
-    lab.write(&label, 1);
-  }
-}
-
 class RunFolder : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    data_ = fs::path(::testing::TempDir()) / ("spikegrad_runfolder_data_" + std::to_string(getpid()));
-    fs::create_directories(data_);
-    write_idx(data_, "train", 160, 1);
-    write_idx(data_, "t10k", 32, 2);
+    data_ = write_synthetic_dataset("spikegrad_runfolder_data", 160, 32);
   }
   void SetUp() override {
-    root_ = fs::path(::testing::TempDir()) /
-            ("spikegrad_runfolder_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + "_" +
-             std::to_string(getpid()));
-    fs::remove_all(root_);
+    root_ = fresh_test_dir("spikegrad_runfolder");
     runs_ = root_ / "runs";
     fs::create_directories(runs_);
   }
@@ -98,22 +43,7 @@ class RunFolder : public ::testing::Test {
     std::error_code ec;
     fs::remove_all(root_, ec);
   }
-  app::RunConfig base() const {
-    app::RunConfig c;
-    c.data_dir = data_.string();
-    c.runs_dir = runs_.string();
-    c.device = "cpu";
-    c.val_size = 32;
-    c.time_steps = 2;
-    c.batch = 32;
-    c.epochs = 2;
-    c.lr = 5e-3;
-    c.attack_subset = 8;
-    c.eval_batch = 32;
-    c.progress = false;
-    c.name = "run";
-    return c;
-  }
+  app::RunConfig base() const { return small_run_config(data_, runs_, 32, 8, 32); }
   static fs::path data_;
   fs::path root_, runs_;
 };
@@ -184,11 +114,11 @@ TEST_F(RunFolder, AKillInsideTheEpochCommitLosesNoRowAndDuplicatesNone) {
   EXPECT_THROW(app::run_train(base()), std::runtime_error);
   app::train_commit_hook = nullptr;
   const fs::path dir = runs_ / "run";
-  EXPECT_EQ(lines_of(dir / "metrics.csv").size(), 3u) << "the row of epoch 2 was committed first";
+  EXPECT_EQ(read_lines(dir / "metrics.csv").size(), 3u) << "the row of epoch 2 was committed first";
   app::RunConfig again = base();
   again.resume = true;
   app::run_train(again);
-  const std::vector<std::string> rows = lines_of(dir / "metrics.csv");
+  const std::vector<std::string> rows = read_lines(dir / "metrics.csv");
   ASSERT_EQ(rows.size(), 3u) << read_text(dir / "metrics.csv");
   EXPECT_EQ(rows[0].rfind("epoch,", 0), 0u);
   EXPECT_EQ(rows[1].rfind("1,", 0), 0u);

@@ -18,45 +18,12 @@
 #include "engine/rng.h"
 #include "models/model.h"
 #include "support/op_cases.h"
+#include "support/synthetic_data.h"
 
 namespace spikegrad::testing {
 namespace {
 
 namespace fs = std::filesystem;
-
-void write_be32(std::ofstream& out, uint32_t v) {
-  const unsigned char b[4] = {uint8_t(v >> 24), uint8_t(v >> 16), uint8_t(v >> 8), uint8_t(v)};
-  out.write(reinterpret_cast<const char*>(b), 4);
-}
-
-// A small Fashion-MNIST-format test split (random pixels and labels: only loading matters here).
-void write_idx(const fs::path& dir, const std::string& prefix, int n, uint64_t seed) {
-  Generator gen(seed);
-  std::ofstream img(dir / (prefix + "-images-idx3-ubyte"), std::ios::binary),
-      lab(dir / (prefix + "-labels-idx1-ubyte"), std::ios::binary);
-  write_be32(img, 0x803);
-  write_be32(img, uint32_t(n));
-  write_be32(img, 28);
-  write_be32(img, 28);
-  write_be32(lab, 0x801);
-  write_be32(lab, uint32_t(n));
-  for (int i = 0; i < n; ++i) {
-    std::vector<uint8_t> px(28 * 28);
-    for (auto& p : px) p = uint8_t(gen.next_u32() % 256);
-    img.write(reinterpret_cast<const char*>(px.data()), std::streamsize(px.size()));
-    const char label = char(gen.next_u32() % 10);
-    lab.write(&label, 1);
-  }
-}
-
-std::string what_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 class StateChecks : public ::testing::Test {
  protected:
@@ -66,8 +33,8 @@ class StateChecks : public ::testing::Test {
             std::to_string(getpid()));
     fs::remove_all(dir_);
     fs::create_directories(dir_);
-    write_idx(dir_, "train", 16, 1);
-    write_idx(dir_, "t10k", 16, 2);
+    write_synthetic_idx(dir_, "train", 16, 1);
+    write_synthetic_idx(dir_, "t10k", 16, 2);
   }
   void TearDown() override { fs::remove_all(dir_); }
 
@@ -138,12 +105,12 @@ TEST_F(StateChecks, NaNWeightInACheckpointIsRefusedNamingTheTensor) {
   const std::string expected = "checkpoint " + path + ": " + name + " has a non-finite value nan at index 3";
   auto model = make_model("small_cnn", model_config());
   const std::vector<float> before = model->parameters().front().tensor.to_vector<float>();
-  const std::string msg = what_of([&] { app::restore_model(*model, app::read_checkpoint(path)); });
+  const std::string msg = error_of([&] { app::restore_model(*model, app::read_checkpoint(path)); });
   EXPECT_NE(msg.find(expected), std::string::npos) << msg;
   EXPECT_EQ(model->parameters().front().tensor.to_vector<float>(), before) << "a refused checkpoint must copy nothing";
-  const std::string eval_msg = what_of([&] { app::run_eval(eval_flags(path)); });
+  const std::string eval_msg = error_of([&] { app::run_eval(eval_flags(path)); });
   EXPECT_NE(eval_msg.find(expected), std::string::npos) << eval_msg;
-  const std::string attack_msg = what_of([&] { app::run_attack(eval_flags(path)); });
+  const std::string attack_msg = error_of([&] { app::run_attack(eval_flags(path)); });
   EXPECT_NE(attack_msg.find(expected), std::string::npos) << attack_msg;
 }
 
@@ -155,7 +122,7 @@ TEST_F(StateChecks, InfiniteBufferInACheckpointIsRefused) {
     t.tensor.data<float>()[0] = -std::numeric_limits<float>::infinity();
     t.tensor.data<float>()[2] = std::numeric_limits<float>::infinity();
   });
-  const std::string msg = what_of([&] { app::run_eval(eval_flags(path)); });
+  const std::string msg = error_of([&] { app::run_eval(eval_flags(path)); });
   EXPECT_NE(msg.find("checkpoint " + path + ": " + name + " has a non-finite value -inf at index 0 (2 of "),
             std::string::npos)
       << msg;
@@ -169,9 +136,9 @@ TEST_F(StateChecks, NegativeRunningVarianceInACheckpointIsRefused) {
     t.tensor.data<float>()[7] = -0.5f;
   });
   const std::string expected = "checkpoint " + path + ": " + name + " has a negative value -0.5 at index 7";
-  const std::string msg = what_of([&] { app::restore_model(*make_model("small_cnn", model_config()), app::read_checkpoint(path)); });
+  const std::string msg = error_of([&] { app::restore_model(*make_model("small_cnn", model_config()), app::read_checkpoint(path)); });
   EXPECT_NE(msg.find(expected), std::string::npos) << msg;
-  const std::string attack_msg = what_of([&] { app::run_attack(eval_flags(path)); });
+  const std::string attack_msg = error_of([&] { app::run_attack(eval_flags(path)); });
   EXPECT_NE(attack_msg.find(expected), std::string::npos) << attack_msg;
 }
 
@@ -180,7 +147,7 @@ TEST_F(StateChecks, CheckModelStateNamesWhatItChecked) {
   auto model = make_model("small_cnn", model_config());
   const NamedTensor w = model->parameters().back();
   w.tensor.data<float>()[1] = std::numeric_limits<float>::infinity();
-  const std::string msg = what_of([&] { app::check_model_state(*model, "after epoch 3"); });
+  const std::string msg = error_of([&] { app::check_model_state(*model, "after epoch 3"); });
   EXPECT_NE(msg.find("after epoch 3: " + w.name + " has a non-finite value inf at index 1 (1 of " +
                      std::to_string(w.tensor.numel()) + " values non-finite)"),
             std::string::npos)
@@ -188,7 +155,7 @@ TEST_F(StateChecks, CheckModelStateNamesWhatItChecked) {
   w.tensor.data<float>()[1] = 0.f;
   const NamedTensor v = find(*model, "running_var");
   v.tensor.data<float>()[0] = -1e-3f;
-  const std::string msg2 = what_of([&] { app::check_model_state(*model, "after epoch 4"); });
+  const std::string msg2 = error_of([&] { app::check_model_state(*model, "after epoch 4"); });
   EXPECT_NE(msg2.find("after epoch 4: " + v.name + " has a negative value -0.001 at index 0"), std::string::npos) << msg2;
   v.tensor.data<float>()[0] = 0.f;  // zero variance is a legal state (a constant channel)
   EXPECT_NO_THROW(app::check_model_state(*model, "after epoch 5"));
@@ -210,10 +177,10 @@ TEST_F(StateChecks, UnknownNeuronResetOrLossInCheckpointMetadataIsAnError) {
     k.set(cfg, k.value);
     const std::string path = save("edited_" + k.key + ".safetensors", [](Model&) {}, cfg);
     const std::string expected = "config." + k.key + ": unknown value '" + k.value + "'";
-    const std::string msg = what_of([&] { app::read_checkpoint(path); });
+    const std::string msg = error_of([&] { app::read_checkpoint(path); });
     EXPECT_NE(msg.find(path), std::string::npos) << msg;
     EXPECT_NE(msg.find(expected), std::string::npos) << msg;
-    const std::string eval_msg = what_of([&] { app::run_eval(eval_flags(path)); });
+    const std::string eval_msg = error_of([&] { app::run_eval(eval_flags(path)); });
     EXPECT_NE(eval_msg.find(expected), std::string::npos) << eval_msg;
   }
 }
