@@ -86,7 +86,7 @@ void check_state(const NamedTensors& state, const std::string& what) {
 void check_model_state(const Model& model, const std::string& what) { check_state(model.state(), what); }
 
 void save_checkpoint(const std::string& path, const Model& model, const Optimizer* optimizer, const RunConfig& config,
-                     const TrainProgress& progress) {
+                     const TrainProgress& progress, const std::map<std::string, std::string>& extra_metadata) {
   NamedTensors tensors = model.state();
   nlohmann::json meta;
   meta["format_version"] = kFormatVersion;
@@ -114,7 +114,10 @@ void save_checkpoint(const std::string& path, const Model& model, const Optimize
     for (const NamedTensor& s : optimizer->state()) tensors.push_back({kOptimizerPrefix + s.name, s.tensor});
     meta["optimizer"] = {{"name", optimizer->name()}, {"hyper", optimizer->hyper_state()}};
   }
-  save_safetensors(path, tensors, {{"spikegrad", meta.dump()}});
+  std::map<std::string, std::string> metadata = extra_metadata;
+  SG_CHECK(!metadata.count("spikegrad"), path << ": extra checkpoint metadata may not replace the 'spikegrad' key");
+  metadata["spikegrad"] = meta.dump();
+  save_safetensors(path, tensors, metadata);
 }
 
 Checkpoint read_checkpoint(const std::string& path) {

@@ -4,6 +4,7 @@
 // metadata ("spikegrad" key): config, completed epochs, best epoch, optimizer scalars, loader and RNG
 // state — everything --resume needs to continue exactly. Written atomically by save_safetensors.
 #pragma once
+#include <map>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -24,8 +25,10 @@ struct TrainProgress {
   LoaderState loader;
 };
 
+// `extra_metadata`: further safetensors metadata keys beside "spikegrad" (e.g. the trainer's running sums
+// of an interrupted epoch), written in the same atomic save.
 void save_checkpoint(const std::string& path, const Model& model, const Optimizer* optimizer, const RunConfig& config,
-                     const TrainProgress& progress);
+                     const TrainProgress& progress, const std::map<std::string, std::string>& extra_metadata = {});
 
 struct Checkpoint {
   std::string path;

@@ -2,7 +2,6 @@
 
 #include <cstdio>
 #include <ctime>
-#include <fstream>
 #include <sstream>
 
 #include "apps/progress.h"
@@ -214,8 +213,7 @@ std::string format_table(const std::vector<AttackRow>& rows) {
   return o.str();
 }
 
-void write_report(const std::filesystem::path& dir, Model& model, const RunConfig& c, const Dataset& test,
-                  const TrainProgress& best) {
+std::string report_text(Model& model, const RunConfig& c, const Dataset& test, const TrainProgress& best) {
   const double clean = clean_accuracy(model, test, c.eval_batch);
   const double eps = parse_fraction_list(c.eps, "--eps").front();
   const std::vector<AttackRow> rows =
@@ -247,10 +245,7 @@ void write_report(const std::filesystem::path& dir, Model& model, const RunConfi
     std::snprintf(buf, sizeof buf, "  - %s: %.4f\n", name.c_str(), rate);
     r << buf;
   }
-  std::ofstream out(dir / "report.md", std::ios::trunc);
-  SG_CHECK(out.good(), (dir / "report.md").string() << ": cannot write the report");
-  out << r.str();
-  std::printf("%s", r.str().c_str());
+  return r.str();
 }
 
 }  // namespace spikegrad::app

@@ -55,9 +55,9 @@ TemporalStats temporal_stats(Model& model, const Dataset& data, int64_t batch, c
 Tensor all_mean_logits(Model& model, const Dataset& data, int64_t batch);
 
 std::string format_table(const std::vector<AttackRow>& rows);
-// Writes report.md in `dir` (and prints the table): clean accuracy on the whole test split, the attack
-// table on the attack subset, temporal statistics, and how the best epoch was selected.
-void write_report(const std::filesystem::path& dir, Model& model, const RunConfig& c, const Dataset& test,
-                  const TrainProgress& best);
+// The text of report.md: clean accuracy on the whole test split, the attack table on the attack subset,
+// temporal statistics, and how the best epoch was selected. The trainer writes it into the run folder
+// through its checked writer and prints it.
+std::string report_text(Model& model, const RunConfig& c, const Dataset& test, const TrainProgress& best);
 
 }  // namespace spikegrad::app

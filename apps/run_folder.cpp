@@ -42,6 +42,17 @@ void sync_and_close(int fd, const fs::path& path) {
   SG_CHECK(::close(fd) == 0, path.string() << ": write failed: " << std::strerror(errno));
 }
 
+// All of `text` into the open `fd`, synced and closed; the fd is closed on every path.
+void write_sync_close(int fd, const std::string& text, const fs::path& path) {
+  try {
+    write_all(fd, text, path);
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  sync_and_close(fd, path);
+}
+
 void sync_directory(const fs::path& dir, const fs::path& path) {
   const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   SG_CHECK(dfd >= 0, path.string() << ": written, but its folder could not be opened to sync it: " << std::strerror(errno));
@@ -65,13 +76,7 @@ void write_file_atomically(const fs::path& path, const std::string& text) {
   SG_CHECK(fd >= 0, path.string() << ": cannot write (creating " << tmp.filename().string()
                                   << " failed: " << std::strerror(errno) << ")");
   try {
-    try {
-      write_all(fd, text, path);
-    } catch (...) {
-      ::close(fd);
-      throw;
-    }
-    sync_and_close(fd, path);
+    write_sync_close(fd, text, path);
     SG_CHECK(::rename(tmp.c_str(), path.c_str()) == 0, path.string() << ": write failed: renaming "
                                                                      << tmp.filename().string() << " over it: "
                                                                      << std::strerror(errno));
@@ -85,13 +90,7 @@ void write_file_atomically(const fs::path& path, const std::string& text) {
 void append_durably(const fs::path& path, const std::string& text) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   SG_CHECK(fd >= 0, path.string() << ": cannot open for appending: " << std::strerror(errno));
-  try {
-    write_all(fd, text, path);
-  } catch (...) {
-    ::close(fd);
-    throw;
-  }
-  sync_and_close(fd, path);
+  write_sync_close(fd, text, path);
 }
 
 void validate_run_name(const std::string& name) {

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
+#include <map>
 
 #include "apps/checkpoint.h"
 #include "apps/evaluation.h"
@@ -37,28 +37,6 @@ LossConfig loss_config(const RunConfig& c) {
 
 std::string default_name(const RunConfig& c) {
   return c.model + "-" + c.dataset + "-" + c.loss + (c.mi_lambda > 0 ? "-tmi" : "");
-}
-
-// report.md goes through the run folder's checked writer too: write_report writes it into a staging folder
-// beside the run's files, and the text, complete (it ends with the firing-rate section), is committed to
-// <dir>/report.md atomically. A failed write is an error naming report.md; no short report is ever left.
-void write_report_checked(const fs::path& dir, Model& model, const RunConfig& c, const Dataset& test,
-                          const TrainProgress& best) {
-  const fs::path stage = dir / ".report.tmp";
-  fs::remove_all(stage);
-  fs::create_directories(stage);
-  write_report(stage, model, c, test, best);
-  std::string text;
-  {
-    std::ifstream in(stage / "report.md", std::ios::binary);
-    text.assign((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  }
-  std::error_code ec;
-  fs::remove_all(stage, ec);
-  SG_CHECK(text.find("- firing rate per spiking layer") != std::string::npos && !text.empty() && text.back() == '\n',
-           (dir / "report.md").string() << ": write failed (the report came out incomplete: " << text.size()
-                                        << " bytes); the checkpoints are complete");
-  write_file_atomically(dir / "report.md", text);
 }
 
 bool holds_results(const fs::path& dir, std::string* which) {
@@ -231,29 +209,23 @@ std::string run_train(RunConfig c) {
       std::fprintf(stderr, "resuming %s after epoch %lld\n", dir.string().c_str(), (long long)progress.epochs_done);
   }
 
+  // What a stop message names as the checkpoint that survives it.
+  auto last_good = [&] { return fs::exists(last_path) ? last_path.string() : std::string("(none yet)"); };
+
   // On a signal: last.safetensors at this point (`steps` of the 0-based `epoch` done, with the epoch's
   // running sums), then Interrupted. The commit's own checkpoint is the same state when steps == 0.
   auto stop_interrupted = [&](int64_t epoch, int64_t steps, const EpochSums& sums, int64_t shown_epoch,
                               int64_t shown_step) {
     check_model_state(*model, "interrupted at epoch " + std::to_string(shown_epoch) + " step " +
                                   std::to_string(shown_step) + "; nothing saved (the last good checkpoint is " +
-                                  (fs::exists(last_path) ? last_path.string() : std::string("(none yet)")) + ")");
+                                  last_good() + ")");
     TrainProgress at = progress;  // epochs_done == epoch here
     at.generator_seed = gen.seed();
     at.generator_offset = gen.offset();
     at.loader = {loader.state().seed, epoch, steps};
-    if (steps == 0) {
-      save_checkpoint(last_path.string(), *model, optimizer.get(), c, at);
-    } else {
-      // save_checkpoint's file plus the running sums, written atomically as one file.
-      const fs::path stage = dir / "last.interrupted.tmp";
-      save_checkpoint(stage.string(), *model, optimizer.get(), c, at);
-      SafetensorsFile f = load_safetensors(stage.string());
-      f.metadata[kEpochInProgressKey] = epoch_sums_json(sums, at.loader);
-      save_safetensors(last_path.string(), f.tensors, f.metadata);
-      std::error_code ec;
-      fs::remove(stage, ec);
-    }
+    std::map<std::string, std::string> extra;  // mid-epoch: the running sums ride beside "spikegrad"
+    if (steps > 0) extra[kEpochInProgressKey] = epoch_sums_json(sums, at.loader);
+    save_checkpoint(last_path.string(), *model, optimizer.get(), c, at, extra);
     throw Interrupted("interrupted at epoch " + std::to_string(shown_epoch) + " step " + std::to_string(shown_step) +
                       "; continue with --resume");
   };
@@ -302,7 +274,7 @@ std::string run_train(RunConfig c) {
       if (!std::isfinite(loss))
         SG_FAIL("training stopped: the loss is " << loss << " at epoch " << epoch + 1 << ", step " << step + 1
                                                  << "; the last good checkpoint is "
-                                                 << (fs::exists(last_path) ? last_path.string() : std::string("(none yet)")));
+                                                 << last_good());
       if (c.grad_clip > 0) clip_grad_norm(optimizer->params(), c.grad_clip);
       optimizer->step();
       optimizer->zero_grad();
@@ -323,7 +295,7 @@ std::string run_train(RunConfig c) {
     // diverged run (e.g. --lr 1e30) stops here naming the tensor, and the last good checkpoint stays.
     check_model_state(*model, "training stopped after epoch " + std::to_string(epoch + 1) +
                                   " (the last good checkpoint is " +
-                                  (fs::exists(last_path) ? last_path.string() : std::string("(none yet)")) + ")");
+                                  last_good() + ")");
     EpochMetrics m;
     m.epoch = epoch + 1;
     m.lr = optimizer->lr();
@@ -362,7 +334,9 @@ std::string run_train(RunConfig c) {
   // The report: the best checkpoint, clean and attacked.
   Checkpoint best = read_checkpoint(best_path.string());
   restore_model(*model, best);
-  write_report_checked(dir, *model, c, data.test, best.progress);
+  const std::string report = report_text(*model, c, data.test, best.progress);
+  write_file_atomically(dir / "report.md", report);  // checked like every run-folder write
+  std::printf("%s", report.c_str());
   return dir.string();
 }
 

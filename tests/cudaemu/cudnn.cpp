@@ -59,6 +59,15 @@ cudnnStatus_t scales(const char* api, const void* alpha, const void* beta, bool&
   return CUDNN_STATUS_SUCCESS;
 }
 
+// The common head of the three convolutions: a handle, descriptors that agree, and supported scales.
+cudnnStatus_t convolution_call(const char* api, cudnnHandle_t h, cudnnTensorDescriptor_t x, cudnnFilterDescriptor_t w,
+                               cudnnConvolutionDescriptor_t conv, cudnnTensorDescriptor_t y, const void* alpha,
+                               const void* beta, spikegrad::Conv2dShape& s, bool& accumulate) {
+  if (!h) return bad(std::string(api) + ": null handle");
+  if (cudnnStatus_t st = shape_of(api, x, w, conv, y, s)) return st;
+  return scales(api, alpha, beta, accumulate);
+}
+
 
 template <class Descriptor>
 cudnnStatus_t create(Descriptor** d) {
@@ -204,9 +213,7 @@ cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t h, const void* alpha, cudnnT
                                       cudnnTensorDescriptor_t yd, void* y) {
   spikegrad::Conv2dShape s;
   bool accumulate = false;
-  if (!h) return bad("cudnnConvolutionForward: null handle");
-  if (cudnnStatus_t st = shape_of("cudnnConvolutionForward", xd, wd, conv, yd, s)) return st;
-  if (cudnnStatus_t st = scales("cudnnConvolutionForward", alpha, beta, accumulate)) return st;
+  if (cudnnStatus_t st = convolution_call("cudnnConvolutionForward", h, xd, wd, conv, yd, alpha, beta, s, accumulate)) return st;
   const int64_t ny = s.N * s.K * s.P * s.Q;
   if (!on_device(x, s.N * s.C * s.H * s.W) || !on_device(w, s.K * s.C * s.R * s.S) || !on_device(y, ny))
     return bad("cudnnConvolutionForward: x, w or y is not device memory of its descriptor's size");
@@ -222,9 +229,7 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t h, const void* alpha, c
                                            size_t, const void* beta, cudnnTensorDescriptor_t dxd, void* dx) {
   spikegrad::Conv2dShape s;
   bool accumulate = false;
-  if (!h) return bad("cudnnConvolutionBackwardData: null handle");
-  if (cudnnStatus_t st = shape_of("cudnnConvolutionBackwardData", dxd, wd, conv, dyd, s)) return st;
-  if (cudnnStatus_t st = scales("cudnnConvolutionBackwardData", alpha, beta, accumulate)) return st;
+  if (cudnnStatus_t st = convolution_call("cudnnConvolutionBackwardData", h, dxd, wd, conv, dyd, alpha, beta, s, accumulate)) return st;
   const int64_t nx = s.N * s.C * s.H * s.W;
   if (!on_device(w, s.K * s.C * s.R * s.S) || !on_device(dy, s.N * s.K * s.P * s.Q) || !on_device(dx, nx))
     return bad("cudnnConvolutionBackwardData: w, dy or dx is not device memory of its descriptor's size");
@@ -240,9 +245,7 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t h, const void* alpha,
                                              size_t, const void* beta, cudnnFilterDescriptor_t dwd, void* dw) {
   spikegrad::Conv2dShape s;
   bool accumulate = false;
-  if (!h) return bad("cudnnConvolutionBackwardFilter: null handle");
-  if (cudnnStatus_t st = shape_of("cudnnConvolutionBackwardFilter", xd, dwd, conv, dyd, s)) return st;
-  if (cudnnStatus_t st = scales("cudnnConvolutionBackwardFilter", alpha, beta, accumulate)) return st;
+  if (cudnnStatus_t st = convolution_call("cudnnConvolutionBackwardFilter", h, xd, dwd, conv, dyd, alpha, beta, s, accumulate)) return st;
   const int64_t nw = s.K * s.C * s.R * s.S;
   if (!on_device(x, s.N * s.C * s.H * s.W) || !on_device(dy, s.N * s.K * s.P * s.Q) || !on_device(dw, nw))
     return bad("cudnnConvolutionBackwardFilter: x, dy or dw is not device memory of its descriptor's size");

@@ -296,26 +296,19 @@ inline float __powf(float a, float b) { return std::pow(a, b); }
 inline float __saturatef(float x) { return x < 0.f ? 0.f : (x > 1.f ? 1.f : x); }
 inline float rsqrtf(float x) { return 1.f / std::sqrt(x); }
 inline double rsqrt(double x) { return 1.0 / std::sqrt(x); }
-inline float __int_as_float(int x) {
-  float f;
-  std::memcpy(&f, &x, 4);
-  return f;
+namespace cudaemu {
+template <class To, class From>
+inline To bit_copy(From v) {
+  static_assert(sizeof(To) == sizeof(From), "cudaemu: bit copy between types of different sizes");
+  To out;
+  std::memcpy(&out, &v, sizeof out);
+  return out;
 }
-inline int __float_as_int(float f) {
-  int x;
-  std::memcpy(&x, &f, 4);
-  return x;
-}
-inline unsigned __float_as_uint(float f) {
-  unsigned x;
-  std::memcpy(&x, &f, 4);
-  return x;
-}
-inline float __uint_as_float(unsigned x) {
-  float f;
-  std::memcpy(&f, &x, 4);
-  return f;
-}
+}  // namespace cudaemu
+inline float __int_as_float(int x) { return ::cudaemu::bit_copy<float>(x); }
+inline int __float_as_int(float f) { return ::cudaemu::bit_copy<int>(f); }
+inline unsigned __float_as_uint(float f) { return ::cudaemu::bit_copy<unsigned>(f); }
+inline float __uint_as_float(unsigned x) { return ::cudaemu::bit_copy<float>(x); }
 inline int __popc(unsigned x) { return __builtin_popcount(x); }
 inline int __popcll(unsigned long long x) { return __builtin_popcountll(x); }
 inline int __clz(int x) { return x == 0 ? 32 : __builtin_clz(unsigned(x)); }
