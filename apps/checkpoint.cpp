@@ -75,8 +75,9 @@ void check_state(const NamedTensors& state, const std::string& what) {
     const DType dt = t.tensor.dtype();
     if (dt != DType::F32 && dt != DType::F64) continue;  // integer buffers (counters) are always finite
     const Tensor host = t.tensor.to(Device::CPU);       // returns the tensor itself when it is on the host
-    // BatchNorm's running variance feeds a 1/sqrt(var + eps): a negative value gives NaN outputs.
-    const bool nonnegative = ends_with(t.name, "running_var");
+    // BatchNorm's running variance feeds a 1/sqrt(var + eps), Adam's second moment a sqrt: a negative value
+    // gives NaN outputs or steps.
+    const bool nonnegative = ends_with(t.name, "running_var") || ends_with(t.name, "exp_avg_sq");
     if (dt == DType::F32) check_values(host.data<float>(), host.numel(), nonnegative, t.name, what);
     else check_values(host.data<double>(), host.numel(), nonnegative, t.name, what);
   }
@@ -169,6 +170,10 @@ void restore_optimizer(Optimizer& optimizer, const Checkpoint& ckpt) {
   const size_t prefix = std::string(kOptimizerPrefix).size();
   for (const NamedTensor& t : ckpt.file.tensors)
     if (is_optimizer_entry(t.name)) state.push_back({t.name.substr(prefix), t.tensor});
+  // A run resumed from a non-finite momentum or second moment would turn every weight it touches into NaN at
+  // the first step: refused here, naming the tensor, like the model's state.
+  // (load_hyper_state checks lr and step_count.)
+  check_state(state, ckpt.path + ": optimizer state");
   optimizer.load_state(state);
   optimizer.load_hyper_state(ckpt.metadata["optimizer"]["hyper"].get<std::map<std::string, double>>());
 }

@@ -11,6 +11,7 @@
 #include "apps/commands.h"
 #include "apps/train.h"
 #include "engine/check.h"
+#include "engine/cuda_context.h"
 
 namespace spikegrad::app {
 namespace {
@@ -108,6 +109,7 @@ class StrictToml : public CLI::Config {
     std::map<const CLI::Option*, std::pair<std::string, int>> key_lines;  // per section: the option a key set
     std::string line;
     line_ = 0;
+    origins_.clear();
     while (std::getline(in, line)) {
       ++line_;
       if (!line.empty() && line.back() == '\r') line.pop_back();
@@ -150,6 +152,7 @@ class StrictToml : public CLI::Config {
         fail("the key '" + key + "' sets the same flag as '" + it->second.first + "' on line " +
              std::to_string(it->second.second) + " in [" + section + "]");
       }
+      origins_[opt] = file_ + ":" + std::to_string(line_);
       CLI::ConfigItem item;
       item.parents = {section};
       item.name = key;
@@ -158,6 +161,12 @@ class StrictToml : public CLI::Config {
     }
     if (in.bad()) throw CLI::ConfigError(file_ + ": read error");
     return items;
+  }
+
+  // "file:line" of the key that set `opt`; empty when the file did not set it.
+  std::string origin(const CLI::Option* opt) const {
+    const auto it = origins_.find(opt);
+    return it == origins_.end() ? std::string() : it->second;
   }
 
  private:
@@ -270,6 +279,49 @@ class StrictToml : public CLI::Config {
   const CLI::Option* config_option_;
   mutable std::string file_;
   mutable int line_ = 0;
+  mutable std::map<const CLI::Option*, std::string> origins_;
+};
+
+// A value error ("--lr must be > 0, got -1") about a flag the --config file set (and the command line did
+// not: it would have won) gets the file:line of that key in front, as the file's syntax errors have.
+std::string with_config_origin(const std::string& message, const StrictToml& toml, const std::vector<CLI::App*>& commands,
+                               int argc, const char* const* argv) {
+  auto on_command_line = [&](const std::string& flag) {
+    for (int i = 1; i < argc; ++i) {
+      const std::string a = argv[i];
+      if (a == flag || a.rfind(flag + "=", 0) == 0) return true;
+    }
+    return false;
+  };
+  for (const CLI::App* command : commands)
+    for (const CLI::Option* opt : command->get_options()) {
+      const std::string where = toml.origin(opt);
+      if (where.empty()) continue;
+      for (const std::string& name : opt->get_lnames()) {
+        const std::string flag = "--" + name;
+        const size_t at = message.find(flag);
+        const bool named = at != std::string::npos &&
+                           (at + flag.size() == message.size() || !is_bare_key_char(message[at + flag.size()]));
+        if (named && !on_command_line(flag)) return where + ": " + message;
+      }
+    }
+  return message;
+}
+
+// Help text: CLI11 prints a negatable flag as "--progress,--no-progress{false}" (the value the negation
+// sets), which reads as the default; this prints "--progress,--no-progress", and the option's description
+// states the default (add_common_options / add_train_options).
+class HelpFormatter : public CLI::Formatter {
+ public:
+  std::string make_option_name(const CLI::Option* opt, bool positional) const override {
+    std::string name = CLI::Formatter::make_option_name(opt, positional);
+    for (size_t open; (open = name.find('{')) != std::string::npos;) {
+      const size_t close = name.find('}', open);
+      if (close == std::string::npos) break;
+      name.erase(open, close - open + 1);
+    }
+    return name;
+  }
 };
 
 // CLI11's messages to one line.
@@ -284,8 +336,13 @@ std::string one_line(std::string s) {
 int parse_command_line(int argc, const char* const* argv, CommandLine* out) {
   CLI::App app{"spikegrad: spiking neural networks, TMI training and adversarial evaluation"};
   CLI::Option* config = app.set_config("--config", "", "TOML file with [train] / [eval] / [attack] sections (before or after the command)");
-  app.config_formatter(std::make_shared<StrictToml>(&app, config));
+  auto toml = std::make_shared<StrictToml>(&app, config);
+  app.config_formatter(toml);
+  app.formatter(std::make_shared<HelpFormatter>());
   app.require_subcommand(1);
+  bool verbose = false;
+  app.add_flag("--verbose", verbose,
+               "error messages name the source file:line that raised them (also SPIKEGRAD_VERBOSE=1)");
   RunConfig train_cfg, eval_cfg, attack_cfg;
   CLI::App* train = app.add_subcommand("train", "train a model; writes runs/<name>/");
   add_train_options(train, train_cfg);
@@ -305,13 +362,26 @@ int parse_command_line(int argc, const char* const* argv, CommandLine* out) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help
-    std::fprintf(stderr, "spikegrad: error: %s\n", one_line(e.what()).c_str());
+    std::fprintf(stderr, "spikegrad: error: %s\n",
+                 with_config_origin(one_line(e.what()), *toml, {train, eval, attack}, argc, argv).c_str());
     return 2;
   }
+  out->verbose = verbose || env_flag("SPIKEGRAD_VERBOSE");
   out->config_file = config->empty() ? std::string() : config->results().back();
-  if (*train) out->command = "train", out->config = train_cfg;
-  else if (*eval) out->command = "eval", out->config = eval_cfg;
-  else out->command = "attack", out->config = attack_cfg;
+  CLI::App* chosen = *train ? train : *eval ? eval : attack;
+  out->command = chosen->get_name();
+  out->config = *train ? train_cfg : *eval ? eval_cfg : attack_cfg;
+  // Values from the --config file count as given too (CLI11 records them as the option's results).
+  const nlohmann::json keys = RunConfig().to_json();
+  out->given.all = false;
+  out->given.keys.clear();
+  for (const CLI::Option* opt : chosen->get_options()) {
+    if (opt->count() == 0) continue;
+    for (std::string name : opt->get_lnames()) {
+      std::replace(name.begin(), name.end(), '-', '_');
+      if (keys.contains(name)) out->given.keys.insert(name);
+    }
+  }
   return -1;
 }
 
@@ -321,12 +391,16 @@ int cli_main(int argc, const char* const* argv) {
   if (code >= 0) return code;
   try {
     check_outputs_differ_from_inputs(cl.config, cl.config_file);
-    if (cl.command == "train") std::printf("run folder: %s\n", run_train(cl.config).c_str());
+    if (cl.command == "train") std::printf("run folder: %s\n", run_train(cl.config, cl.given).c_str());
     else if (cl.command == "eval") run_eval(cl.config);
     else run_attack(cl.config);
   } catch (const Interrupted& e) {  // SIGINT/SIGTERM: last.safetensors holds the position; 128 + SIGINT
     std::fprintf(stderr, "spikegrad: %s\n", e.what());
     return 130;
+  } catch (const Error& e) {
+    const std::string where = cl.verbose && !e.where().empty() ? " [" + e.where() + "]" : "";
+    std::fprintf(stderr, "spikegrad: error: %s%s\n", one_line(e.what()).c_str(), where.c_str());
+    return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "spikegrad: error: %s\n", one_line(e.what()).c_str());
     return 2;

@@ -12,6 +12,8 @@ struct CommandLine {
   std::string command;      // train | eval | attack
   RunConfig config;         // that command's flags, config-file values under them
   std::string config_file;  // --config; empty when none was given
+  GivenSettings given;      // the settings given on the command line or in the --config file
+  bool verbose = false;     // --verbose or SPIKEGRAD_VERBOSE=1: errors end with the source file:line
 };
 
 // Parses argv as the binary does. Returns -1 with *out filled when a command is to run; otherwise the exit

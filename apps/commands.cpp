@@ -59,17 +59,17 @@ Loaded load_for_evaluation(const RunConfig& flags) {
 void run_eval(const RunConfig& flags) {
   Loaded l = load_for_evaluation(flags);
   const RunConfig& c = l.config;
-  const double clean = clean_accuracy(*l.model, l.data.test, c.eval_batch);
+  const double clean = clean_accuracy(*l.model, l.data.test, c.eval_batch, {"clean accuracy", c.progress});
   std::printf("clean test accuracy: %.2f%% (%lld examples)\n", clean, (long long)l.data.test.size());
   const double eps = parse_fraction_list(c.eps, "--eps").front();
   std::printf("%s", format_table(attack_table(*l.model, l.data.test, report_attacks(c, eps), c.attack_subset,
-                                              c.eval_batch, c.seed, nullptr, c.progress))
+                                              c.eval_batch, c.seed, nullptr, {"attack", c.progress}))
                         .c_str());
-  const TemporalStats ts = temporal_stats(*l.model, l.data.test, c.eval_batch, c);
+  const TemporalStats ts = temporal_stats(*l.model, l.data.test, c.eval_batch, c, {"temporal statistics", c.progress});
   std::printf("mean KDE MI(X;Z): %.4f bits\n", ts.mean_mi);
   for (const auto& [name, rate] : ts.firing_rates) std::printf("firing rate %s: %.4f\n", name.c_str(), rate);
   if (!c.save_logits.empty()) {
-    Tensor logits = all_mean_logits(*l.model, l.data.test, c.eval_batch);
+    Tensor logits = all_mean_logits(*l.model, l.data.test, c.eval_batch, {"logits", c.progress});
     save_safetensors(c.save_logits, {{"logits", logits}, {"labels", l.data.test.labels}},
                      {{"checkpoint", c.checkpoint}, {"what", "mean over T of the logits, test split order"}});
     std::printf("wrote %s\n", c.save_logits.c_str());
@@ -84,7 +84,7 @@ void run_attack(const RunConfig& flags) {
     for (const AttackConfig& a : report_attacks(c, eps)) configs.push_back(a);
   std::vector<Tensor> advs;
   const std::vector<AttackRow> rows = attack_table(*l.model, l.data.test, configs, c.attack_subset, c.eval_batch, c.seed,
-                                                   c.save_adv.empty() ? nullptr : &advs, c.progress);
+                                                   c.save_adv.empty() ? nullptr : &advs, {"attack", c.progress});
   std::printf("%s", format_table(rows).c_str());
   if (!c.save_adv.empty()) {
     NamedTensors out;

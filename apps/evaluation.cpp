@@ -4,6 +4,7 @@
 #include <ctime>
 #include <sstream>
 
+#include "apps/interrupt.h"
 #include "apps/progress.h"
 #include "datasets/loader.h"
 
@@ -13,13 +14,18 @@ namespace {
 // Runs `fn(images, labels)` over `data` in dataset order (first `limit` examples; 0 = all), with the model in
 // eval mode (restored afterwards). images are on the model's device; labels stay on the CPU, where they
 // come from, so counting correct predictions never copies them back (upload them where an op needs them).
+// pass: its progress bar (over the batches of this pass) and its interrupt guard (PassOptions).
 template <class Fn>
-void for_each_batch(Model& model, const Dataset& data, int64_t batch, int64_t limit, Fn&& fn) {
+void for_each_batch(Model& model, const Dataset& data, int64_t batch, int64_t limit, const PassOptions& pass, Fn&& fn) {
   ModelModeGuard guard(model, std::nullopt);  // BN on running statistics; restored afterwards
   Loader loader(data, LoaderOptions::evaluation(batch));
+  const int64_t examples = limit > 0 ? std::min(limit, data.size()) : data.size();
+  Progress bar(pass.label, batch > 0 ? (examples + batch - 1) / batch : 0, pass.progress);
   Batch b;
-  int64_t seen = 0;
+  int64_t seen = 0, step = 0;
   while (loader.next(b)) {
+    if (pass.interrupts != nullptr && pass.interrupts->received())
+      throw Interrupted("interrupted during " + pass.label);
     Tensor images = b.images, labels = b.labels;
     if (limit > 0 && seen + images.size(0) > limit) {
       const int64_t keep = limit - seen;
@@ -29,6 +35,7 @@ void for_each_batch(Model& model, const Dataset& data, int64_t batch, int64_t li
     }
     fn(images.to(model.device()), labels);
     seen += images.size(0);
+    bar.update(++step, seen, "");
     if (limit > 0 && seen >= limit) break;
   }
 }
@@ -61,9 +68,9 @@ int64_t count_matches(const Tensor& predictions, const Tensor& labels) {
   return n;
 }
 
-double clean_accuracy(Model& model, const Dataset& data, int64_t batch) {
+double clean_accuracy(Model& model, const Dataset& data, int64_t batch, const PassOptions& pass) {
   int64_t correct = 0, total = 0;
-  for_each_batch(model, data, batch, 0, [&](const Tensor& images, const Tensor& labels) {
+  for_each_batch(model, data, batch, 0, pass, [&](const Tensor& images, const Tensor& labels) {
     correct += count_matches(predict(model, images), labels);
     total += labels.numel();
   });
@@ -89,11 +96,13 @@ std::vector<AttackConfig> report_attacks(const RunConfig& c, double eps) {
 
 std::vector<AttackRow> attack_table(Model& model, const Dataset& data, const std::vector<AttackConfig>& configs,
                                     int64_t subset, int64_t batch, uint64_t seed, std::vector<Tensor>* adv_out,
-                                    bool progress) {
+                                    const PassOptions& pass) {
   std::vector<AttackRow> rows;
   const int64_t examples = subset > 0 ? std::min(subset, data.size()) : data.size();
   const int64_t batches = batch > 0 ? (examples + batch - 1) / batch : 0;
-  Progress bar("attack", batches * int64_t(configs.size()), progress);
+  const std::string label = pass.label.empty() ? "attack" : pass.label;
+  Progress bar(label, batches * int64_t(configs.size()), pass.progress);
+  const PassOptions each{label, false, pass.interrupts};  // one bar over the sweep, not one per config
   int64_t step = 0, images_done = 0;
   for (size_t k = 0; k < configs.size(); ++k) {
     const AttackConfig& a = configs[k];
@@ -110,7 +119,7 @@ std::vector<AttackRow> attack_table(Model& model, const Dataset& data, const std
     // One generator per attack, seeded from the run: the table does not depend on the attack order.
     Generator gen(seed + 7919 * (k + 1));
     std::vector<Tensor> advs;
-    for_each_batch(model, data, batch, subset, [&](const Tensor& images, const Tensor& labels) {
+    for_each_batch(model, data, batch, subset, each, [&](const Tensor& images, const Tensor& labels) {
       Tensor adv;
       row.result += evaluate_attack(model, images, labels.to(model.device()), a, gen, adv_out ? &adv : nullptr);
       if (adv_out) advs.push_back(adv.to(Device::CPU));
@@ -154,12 +163,13 @@ void check_splits_match(const Dataset& train, const Dataset& validation, const D
   }
 }
 
-TemporalStats temporal_stats(Model& model, const Dataset& data, int64_t batch, const RunConfig& c) {
+TemporalStats temporal_stats(Model& model, const Dataset& data, int64_t batch, const RunConfig& c,
+                             const PassOptions& pass) {
   TemporalStats st;
   double mi_sum = 0;
   int64_t n = 0;
   std::vector<double> rate_sums;
-  for_each_batch(model, data, batch, 0, [&](const Tensor& images, const Tensor&) {
+  for_each_batch(model, data, batch, 0, pass, [&](const Tensor& images, const Tensor&) {
     NoGradGuard ng;
     Tape tape;
     ForwardResult out = model.forward(tape, images);
@@ -181,10 +191,10 @@ TemporalStats temporal_stats(Model& model, const Dataset& data, int64_t batch, c
   return st;
 }
 
-Tensor all_mean_logits(Model& model, const Dataset& data, int64_t batch) {
+Tensor all_mean_logits(Model& model, const Dataset& data, int64_t batch, const PassOptions& pass) {
   std::vector<Tensor> parts;
   int64_t n = 0;
-  for_each_batch(model, data, batch, 0, [&](const Tensor& images, const Tensor&) {
+  for_each_batch(model, data, batch, 0, pass, [&](const Tensor& images, const Tensor&) {
     NoGradGuard ng;
     Tape tape;
     parts.push_back(ops::mean_time(tape, model.forward(tape, images, TapKeep::none()).logits).to(Device::CPU));
@@ -213,12 +223,14 @@ std::string format_table(const std::vector<AttackRow>& rows) {
   return o.str();
 }
 
-std::string report_text(Model& model, const RunConfig& c, const Dataset& test, const TrainProgress& best) {
-  const double clean = clean_accuracy(model, test, c.eval_batch);
+std::string report_text(Model& model, const RunConfig& c, const Dataset& test, const TrainProgress& best,
+                        const InterruptGuard* interrupts) {
+  const double clean = clean_accuracy(model, test, c.eval_batch, {"report: clean accuracy", c.progress, interrupts});
   const double eps = parse_fraction_list(c.eps, "--eps").front();
-  const std::vector<AttackRow> rows =
-      attack_table(model, test, report_attacks(c, eps), c.attack_subset, c.eval_batch, c.seed, nullptr);
-  const TemporalStats ts = temporal_stats(model, test, c.eval_batch, c);
+  const std::vector<AttackRow> rows = attack_table(model, test, report_attacks(c, eps), c.attack_subset, c.eval_batch,
+                                                   c.seed, nullptr, {"report: attacks", c.progress, interrupts});
+  const TemporalStats ts =
+      temporal_stats(model, test, c.eval_batch, c, {"report: temporal statistics", c.progress, interrupts});
   std::ostringstream r;
   r << "# spikegrad run: " << c.name << "\n\n";
   r << "- model **" << c.model << "** on **" << c.dataset << "**, T = " << c.time_steps << ", loss " << c.loss

@@ -15,13 +15,25 @@
 
 namespace spikegrad::app {
 
+class InterruptGuard;
+
+// How a pass over a dataset shows itself and stops: a progress bar (apps/progress.h) labelled `label` when
+// `progress` is on (eval/attack's --progress, the final report), and, with `interrupts` given, a SIGINT or
+// SIGTERM it received ends the pass after the batch in flight by throwing Interrupted("interrupted during
+// <label>"). Without it the pass runs to its end (the trainer's per-epoch scoring: the epoch commits first).
+struct PassOptions {
+  std::string label;
+  bool progress = false;
+  const InterruptGuard* interrupts = nullptr;
+};
+
 // Correct predictions (argmax of mean_t logits) in a batch; mean_logits (B,K), labels (B).
 int64_t count_correct(const Tensor& mean_logits, const Tensor& labels);
 // How many of the (B) int32 predictions equal the labels. Both are copied to the host if they are not
 // there: pass the batch's CPU labels rather than their uploaded copy, which would be copied back.
 int64_t count_matches(const Tensor& predictions, const Tensor& labels);
 // Percent correct over a dataset, model in eval mode (its mode is restored).
-double clean_accuracy(Model& model, const Dataset& data, int64_t batch);
+double clean_accuracy(Model& model, const Dataset& data, int64_t batch, const PassOptions& pass = {});
 
 struct AttackRow {
   std::string attack;    // "FGSM", "PGD", "BIM", "GN"
@@ -31,11 +43,11 @@ struct AttackRow {
 };
 
 // Attacks the first `subset` examples of `data` with every config; adv_out (optional) receives the
-// adversarial inputs of each config (CPU, (N,C,H,W)). progress: a progress bar (apps/progress.h) over the
-// whole sweep, every batch of every config (eval/attack's --progress).
+// adversarial inputs of each config (CPU, (N,C,H,W)). pass: one progress bar over the whole sweep, every
+// batch of every config (label "attack" when empty).
 std::vector<AttackRow> attack_table(Model& model, const Dataset& data, const std::vector<AttackConfig>& configs,
                                     int64_t subset, int64_t batch, uint64_t seed, std::vector<Tensor>* adv_out,
-                                    bool progress = false);
+                                    const PassOptions& pass = {});
 
 // The splits a run trains on and is scored on must hold images of one shape (C,H,W) and one class count:
 // a test split of another size used to fail only when the first epoch was scored. `context` names the data
@@ -49,15 +61,18 @@ struct TemporalStats {
   double mean_mi = 0;                                        // bits, default taps (X, Z)
   std::vector<std::pair<std::string, double>> firing_rates;  // per tap, mean over examples and T
 };
-TemporalStats temporal_stats(Model& model, const Dataset& data, int64_t batch, const RunConfig& c);
+TemporalStats temporal_stats(Model& model, const Dataset& data, int64_t batch, const RunConfig& c,
+                             const PassOptions& pass = {});
 
 // Mean logits (N,K) of every example, for --save-logits.
-Tensor all_mean_logits(Model& model, const Dataset& data, int64_t batch);
+Tensor all_mean_logits(Model& model, const Dataset& data, int64_t batch, const PassOptions& pass = {});
 
 std::string format_table(const std::vector<AttackRow>& rows);
 // The text of report.md: clean accuracy on the whole test split, the attack table on the attack subset,
 // temporal statistics, and how the best epoch was selected. The trainer writes it into the run folder
-// through its checked writer and prints it.
-std::string report_text(Model& model, const RunConfig& c, const Dataset& test, const TrainProgress& best);
+// through its checked writer and prints it. Each pass shows progress when c.progress; `interrupts` (the
+// trainer's guard) makes a signal end the report after the batch in flight (Interrupted).
+std::string report_text(Model& model, const RunConfig& c, const Dataset& test, const TrainProgress& best,
+                        const InterruptGuard* interrupts = nullptr);
 
 }  // namespace spikegrad::app

@@ -5,7 +5,16 @@
 #pragma once
 #include <csignal>
 
+#include "engine/check.h"
+
 namespace spikegrad::app {
+
+// Thrown when SIGINT or SIGTERM arrived while an InterruptGuard was installed and the work in flight
+// reached a point where it can stop (run_train: after a step; an evaluation pass given the guard: after a
+// batch). cli_main turns it into exit code 130.
+struct Interrupted : Error {
+  using Error::Error;
+};
 
 // Installs the flag-raising handler for SIGINT and SIGTERM for its lifetime and restores the previous
 // dispositions on destruction (RAII). Constructing one clears the flag. Not for concurrent use from

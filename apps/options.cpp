@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cmath>
@@ -17,6 +18,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "datasets/registry.h"
 #include "engine/check.h"
 
 namespace spikegrad::app {
@@ -176,13 +178,17 @@ void add_common_options(CLI::App* app, RunConfig& c) {
                     "must match the checkpoint's dataset (default: the checkpoint's; --data-dir reads another copy)")
         ->check(CLI::IsMember({"fashion-mnist", "mnist", "cifar10", "cifar100"}));
   }
-  app->add_option("--data-dir", c.data_dir, "dataset folder (default: the dataset's standard location)");
+  std::string data_dirs;  // the real defaults, from the dataset registry
+  for (const std::string& name : known_dataset_names())
+    data_dirs += (data_dirs.empty() ? "" : ", ") + default_dataset_dir(name) + " for " + name;
+  app->add_option("--data-dir", c.data_dir, "dataset folder (default: " + data_dirs + "; relative to the working directory)");
   app->add_option("--device", c.device, "cpu | cuda | auto")->check(CLI::IsMember({"cpu", "cuda", "auto"}))->capture_default_str();
   add_integer_option<uint64_t>(app, "--seed", c.seed, "seed of every random draw", 0);
   add_integer_option<int64_t>(app, "--test-subset", c.test_subset, "score only the first N test examples (0: all)", 0,
                               std::numeric_limits<int64_t>::max(), false);
   add_integer_option<int64_t>(app, "--eval-batch", c.eval_batch, "batch size for evaluation", 1);
-  app->add_flag("--progress,!--no-progress", c.progress, "progress bar on a terminal")->capture_default_str();
+  app->add_flag("--progress,!--no-progress", c.progress,
+                std::string("progress bar on a terminal (default: ") + (c.progress ? "on" : "off") + ")");
 }
 
 void add_train_options(CLI::App* app, RunConfig& c) {
@@ -205,8 +211,9 @@ void add_train_options(CLI::App* app, RunConfig& c) {
   add_real_option(app, "--surrogate-alpha", c.surrogate_alpha, "triangle gamma, sigmoid/atan alpha, rectangle width",
                   Bound::open, 0);
   app->add_flag("--memory-savers,!--no-memory-savers", c.memory_savers,
-                "fused BN + neuron with recomputation, and spike inputs kept as bytes for backward (same results, less memory)")
-      ->capture_default_str();
+                std::string("fused BN + neuron with recomputation, and spike inputs kept as bytes for backward (same "
+                            "results, less memory; default: ") +
+                    (c.memory_savers ? "on" : "off") + ")");
   app->add_option("--conv", c.conv, "CUDA convolution: cudnn (fp32, deterministic) | ours (hand-written implicit GEMM)")
       ->check(CLI::IsMember({"cudnn", "ours"}))
       ->capture_default_str();
@@ -319,6 +326,47 @@ void validate_before_evaluation(const RunConfig& flags, const std::string& confi
   check_attack_settings(flags);
   if (!flags.save_adv.empty()) check_output_file(flags.save_adv, "--save-adv");
   if (!flags.save_logits.empty()) check_output_file(flags.save_logits, "--save-logits");
+}
+
+std::string flag_for_key(const std::string& key) {
+  std::string flag = "--" + key;
+  std::replace(flag.begin(), flag.end(), '_', '-');
+  return flag;
+}
+
+RunConfig config_for_resume(const RunConfig& recorded, const RunConfig& asked, const GivenSettings& given,
+                            const std::string& checkpoint_path) {
+  // Where and how the run goes on, never what it computes. `resume` and `name` agree by construction;
+  // `epochs` has its own rule below.
+  static const std::set<std::string> may_differ = {"device", "progress", "data_dir", "runs_dir", "name", "resume", "epochs"};
+  const nlohmann::json was = recorded.to_json(), now = asked.to_json();
+  auto shown = [](const nlohmann::json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); };
+  std::string differences;
+  for (const auto& [key, value] : was.items()) {
+    if (may_differ.count(key) || !given.has(key) || now.at(key) == value) continue;
+    differences += std::string(differences.empty() ? "" : "; ") + flag_for_key(key) + " " + shown(now.at(key)) +
+                   " differs from the run's " + (shown(value).empty() ? "(empty)" : shown(value));
+  }
+  SG_CHECK(differences.empty(),
+           "--resume continues the run recorded in " << checkpoint_path << " as it was started: " << differences
+               << ". Only --epochs (to extend it), --device, --progress, --data-dir, --runs-dir may change; drop the "
+                  "other flags, or start a new run with --name");
+  RunConfig c = recorded;
+  if (given.has("epochs")) {
+    SG_CHECK(asked.epochs >= recorded.epochs,
+             "--resume: --epochs " << asked.epochs << " is fewer than the run's " << recorded.epochs
+                                   << " (a run can be extended, not shortened)");
+    c.epochs = asked.epochs;
+  }
+  // Not given: as recorded (a run started on the CPU does not move to a GPU because the default is auto).
+  if (given.has("device")) c.device = asked.device;
+  if (given.has("progress")) c.progress = asked.progress;
+  if (given.has("data_dir")) c.data_dir = asked.data_dir;
+  c.runs_dir = asked.runs_dir;  // the folder was found through these two
+
+  c.name = asked.name;
+  c.resume = true;
+  return c;
 }
 
 void check_outputs_differ_from_inputs(const RunConfig& c, const std::string& config_file) {

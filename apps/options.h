@@ -1,6 +1,7 @@
 // Every setting of a run, with the defaults of reference.md where the papers fix them, and the CLI/TOML
 // binding. One struct serves train, eval and attack so a checkpoint can carry the config it was made with.
 #pragma once
+#include <set>
 #include <string>
 #include <vector>
 
@@ -77,6 +78,26 @@ struct RunConfig {
   nlohmann::json to_json() const;
   static RunConfig from_json(const nlohmann::json& j);  // unknown keys are an error
 };
+
+// Which settings a command line set, on the command line or in its --config file, as RunConfig JSON keys
+// ("lr", "time_steps"). A caller that fills a whole RunConfig in code means every field (all = true).
+struct GivenSettings {
+  bool all = true;
+  std::set<std::string> keys;
+  bool has(const std::string& key) const { return all || keys.count(key) > 0; }
+};
+
+// The flag a RunConfig key is set by, for messages: "time_steps" -> "--time-steps".
+std::string flag_for_key(const std::string& key);
+
+// Issue 16, defect 5. `--resume` continues the run as recorded in its checkpoint. What may differ:
+//   --epochs   to extend the run (>= the recorded count; not given: the recorded count, never the default);
+//   --device, --progress, --data-dir, --runs-dir, --name   where and how it runs, not what it computes
+//              (not given: as recorded, except --runs-dir and --name, which found the folder).
+// Any other setting that was given (asked.has) and differs from the recorded one is an error naming every
+// such flag with both values; a setting not given takes the recorded value. Returns the config to run.
+RunConfig config_for_resume(const RunConfig& recorded, const RunConfig& asked, const GivenSettings& given,
+                            const std::string& checkpoint_path);
 
 // Registers the options shared by all subcommands, or only those of one.
 void add_common_options(CLI::App* app, RunConfig& c);

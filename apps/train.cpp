@@ -124,7 +124,7 @@ EpochSums read_epoch_sums(const Checkpoint& ck) {
 void (*train_commit_hook)(const char* point, int64_t epoch) = nullptr;
 void (*train_step_hook)(int64_t epoch, int64_t steps_done) = nullptr;
 
-std::string run_train(RunConfig c) {
+std::string run_train(RunConfig c, const GivenSettings& given) {
   // SIGINT/SIGTERM for this call's life: the flag is polled after each step (see Interrupted).
   const InterruptGuard interrupts;
   // Every flag and output path before anything is written or loaded: a bad --eps or --save-adv must not
@@ -135,8 +135,8 @@ std::string run_train(RunConfig c) {
   const fs::path dir = fs::path(c.runs_dir) / c.name;
   const fs::path last_path = dir / "last.safetensors", best_path = dir / "best.safetensors";
 
-  // Resume takes the saved config (so the run continues exactly as it started), except the settings that
-  // cannot change the numbers: epochs may grow, device and progress follow this invocation.
+  // Resume continues the recorded config (config_for_resume: --epochs may extend it; where and how it runs
+  // may change; any other differing flag is an error naming it).
   Checkpoint resume_from;
   const bool resuming = c.resume;
   if (resuming) SG_CHECK(fs::exists(last_path), "--resume: no checkpoint at " << last_path.string());
@@ -147,14 +147,14 @@ std::string run_train(RunConfig c) {
   if (resuming) {
     SG_CHECK(fs::exists(last_path), "--resume: no checkpoint at " << last_path.string());
     resume_from = read_checkpoint(last_path.string());
-    RunConfig saved = resume_from.config;
-    SG_CHECK(c.epochs >= saved.epochs || c.epochs == RunConfig().epochs,
-             "--resume: --epochs " << c.epochs << " is fewer than the run's " << saved.epochs);
-    saved.epochs = std::max(saved.epochs, c.epochs);
-    saved.device = c.device;
-    saved.progress = c.progress;
-    saved.resume = true;
-    c = saved;
+    c = config_for_resume(resume_from.config, c, given, last_path.string());
+    const int64_t done = resume_from.progress.epochs_done;
+    // A finished run is not extended behind the user's back (the default --epochs used to do that); one
+    // whose report was never written (stopped during it) writes it now.
+    SG_CHECK(done < c.epochs || !fs::exists(dir / "report.md"),
+             "--resume: the run in " << dir.string() << " is finished (epoch " << done << " of " << c.epochs
+                                     << ") and its report.md is written; to train it further give --epochs N with N > "
+                                     << done);
     validate_before_training(c);  // a config adopted from an older checkpoint meets today's checks too
   } else {
     SG_CHECK(!fs::exists(last_path), "run folder " << dir.string()
@@ -331,10 +331,17 @@ std::string run_train(RunConfig c) {
   if (interrupts.received() && c.epochs > 0)
     stop_interrupted(c.epochs, 0, EpochSums(), c.epochs, loader.batches_per_epoch());
 
-  // The report: the best checkpoint, clean and attacked.
+  // The report: the best checkpoint, clean and attacked. Training is committed by now, so a signal here
+  // only ends the report (after the batch in flight); --resume on the finished run writes it.
   Checkpoint best = read_checkpoint(best_path.string());
   restore_model(*model, best);
-  const std::string report = report_text(*model, c, data.test, best.progress);
+  std::string report;
+  try {
+    report = report_text(*model, c, data.test, best.progress, &interrupts);
+  } catch (const Interrupted& e) {
+    throw Interrupted(std::string(e.what()) + "; training is complete (" + last_path.string() + ", " +
+                      best_path.string() + "); write the report with --resume");
+  }
   write_file_atomically(dir / "report.md", report);  // checked like every run-folder write
   std::printf("%s", report.c_str());
   return dir.string();

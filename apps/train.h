@@ -3,18 +3,17 @@
 #pragma once
 #include <cstdint>
 
+#include "apps/interrupt.h"
 #include "apps/options.h"
 #include "engine/check.h"
 
 namespace spikegrad::app {
 
-// Thrown by run_train when SIGINT or SIGTERM arrived during training: the step in flight was finished and
-// last.safetensors written at that point (mid-epoch: it holds the loader position and the epoch's running
-// sums, so --resume continues exactly). what(): "interrupted at epoch E step S; continue with --resume"
-// (E 1-based; S the steps of epoch E done). cli_main turns it into exit code 130.
-struct Interrupted : Error {
-  using Error::Error;
-};
+// run_train throws Interrupted (apps/interrupt.h) when SIGINT or SIGTERM arrived during training: the step
+// in flight was finished and last.safetensors written at that point (mid-epoch: it holds the loader position
+// and the epoch's running sums, so --resume continues exactly). what(): "interrupted at epoch E step S;
+// continue with --resume" (E 1-based; S the steps of epoch E done). During the final report: "interrupted
+// during the final report (<pass>); training is complete ...; write the report with --resume".
 
 // Returns the run folder. Throws spikegrad::Error on bad input and on a non-finite loss (after which
 // last.safetensors is the last good checkpoint), Interrupted on SIGINT/SIGTERM (the handlers are installed
@@ -23,7 +22,9 @@ struct Interrupted : Error {
 // The run folder is locked for the call's life (a second run into it is an error naming the holder's
 // pid); --name must be one folder name inside --runs-dir; every file is written through the checked
 // writers of apps/run_folder.h, so a failed write is an error naming the file.
-std::string run_train(RunConfig config);
+// With --resume, `given` says which settings the user gave (config_for_resume, apps/options.h); a caller
+// filling a whole RunConfig gives all of them.
+std::string run_train(RunConfig config, const GivenSettings& given = GivenSettings());
 
 // Tests only: called inside each epoch's commit, after the metrics row is written and before
 // last.safetensors is replaced (a throw there simulates a kill at that point).

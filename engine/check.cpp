@@ -10,7 +10,7 @@ void throw_error(const char* file, int line, const std::string& msg) {
   for (const char* dir : {"/engine/", "/kernels/", "/models/", "/losses/", "/attacks/", "/datasets/", "/apps/"}) {
     if (const char* p = std::strstr(file, dir)) { rel = p + 1; break; }
   }
-  throw Error(msg + " [" + rel + ":" + std::to_string(line) + "]");
+  throw Error(msg, std::string(rel) + ":" + std::to_string(line));
 }
 
 }  // namespace spikegrad::detail

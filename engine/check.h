@@ -1,16 +1,24 @@
-// Errors: every failure in the library is a thrown spikegrad::Error carrying file:line and a message
-// that names the op and what was expected versus what arrived. Library code never exits; only main()
-// turns an Error into a message and an exit code.
+// Errors: every failure in the library is a thrown spikegrad::Error with a message that names the op and
+// what was expected versus what arrived, and, apart from it, the file:line that threw (where()). what() is
+// the message alone: users read it; the location is for developers (`spikegrad --verbose` or
+// SPIKEGRAD_VERBOSE=1 appends it). Library code never exits; only main() turns an Error into a message and
+// an exit code.
 #pragma once
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace spikegrad {
 
 class Error : public std::runtime_error {
  public:
-  explicit Error(const std::string& what) : std::runtime_error(what) {}
+  explicit Error(const std::string& what, std::string where = "") : std::runtime_error(what), where_(std::move(where)) {}
+  // "engine/tensor.cpp:42" for errors raised by SG_CHECK/SG_FAIL; empty otherwise.
+  const std::string& where() const { return where_; }
+
+ private:
+  std::string where_;
 };
 
 namespace detail {

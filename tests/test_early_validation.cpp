@@ -203,7 +203,7 @@ TEST_F(EarlyValidation, AttackSweepShowsProgressWhenAsked) {
   a.eps = 4.0 / 255;
   const std::vector<AttackConfig> configs{a, a};
   ::testing::internal::CaptureStderr();
-  const auto rows = app::attack_table(*model, d, configs, 5, 2, 1, nullptr, /*progress=*/true);
+  const auto rows = app::attack_table(*model, d, configs, 5, 2, 1, nullptr, {"attack", true});
   const std::string shown = ::testing::internal::GetCapturedStderr();
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0].result.total, 5);
@@ -212,7 +212,18 @@ TEST_F(EarlyValidation, AttackSweepShowsProgressWhenAsked) {
   EXPECT_NE(shown.find("attack 6/6"), std::string::npos) << shown;
   EXPECT_NE(shown.find("fgsm eps 4/255"), std::string::npos) << shown;
   ::testing::internal::CaptureStderr();
-  app::attack_table(*model, d, configs, 5, 2, 1, nullptr, /*progress=*/false);
+  app::attack_table(*model, d, configs, 5, 2, 1, nullptr, {"attack", false});
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
+
+  // The other passes of eval (defect 10: its clean pass showed nothing): one bar each, over their batches.
+  ::testing::internal::CaptureStderr();
+  app::clean_accuracy(*model, d, 4, {"clean accuracy", true});
+  app::all_mean_logits(*model, d, 4, {"logits", true});
+  std::string other = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(other.find("clean accuracy 2/2"), std::string::npos) << other;
+  EXPECT_NE(other.find("logits 2/2"), std::string::npos) << other;
+  ::testing::internal::CaptureStderr();
+  app::clean_accuracy(*model, d, 4, {"clean accuracy", false});
   EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
 }
 

@@ -13,11 +13,14 @@
 #include <unistd.h>
 
 #include "apps/checkpoint.h"
+#include "apps/evaluation.h"
 #include "apps/interrupt.h"
 #include "apps/train.h"
 #include "engine/check.h"
 #include "engine/rng.h"
 #include "engine/safetensors.h"
+#include "models/model.h"
+#include "support/model_config.h"
 #include "support/synthetic_data.h"
 
 namespace spikegrad::testing {
@@ -195,6 +198,37 @@ TEST_F(Interrupt, AMidEpochCheckpointWithoutItsSumsIsRefused) {
               std::string::npos)
         << e.what();
   }
+}
+
+// Defect 11, the report: training is committed before the final report, whose passes (clean accuracy,
+// the attacks, temporal statistics) used to run to their end after a Ctrl-C. Given the trainer's guard, a
+// signal ends the pass after the batch in flight; run_train adds where training stands and that --resume
+// writes the report (ResumeRun.AnUnfinishedRunContinuesToItsRecordedEpochsAndALostReportIsWritten).
+TEST_F(Interrupt, ASignalEndsAReportPassAfterTheBatchInFlight) {
+  ModelConfig mc = model_config(1, 28, 1);
+  auto model = make_model("small_cnn", mc);
+  Dataset d;
+  d.images = Tensor::full({6, 1, 28, 28}, 100, DType::U8);
+  d.labels = Tensor::zeros({6}, DType::I32);
+  d.num_classes = 10;
+  app::RunConfig c = base();
+  c.attack_subset = 4;
+  c.eval_batch = 2;
+  app::TrainProgress best;
+  {
+    const app::InterruptGuard guard;
+    EXPECT_FALSE(app::report_text(*model, c, d, best, &guard).empty()) << "no signal: the whole report";
+    std::raise(SIGINT);
+    try {
+      app::report_text(*model, c, d, best, &guard);
+      FAIL() << "a signal must end the report";
+    } catch (const app::Interrupted& e) {
+      EXPECT_EQ(std::string(e.what()), "interrupted during report: clean accuracy");
+    }
+    // Without the guard (the trainer's per-epoch scoring) a pass runs to its end.
+    EXPECT_NO_THROW(app::clean_accuracy(*model, d, 2));
+  }
+  EXPECT_EQ(g_previous_handler_calls, 0);
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 
 #include "apps/checkpoint.h"
 #include "apps/commands.h"
+#include "engine/optim.h"
 #include "engine/rng.h"
 #include "models/model.h"
 #include "support/op_cases.h"
@@ -93,6 +94,32 @@ TEST_F(StateChecks, AFiniteCheckpointLoadsAndEvaluates) {
   EXPECT_NO_THROW(app::check_model_state(*model, "fresh model"));
   EXPECT_NO_THROW(app::restore_model(*model, app::read_checkpoint(path)));
   EXPECT_NO_THROW(app::run_eval(eval_flags(path)));
+}
+
+// The optimizer's state too (--resume): a NaN momentum or a negative Adam second moment would make every
+// weight it touches NaN at the first step after resuming.
+TEST_F(StateChecks, NonFiniteOrNegativeOptimizerStateIsRefusedOnResume) {
+  for (const char* slot : {"exp_avg", "exp_avg_sq"}) {
+    auto model = make_model("small_cnn", model_config());
+    Adam adam(model->parameters(), AdamOptions{1e-3});
+    std::string name;
+    for (const NamedTensor& t : adam.state())
+      if (name.empty() && t.name.size() > std::string(slot).size() + 1 &&
+          t.name.compare(t.name.size() - std::string(slot).size() - 1, std::string::npos, "." + std::string(slot)) == 0) {
+        name = t.name;
+        t.tensor.data<float>()[1] = std::string(slot) == "exp_avg" ? std::numeric_limits<float>::infinity() : -1.0f;
+      }
+    ASSERT_FALSE(name.empty()) << slot;
+    const std::string path = (dir_ / (std::string(slot) + ".safetensors")).string();
+    app::save_checkpoint(path, *model, &adam, config(), app::TrainProgress());
+    auto fresh = make_model("small_cnn", model_config());
+    Adam resumed(fresh->parameters(), AdamOptions{1e-3});
+    const std::string msg = error_of([&] { app::restore_optimizer(resumed, app::read_checkpoint(path)); });
+    const std::string expected = path + ": optimizer state: " + name + " has a " +
+                                 (std::string(slot) == "exp_avg" ? "non-finite value inf" : "negative value -1") +
+                                 " at index 1";
+    EXPECT_NE(msg.find(expected), std::string::npos) << msg;
+  }
 }
 
 TEST_F(StateChecks, NaNWeightInACheckpointIsRefusedNamingTheTensor) {
