@@ -139,10 +139,21 @@ std::string run_train(RunConfig c, const GivenSettings& given) {
   // may change; any other differing flag is an error naming it).
   Checkpoint resume_from;
   const bool resuming = c.resume;
+  // A new run goes only into a folder without a run or results (checked under the lock, so a run still
+  // writing the folder is reported as that, with its pid).
+  auto check_folder_is_new = [&] {
+    SG_CHECK(!fs::exists(last_path), "run folder " << dir.string()
+                                                   << " already holds a run; use --resume to continue it or --name for a new one");
+    std::string result;
+    SG_CHECK(!holds_results(dir, &result), "run folder " << dir.string() << " already holds results (" << result
+                                                         << ") but no last.safetensors to resume from; use --name for a "
+                                                            "new run, or remove the folder");
+  };
   if (resuming) SG_CHECK(fs::exists(last_path), "--resume: no checkpoint at " << last_path.string());
   // The folder is this process's until it returns or dies: a second run with the same name stops here.
   fs::create_directories(dir);
   const RunLock lock(dir);
+  if (!resuming) check_folder_is_new();  // before anything in the folder is touched
   remove_stale_temporaries(dir);
   if (resuming) {
     SG_CHECK(fs::exists(last_path), "--resume: no checkpoint at " << last_path.string());
@@ -156,13 +167,6 @@ std::string run_train(RunConfig c, const GivenSettings& given) {
                                      << ") and its report.md is written; to train it further give --epochs N with N > "
                                      << done);
     validate_before_training(c);  // a config adopted from an older checkpoint meets today's checks too
-  } else {
-    SG_CHECK(!fs::exists(last_path), "run folder " << dir.string()
-                                                   << " already holds a run; use --resume to continue it or --name for a new one");
-    std::string result;
-    SG_CHECK(!holds_results(dir, &result), "run folder " << dir.string() << " already holds results (" << result
-                                                         << ") but no last.safetensors to resume from; use --name for a "
-                                                            "new run, or remove the folder");
   }
 
   const Device device = resolve_device(c.device);
@@ -230,6 +234,16 @@ std::string run_train(RunConfig c, const GivenSettings& given) {
                       "; continue with --resume");
   };
   write_file_atomically(dir / "config.json", c.to_json().dump(2) + "\n");
+  // A new run's folder holds last.safetensors (the state before epoch 1) before anything else of it is
+  // written: a kill inside epoch 1's commit (best.safetensors or the metrics row written, last.safetensors
+  // not yet) then leaves a run --resume continues, where it used to leave results that neither --resume
+  // nor a new run would touch.
+  if (!resuming) {
+    progress.generator_seed = gen.seed();
+    progress.generator_offset = gen.offset();
+    progress.loader = {c.seed, 0, 0};
+    save_checkpoint(last_path.string(), *model, optimizer.get(), c, progress);
+  }
   std::fprintf(stderr, "%s on %s: %lld parameters, %lld train / %lld validation / %lld test examples, device %s\n",
                model->name().c_str(), c.dataset.c_str(), (long long)model->num_parameters(), (long long)data.train.size(),
                (long long)data.validation.size(), (long long)data.test.size(), device_name(device));
@@ -316,6 +330,7 @@ std::string run_train(RunConfig c, const GivenSettings& given) {
       progress.best_accuracy = selection;
       progress.best_epoch = epoch + 1;
       save_checkpoint(best_path.string(), *model, optimizer.get(), c, progress);
+      if (train_commit_hook) train_commit_hook("between best.safetensors and the metrics row", epoch + 1);
     }
     // The epoch's commit: the row first (fsynced), then last.safetensors. A kill between the two leaves the
     // checkpoint at the previous epoch and one row too many, which --resume drops before redoing the epoch,

@@ -126,6 +126,36 @@ TEST_F(RunFolder, AKillInsideTheEpochCommitLosesNoRowAndDuplicatesNone) {
   EXPECT_TRUE(fs::exists(dir / "report.md"));
 }
 
+// Found by scripts/reliability.sh: a kill inside epoch 1's commit (best.safetensors, or best and the metrics
+// row, written; last.safetensors not yet) left results without a checkpoint, which neither --resume ("no
+// checkpoint") nor a new run ("already holds results") would touch. A new run now writes last.safetensors
+// (the state before epoch 1) first, so either kill point resumes to the uninterrupted run's results.
+TEST_F(RunFolder, AKillInsideTheFirstEpochsCommitLeavesAResumableRun) {
+  app::RunConfig full = base();
+  full.name = "full";
+  const fs::path reference = app::run_train(full);
+  static std::string g_point;
+  for (const char* point : {"between best.safetensors and the metrics row", "between metrics row and last.safetensors"}) {
+    g_point = point;
+    app::RunConfig c = base();
+    c.name = std::string("killed-") + (g_point[8] == 'b' ? "after-best" : "after-row");
+    app::train_commit_hook = [](const char* at, int64_t epoch) {
+      if (epoch == 1 && g_point == at) throw std::runtime_error("simulated kill");
+    };
+    EXPECT_THROW(app::run_train(c), std::runtime_error) << point;
+    app::train_commit_hook = nullptr;
+    const fs::path dir = runs_ / c.name;
+    ASSERT_TRUE(fs::exists(dir / "best.safetensors")) << point;
+    ASSERT_TRUE(fs::exists(dir / "last.safetensors")) << point << ": the state before epoch 1";
+    c.resume = true;
+    app::run_train(c);
+    expect_same_run_results(reference, dir);
+    EXPECT_EQ(read_text(dir / "report.md").substr(read_text(dir / "report.md").find('\n')),
+              read_text(reference / "report.md").substr(read_text(reference / "report.md").find('\n')))
+        << point << ": the same report but for its title (the run's name)";
+  }
+}
+
 // Defect 6 / 1: rows missing below the checkpoint's epoch (a file emptied by a full disk, or a row lost by
 // the old commit order) used to be resumed over silently, giving a metrics file without header or early
 // rows. Now resume stops, naming the file and the lost epochs, and changes nothing.
