@@ -13,7 +13,7 @@ struct MaxOp {
 };
 
 // One block per row: K is a class count (10..1000), so a block-wide max and sum suffice.
-__global__ void ce_forward_kernel(const float* x, const int32_t* y, float* loss, float* lse, int64_t k,
+__global__ void ce_forward_kernel(const float* x, const int32_t* y, float* loss, float* stats, int64_t k,
                                   DeviceCheck labels_check) {
   using Reduce = cub::BlockReduce<float, kRowThreads>;
   __shared__ typename Reduce::TempStorage tmp;
@@ -25,16 +25,24 @@ __global__ void ce_forward_kernel(const float* x, const int32_t* y, float* loss,
   m = Reduce(tmp).Reduce(m, MaxOp());
   if (threadIdx.x == 0) row_max = m;
   __syncthreads();
-  float s = 0.f;
-  for (int64_t j = threadIdx.x; j < k; j += blockDim.x) s += expf(row[j] - row_max);
-  __syncthreads();  // tmp is reused by the second reduction
-  s = Reduce(tmp).Sum(s);
+  // The other terms apart from the count of terms equal to the max (kernels/cross_entropy.h); a NaN logit
+  // (which fmaxf skipped) lands in `rest` and makes the loss NaN.
+  float rest = 0.f, at_max = 0.f;
+  for (int64_t j = threadIdx.x; j < k; j += blockDim.x) {
+    if (row[j] == row_max) at_max += 1.f;
+    else rest += expf(row[j] - row_max);
+  }
+  __syncthreads();  // tmp is reused by each reduction
+  rest = Reduce(tmp).Sum(rest);
+  __syncthreads();
+  at_max = Reduce(tmp).Sum(at_max);
   if (threadIdx.x == 0) {
-    const float l = row_max + logf(s);
-    lse[i] = l;
+    const float ls = log1pf(rest + (at_max - 1.f));
+    stats[2 * i] = row_max;
+    stats[2 * i + 1] = ls;
     const int32_t label = y[i];
     if (label >= 0 && label < k) {
-      loss[i] = l - row[label];
+      loss[i] = (row_max - row[label]) + ls;
     } else {
       loss[i] = NAN;
       record_check_failure(labels_check, i, double(label));
@@ -42,26 +50,26 @@ __global__ void ce_forward_kernel(const float* x, const int32_t* y, float* loss,
   }
 }
 
-__global__ void ce_backward_kernel(const float* x, const int32_t* y, const float* lse, const float* gy, float* gx,
+__global__ void ce_backward_kernel(const float* x, const int32_t* y, const float* stats, const float* gy, float* gx,
                                    int64_t n, int64_t k) {
   const float g = gy[0] / float(n);
   SG_GRID_STRIDE(idx, n * k) {
     const int64_t i = idx / k, j = idx % k;
-    gx[idx] += g * (expf(x[idx] - lse[i]) - (j == y[i] ? 1.f : 0.f));
+    gx[idx] += g * cross_entropy_grad(x[idx], stats[2 * i], stats[2 * i + 1], j == y[i]);
   }
 }
 }  // namespace
 
-void cross_entropy_forward_cuda(const float* x, const int32_t* y, float* loss, float* lse, int64_t n, int64_t k,
+void cross_entropy_forward_cuda(const float* x, const int32_t* y, float* loss, float* stats, int64_t n, int64_t k,
                                 const DeviceCheck& labels_check) {
   if (n == 0) return;
-  ce_forward_kernel<<<unsigned(n), kRowThreads>>>(x, y, loss, lse, k, labels_check);
+  ce_forward_kernel<<<unsigned(n), kRowThreads>>>(x, y, loss, stats, k, labels_check);
   SG_LAUNCH_CHECK();
 }
 
-void cross_entropy_backward_cuda(const float* x, const int32_t* y, const float* lse, const float* gy, float* gx, int64_t n,
-                                 int64_t k) {
-  SG_LAUNCH_1D(ce_backward_kernel, n * k, x, y, lse, gy, gx, n, k);
+void cross_entropy_backward_cuda(const float* x, const int32_t* y, const float* stats, const float* gy, float* gx,
+                                 int64_t n, int64_t k) {
+  SG_LAUNCH_1D(ce_backward_kernel, n * k, x, y, stats, gy, gx, n, k);
 }
 
 }  // namespace spikegrad
