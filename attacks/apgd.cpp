@@ -3,52 +3,33 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
+
+#include "attacks/logit_gradient.h"
 
 namespace spikegrad {
 
 namespace {
 
-// The K logits of one example sorted high to low, as indices (ties: lower index first, a fixed order).
-std::vector<int64_t> ranked(const float* z, int64_t k) {
-  std::vector<int64_t> order(static_cast<size_t>(k));
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [z](int64_t a, int64_t b) { return z[a] > z[b]; });
-  return order;
-}
-
-// Loss, logits and input gradient at one batch of points, in attack conditions (the caller's guard).
+// Loss, predictions and input gradient at one batch of points, in attack conditions (the caller's guard).
 struct PointValues {
   std::vector<double> loss;      // (B)
   std::vector<uint8_t> correct;  // (B): argmax of the mean logits (first maximum) equals the label
-  std::vector<float> logits;     // (B,K) mean over T
   std::vector<float> grad;       // (B·D) d loss_b / d x_b
 };
 
 PointValues values_at(Model& model, const std::vector<float>& x, const Shape& shape, Device device,
                       const std::vector<int32_t>& labels, const std::vector<int32_t>& targets, const ApgdConfig& cfg) {
-  const int64_t b = shape[0];
-  Tape tape;
-  Tensor leaf = Tensor::from_vector<float>(x, shape).to(device);
-  leaf.set_requires_grad(true);
-  ForwardResult out = model.forward(tape, leaf, TapKeep::none());
-  const Tensor z = ops::mean_time(tape, out.logits);
   PointValues v;
-  v.logits = z.to_vector<float>();
-  const int64_t k = z.size(1);
-  std::vector<float> grad_z(size_t(b * k));
-  v.loss.resize(static_cast<size_t>(b));
-  v.correct.resize(static_cast<size_t>(b));
-  std::vector<double> row_grad(static_cast<size_t>(k));
-  for (int64_t i = 0; i < b; ++i) {
-    const float* row = v.logits.data() + i * k;
-    v.loss[size_t(i)] = apgd_row_loss(cfg.loss, row, k, labels[size_t(i)], targets[size_t(i)], row_grad.data());
-    for (int64_t j = 0; j < k; ++j) grad_z[size_t(i * k + j)] = float(row_grad[size_t(j)]);
-    v.correct[size_t(i)] = std::max_element(row, row + k) - row == labels[size_t(i)];
-  }
-  const Tensor g = tape.vjp(z, Tensor::from_vector<float>(grad_z, {b, k}).to(device), {leaf})[0];
-  SG_CHECK(g.defined() && g.shape() == shape, "apgd: the model's loss does not depend on its input");
-  v.grad = g.to_vector<float>();
+  v.loss.resize(static_cast<size_t>(shape[0]));
+  v.correct.resize(static_cast<size_t>(shape[0]));
+  attack_detail::LogitPass pass = attack_detail::logit_pass(
+      model, x, shape, device,
+      [&](int64_t i, const float* z, int64_t k, double* grad_z) {
+        v.loss[size_t(i)] = apgd_row_loss(cfg.loss, z, k, labels[size_t(i)], targets[size_t(i)], grad_z);
+        v.correct[size_t(i)] = attack_detail::first_max(z, k) == labels[size_t(i)];
+      },
+      "apgd");
+  v.grad = std::move(pass.grad);
   return v;
 }
 
@@ -90,7 +71,7 @@ double apgd_row_loss(ApgdLoss loss, const float* z, int64_t k, int32_t label, in
     grad_z[label] -= 1.0;
     return mx + std::log(s) - double(z[label]);
   }
-  const std::vector<int64_t> r = ranked(z, k);
+  const std::vector<int64_t> r = attack_detail::ranked_classes(z, k);
   if (loss == ApgdLoss::dlr) {
     SG_CHECK(k >= 3, "apgd: the DLR loss needs at least 3 classes (it divides by z_π1 − z_π3), the model has " << k);
     // max over i ≠ y: the top class, or the second when the top one is y.
@@ -145,14 +126,7 @@ ApgdResult apgd(Model& model, const Tensor& images, const Tensor& labels, const 
 
   // Targets (dlr_targeted): the class of the requested rank at the clean images.
   std::vector<int32_t> targets(static_cast<size_t>(b), 0);
-  if (cfg.loss == ApgdLoss::dlr_targeted) {
-    NoGradGuard no_grad;
-    Tape tape;
-    const Tensor z = ops::mean_time(tape, model.forward(tape, images, TapKeep::none()).logits);
-    const std::vector<float> zc = z.to_vector<float>();
-    const int64_t k = z.size(1);
-    for (int64_t i = 0; i < b; ++i) targets[size_t(i)] = int32_t(ranked(zc.data() + i * k, k)[size_t(cfg.target_rank - 1)]);
-  }
+  if (cfg.loss == ApgdLoss::dlr_targeted) targets = attack_detail::classes_of_rank(model, images, cfg.target_rank);
 
   // P: onto the ε-ball around x, then onto [0,1], element by element.
   auto project = [&](int64_t e, float v) { return std::clamp(std::clamp(v, x[size_t(e)] - eps, x[size_t(e)] + eps), 0.f, 1.f); };

@@ -1,0 +1,55 @@
+#include "attacks/logit_gradient.h"
+
+#include <algorithm>
+#include <numeric>
+
+namespace spikegrad::attack_detail {
+
+LogitPass logit_pass(Model& model, const std::vector<float>& x, const Shape& shape, Device device,
+                     const std::function<void(int64_t, const float*, int64_t, double*)>& row_grad, const char* op) {
+  SG_CHECK(grad_enabled(), op << ": gradients are disabled (called inside a NoGradGuard); the attack needs d loss/d input");
+  const int64_t b = shape[0];
+  Tape tape;
+  Tensor leaf = Tensor::from_vector<float>(x, shape).to(device);
+  leaf.set_requires_grad(true);
+  ForwardResult out = model.forward(tape, leaf, TapKeep::none());
+  const Tensor z = ops::mean_time(tape, out.logits);
+  LogitPass p;
+  p.logits = z.to_vector<float>();
+  p.classes = z.size(1);
+  const int64_t k = p.classes;
+  std::vector<float> grad_z(static_cast<size_t>(b * k));
+  std::vector<double> row(static_cast<size_t>(k));
+  for (int64_t i = 0; i < b; ++i) {
+    std::fill(row.begin(), row.end(), 0.0);
+    row_grad(i, p.logits.data() + i * k, k, row.data());
+    for (int64_t j = 0; j < k; ++j) grad_z[size_t(i * k + j)] = float(row[size_t(j)]);
+  }
+  const Tensor g = tape.vjp(z, Tensor::from_vector<float>(grad_z, {b, k}).to(device), {leaf})[0];
+  SG_CHECK(g.defined() && g.shape() == shape, op << ": the model's output does not depend on its input");
+  p.grad = g.to_vector<float>();
+  return p;
+}
+
+int64_t first_max(const float* z, int64_t k) { return std::max_element(z, z + k) - z; }
+
+std::vector<int64_t> ranked_classes(const float* z, int64_t k) {
+  std::vector<int64_t> order(static_cast<size_t>(k));
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [z](int64_t a, int64_t b) { return z[a] > z[b]; });
+  return order;
+}
+
+std::vector<int32_t> classes_of_rank(Model& model, const Tensor& images, int rank) {
+  NoGradGuard no_grad;
+  Tape tape;
+  const Tensor z = ops::mean_time(tape, model.forward(tape, images, TapKeep::none()).logits);
+  const std::vector<float> zc = z.to_vector<float>();
+  const int64_t b = z.size(0), k = z.size(1);
+  SG_CHECK(rank >= 1 && rank <= k, "classes_of_rank: rank " << rank << " outside [1, " << k << "]");
+  std::vector<int32_t> out(static_cast<size_t>(b));
+  for (int64_t i = 0; i < b; ++i) out[size_t(i)] = int32_t(ranked_classes(zc.data() + i * k, k)[size_t(rank - 1)]);
+  return out;
+}
+
+}  // namespace spikegrad::attack_detail
