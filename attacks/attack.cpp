@@ -5,6 +5,8 @@
 #include <cmath>
 #include <sstream>
 
+#include "attacks/logit_gradient.h"
+
 namespace spikegrad {
 
 namespace {
@@ -20,8 +22,23 @@ bool iterative(AttackKind kind) { return kind == AttackKind::pgd || kind == Atta
 
 // d loss / d x at x, assuming the caller holds a ModelModeGuard. The leaf is a fresh view of x, so the
 // caller's tensor never gets requires_grad set and the tape sees a leaf even when x came off another tape.
-Tensor loss_gradient(Model& model, const Tensor& x, const Tensor& labels, const char* op) {
+Tensor loss_gradient(Model& model, const Tensor& x, const Tensor& labels, const char* op,
+                     AttackLoss which = AttackLoss::ce) {
   SG_CHECK(grad_enabled(), op << ": gradients are disabled (called inside a NoGradGuard); the attack needs d loss/d input");
+  if (which == AttackLoss::cw) {
+    // d (max_{i≠y} z_i − z_y) / d x through the shared logit pass (host copies of the batch).
+    const std::vector<int32_t> y = labels.to_vector<int32_t>();
+    const attack_detail::LogitPass pass = attack_detail::logit_pass(
+        model, x.to_vector<float>(), x.shape(), x.device(),
+        [&](int64_t i, const float* z, int64_t k, double* grad_z) {
+          const int32_t label = y[size_t(i)];
+          const int64_t other = attack_detail::best_other(z, k, label);
+          grad_z[other] = 1.0;
+          grad_z[label] = -1.0;
+        },
+        op);
+    return Tensor::from_vector<float>(pass.grad, x.shape()).to(x.device());
+  }
   Tape tape;
   Tensor leaf = x.view(x.shape());
   leaf.set_requires_grad(true);
@@ -47,7 +64,9 @@ Tensor gradient_attack(Model& model, const Tensor& images, const Tensor& labels,
   ModelModeGuard guard(model, cfg.grad);
   Tape tape;  // for the update arithmetic, which runs under NoGradGuard and never records
   auto gradient_at = [&](const Tensor& x, bool at_clean_point) {
-    return at_clean_point && clean_gradient.defined() ? clean_gradient : loss_gradient(model, x, labels, op);
+    return at_clean_point && clean_gradient.defined() && cfg.loss == AttackLoss::ce
+               ? clean_gradient
+               : loss_gradient(model, x, labels, op, cfg.loss);
   };
 
   if (cfg.kind == AttackKind::fgsm) {
@@ -122,6 +141,14 @@ AttackKind parse_attack_kind(const std::string& name) {
   for (const auto& k : kKindNames) valid += (valid.empty() ? "" : ", ") + std::string(k.name);
   SG_FAIL("unknown attack '" << name << "'; valid attacks: " << valid);
 }
+
+AttackLoss parse_attack_loss(const std::string& name) {
+  if (name == "ce") return AttackLoss::ce;
+  if (name == "cw") return AttackLoss::cw;
+  SG_FAIL("unknown attack loss '" << name << "'; valid: ce, cw");
+}
+
+const char* attack_loss_name(AttackLoss loss) { return loss == AttackLoss::cw ? "cw" : "ce"; }
 
 ops::SpikeBackward parse_attack_grad(const std::string& name) {
   if (name == "bptt") return ops::SpikeBackward::bptt;

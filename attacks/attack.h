@@ -29,6 +29,10 @@ namespace spikegrad {
 
 enum class AttackKind { fgsm, pgd, bim, gn };
 
+// The loss FGSM/PGD/BIM ascend: ce (cross entropy, the reference) or cw, the Carlini–Wagner margin
+// max_{i≠y} z_i − z_y on the mean logits (unclamped: PGD-CW), which does not saturate on confident examples.
+enum class AttackLoss { ce, cw };
+
 struct AttackConfig {
   AttackKind kind = AttackKind::pgd;
   double eps = 4.0 / 255;    // L∞ radius in [0,1] pixel units; for GN the noise std
@@ -37,6 +41,7 @@ struct AttackConfig {
   bool random_start = true;  // PGD only (BIM never starts randomly; FGSM and GN have no start)
   ops::SpikeBackward grad = ops::SpikeBackward::bptt;  // how the neuron back-propagates during the attack
   uint64_t seed = 0;         // seeds the Generator of the attack() overload that takes none
+  AttackLoss loss = AttackLoss::ce;
 };
 
 // TMI's evaluation (reference.md §5.1): eps 4/255, PGD 4 steps of 1/255 with random start.
@@ -48,6 +53,9 @@ AttackConfig rat_preset(AttackKind kind = AttackKind::pgd);
 AttackKind parse_attack_kind(const std::string& name);
 const char* attack_kind_name(AttackKind kind);
 std::vector<std::string> attack_kind_names();
+// "ce" | "cw"
+AttackLoss parse_attack_loss(const std::string& name);
+const char* attack_loss_name(AttackLoss loss);
 // "bptt" | "rga"
 ops::SpikeBackward parse_attack_grad(const std::string& name);
 const char* attack_grad_name(ops::SpikeBackward grad);
@@ -93,7 +101,8 @@ void check_attack_inputs(const Model& model, const Tensor& images, const Tensor&
 void check_images_in_unit_range(const Tensor& images, const char* op);
 // attack() for callers that already hold clean_gradient = input_gradient(model, images, labels, config.grad)
 // (evaluate_attack computes it for the zero-gradient diagnostic): FGSM, BIM and PGD without random start
-// reuse it for their first step instead of running the same forward/backward again.
+// reuse it for their first step instead of running the same forward/backward again. It is the CE gradient,
+// so with config.loss = cw it is not reused.
 Tensor attack_with_clean_gradient(Model& model, const Tensor& images, const Tensor& labels, const AttackConfig& config,
                                   Generator& gen, const Tensor& clean_gradient);
 }  // namespace attack_detail

@@ -46,9 +46,7 @@ CwResult cw_l2(Model& model, const Tensor& images, const Tensor& labels, const C
         model, point, shape, device,
         [&](int64_t i, const float* z, int64_t k, double* grad_z) {
           const int32_t label = y[size_t(i)];
-          int64_t other = label == 0 ? 1 : 0;
-          for (int64_t j = 0; j < k; ++j)
-            if (j != label && z[j] > z[other]) other = j;
+          const int64_t other = attack_detail::best_other(z, k, label);
           margin[size_t(i)] = double(z[label]) - double(z[other]);
           wrong[size_t(i)] = attack_detail::first_max(z, k) != label;
           if (margin[size_t(i)] > -cfg.kappa) {

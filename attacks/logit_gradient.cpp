@@ -33,6 +33,13 @@ LogitPass logit_pass(Model& model, const std::vector<float>& x, const Shape& sha
 
 int64_t first_max(const float* z, int64_t k) { return std::max_element(z, z + k) - z; }
 
+int64_t best_other(const float* z, int64_t k, int32_t label) {
+  int64_t other = label == 0 ? 1 : 0;
+  for (int64_t j = other + 1; j < k; ++j)
+    if (j != label && z[j] > z[other]) other = j;
+  return other;
+}
+
 std::vector<int64_t> ranked_classes(const float* z, int64_t k) {
   std::vector<int64_t> order(static_cast<size_t>(k));
   std::iota(order.begin(), order.end(), 0);

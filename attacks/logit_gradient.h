@@ -23,6 +23,8 @@ LogitPass logit_pass(Model& model, const std::vector<float>& x, const Shape& sha
 
 // Index of the largest of the K values (the first on ties), as argmax does.
 int64_t first_max(const float* z, int64_t k);
+// The class other than `label` with the largest logit (the first on ties): the margin's competitor.
+int64_t best_other(const float* z, int64_t k, int32_t label);
 // The K classes sorted by logit, high to low (ties: lower index first, a fixed order).
 std::vector<int64_t> ranked_classes(const float* z, int64_t k);
 // The classes of rank `rank` (1 = the top) by the mean logits at `images`, one per example: the targets of

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "attacks/logit_gradient.h"
+
 namespace spikegrad {
 
 namespace {
@@ -19,10 +21,7 @@ std::vector<double> margins_at(Model& model, const std::vector<float>& x, const 
   std::vector<double> m(labels.size());
   for (size_t i = 0; i < labels.size(); ++i) {
     const float* row = zh.data() + int64_t(i) * k;
-    double other = -INFINITY;
-    for (int64_t j = 0; j < k; ++j)
-      if (j != labels[i]) other = std::max(other, double(row[j]));
-    m[i] = double(row[labels[i]]) - other;
+    m[i] = double(row[labels[i]]) - double(row[attack_detail::best_other(row, k, labels[i])]);
   }
   return m;
 }
