@@ -237,6 +237,16 @@ std::string report_text(Model& model, const RunConfig& c, const Dataset& test, c
     << (c.mi_lambda > 0 ? " + " + fraction_text(c.mi_lambda) + "·I(X;Z) (TMI)" : std::string(" (no TMI term)"))
     << ", " << c.optimizer << " lr " << c.lr << ", " << c.epochs << " epochs, batch " << c.batch << ", seed " << c.seed
     << "\n";
+  if (c.adv != "none") {
+    r << "- SNN-RAT adversarial training: " << c.adv << " eps " << c.adv_eps;
+    if (c.adv == "pgd")
+      r << ", alpha " << c.adv_alpha << ", " << c.adv_steps << " steps" << (c.adv_random_start ? ", random start" : "");
+    r << ", crafted with BN in eval mode; loss on "
+      << (c.adv_mix > 0 ? fraction_text(1 - c.adv_mix) + "·adversarial + " + fraction_text(c.adv_mix) + "·clean"
+                        : std::string("the adversarial batch"))
+      << "\n";
+  }
+  if (c.retraction_beta > 0) r << "- orthogonal retraction after every step, beta " << c.retraction_beta << "\n";
   r << "- best checkpoint: epoch " << best.best_epoch << ", selected on "
     << (c.select_on_test ? "**TEST accuracy** (the released code's behaviour: this biases every number below upward)"
                          : "the validation split (" + std::to_string(c.val_size) + " training examples held out)")

@@ -27,6 +27,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(
     RunConfig, dataset, data_dir, val_size, select_on_test, train_subset, test_subset, augment, model, time_steps, neuron,
     threshold, decay, reset, detach_reset, surrogate, surrogate_alpha, memory_savers, conv, tf32, loss, tet_lambda, tet_phi, mi_lambda, mi_x, mi_z,
     entropy_weight, entropy_sign, optimizer, lr, momentum, weight_decay, nesterov, schedule, step_size, gamma, grad_clip,
+    adv, adv_eps, adv_alpha, adv_steps, adv_random_start, adv_mix, retraction_beta,
     epochs, batch, seed, device, runs_dir, name, resume, progress, checkpoint, attack_subset, eps, alpha, steps, gn_std,
     attack_grad, save_logits, save_adv, eval_batch)
 
@@ -102,7 +103,7 @@ void add_integer_option(CLI::App* app, const std::string& names, T& var, const s
 enum class Bound { none, open, closed };
 
 // Real flags: finite, inside [lo, hi] / (lo, hi]; "--lr must be > 0, got 0" rather than CLI11's 309-digit bound.
-void add_real_option(CLI::App* app, const std::string& names, double& var, const std::string& desc,
+CLI::Option* add_real_option(CLI::App* app, const std::string& names, double& var, const std::string& desc,
                      Bound lo_kind = Bound::none, double lo = 0, double hi = std::numeric_limits<double>::infinity()) {
   const std::string flag = flag_name(names);
   CLI::Option* opt = app->add_option(
@@ -126,6 +127,7 @@ void add_real_option(CLI::App* app, const std::string& names, double& var, const
       },
       desc);
   opt->type_name("FLOAT")->type_size(1)->expected(1)->default_str(format_number(var));
+  return opt;
 }
 
 }  // namespace
@@ -235,6 +237,24 @@ void add_train_options(CLI::App* app, RunConfig& c) {
   add_integer_option<int64_t>(app, "--step-size", c.step_size, "step schedule: epochs per decay", 1);
   add_real_option(app, "--gamma", c.gamma, "step schedule: decay factor", Bound::open, 0);
   add_real_option(app, "--grad-clip", c.grad_clip, "clip the global gradient norm (0: off)", Bound::closed, 0);
+  app->add_option("--adv", c.adv, "adversarial training (SNN-RAT): none | fgsm | pgd; each minibatch is crafted with BN in eval mode")
+      ->check(CLI::IsMember({"none", "fgsm", "pgd"}))
+      ->capture_default_str();
+  app->add_option("--adv-eps", c.adv_eps, "adversarial training: epsilon, e.g. 2/255")->capture_default_str();
+  app->add_option("--adv-alpha", c.adv_alpha, "adversarial training: PGD step size")->capture_default_str();
+  add_integer_option<int64_t>(app, "--adv-steps", c.adv_steps, "adversarial training: PGD steps", 1,
+                              std::numeric_limits<int32_t>::max());
+  app->add_flag("--adv-random-start,!--no-adv-random-start", c.adv_random_start,
+                std::string("adversarial training: PGD starts at a uniform point of the eps-ball (default: ") +
+                    (c.adv_random_start ? "on" : "off") + ")");
+  add_real_option(app, "--adv-mix", c.adv_mix,
+                  "adversarial training: loss = (1-m)*L(adversarial) + m*L(clean); 0: adversarial only, as RAT",
+                  Bound::closed, 0, 1);
+  add_real_option(app, "--retraction-beta", c.retraction_beta,
+                  "orthogonal retraction W <- (1+b)W - b*W*W^T*W after every optimizer step (0: off; default "
+                  "5e-4 with --adv, 0 without)",
+                  Bound::closed, 0, 1)
+      ->default_str("auto");
   add_integer_option<int64_t>(app, "--epochs", c.epochs, "epochs", 1);
   add_integer_option<int64_t>(app, "--batch", c.batch, "batch size", 1);
   app->add_option("--runs-dir", c.runs_dir, "parent folder of run folders")->capture_default_str();
@@ -259,8 +279,27 @@ void validate(const RunConfig& c) {
   if (!c.gn_std.empty()) parse_fraction(c.gn_std, "--gn-std");
   SG_CHECK(c.time_steps >= 1, "--T: must be >= 1, got " << c.time_steps);
   SG_CHECK(c.batch >= 1, "--batch: must be >= 1, got " << c.batch);
+  SG_CHECK(c.adv == "none" || c.adv == "fgsm" || c.adv == "pgd", "--adv must be none, fgsm or pgd, got '" << c.adv << "'");
+  const double adv_eps = parse_fraction(c.adv_eps, "--adv-eps");
+  SG_CHECK(std::isfinite(adv_eps) && adv_eps <= 1,
+           "--adv-eps must be in [0, 1] (pixel units of [0,1] images, e.g. 2/255), got " << c.adv_eps);
+  const double adv_alpha = parse_fraction(c.adv_alpha, "--adv-alpha");
+  SG_CHECK(std::isfinite(adv_alpha) && adv_alpha > 0, "--adv-alpha must be finite and > 0, got " << c.adv_alpha);
+  SG_CHECK(c.adv_steps >= 1 && c.adv_steps <= std::numeric_limits<int32_t>::max(),
+           "--adv-steps must be in [1, " << std::numeric_limits<int32_t>::max() << "], got " << c.adv_steps);
+  SG_CHECK(std::isfinite(c.adv_mix) && c.adv_mix >= 0 && c.adv_mix <= 1, "--adv-mix must be in [0, 1], got " << c.adv_mix);
+  SG_CHECK(std::isfinite(c.retraction_beta) && (c.retraction_beta == -1 || (c.retraction_beta >= 0 && c.retraction_beta <= 1)),
+           "--retraction-beta must be in [0, 1] (or -1: auto), got " << c.retraction_beta);
   SG_CHECK(c.val_size > 0 || c.select_on_test,
            "--val-size 0 leaves nothing to select the best epoch on; give a validation size or pass --select-on-test");
+}
+
+void check_adversarial_training(const RunConfig& c) {
+  SG_CHECK(c.adv_mix == 0 || c.adv != "none", "--adv-mix " << c.adv_mix << " needs --adv fgsm or pgd (there is no adversarial batch to mix)");
+}
+
+void resolve_training_defaults(RunConfig& c) {
+  if (c.retraction_beta == -1) c.retraction_beta = c.adv == "none" ? 0.0 : 5e-4;  // [RAT] --beta default
 }
 
 void check_attack_settings(const RunConfig& c) {

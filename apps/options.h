@@ -54,6 +54,16 @@ struct RunConfig {
   int64_t step_size = 30;
   double gamma = 0.1;
   double grad_clip = 0.0;  // 0: off; else max global L2 norm
+  // SNN-RAT adversarial training (reference.md §4.4): each minibatch crafted with BN in eval mode, the loss
+  // on the adversarial batch (adv_mix > 0: (1-m)·L(adv) + m·L(clean)); then the orthogonal retraction
+  // after every optimizer step (models/retraction.h).
+  std::string adv = "none";      // none | fgsm | pgd
+  std::string adv_eps = "2/255";
+  std::string adv_alpha = "1/255";
+  int64_t adv_steps = 2;
+  bool adv_random_start = true;  // PGD only
+  double adv_mix = 0.0;          // weight of the clean batch's loss; 0: adversarial only (RAT)
+  double retraction_beta = -1;   // -1: auto (5e-4 with --adv, 0 without; resolve_training_defaults); 0: off
   int64_t epochs = 2;
   int64_t batch = 64;
   uint64_t seed = 1000;
@@ -109,6 +119,12 @@ double parse_fraction(const std::string& text, const std::string& flag);
 std::vector<double> parse_fraction_list(const std::string& text, const std::string& flag);
 // Checks values that CLI11's validators do not cover (cross-field rules).
 void validate(const RunConfig& c);
+// Cross-flag rules of adversarial training (--adv-mix needs --adv), checked on a run's final config: on
+// --resume only after the recorded config is adopted (the command line alone may leave --adv out).
+void check_adversarial_training(const RunConfig& c);
+// The defaults that depend on other flags, made explicit in the config (so config.json and checkpoints
+// record what ran): --retraction-beta auto -> 5e-4 with --adv fgsm|pgd, 0 without.
+void resolve_training_defaults(RunConfig& c);
 // An output flag naming the same file as an input (--save-adv or --save-logits onto --checkpoint or the
 // --config file) would destroy that input: an error naming both flags. Paths are compared weakly-canonical
 // (symbolic links and ".." resolved), and as files where both exist (hard links).

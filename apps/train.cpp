@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <optional>
 
 #include "apps/checkpoint.h"
 #include "apps/evaluation.h"
@@ -12,8 +13,10 @@
 #include "apps/progress.h"
 #include "apps/run_folder.h"
 #include "apps/setup.h"
+#include "attacks/attack.h"
 #include "datasets/loader.h"
 #include "losses/losses.h"
+#include "models/retraction.h"
 
 namespace spikegrad::app {
 
@@ -36,7 +39,7 @@ LossConfig loss_config(const RunConfig& c) {
 }
 
 std::string default_name(const RunConfig& c) {
-  return c.model + "-" + c.dataset + "-" + c.loss + (c.mi_lambda > 0 ? "-tmi" : "");
+  return c.model + "-" + c.dataset + "-" + c.loss + (c.mi_lambda > 0 ? "-tmi" : "") + (c.adv != "none" ? "-rat" : "");
 }
 
 bool holds_results(const fs::path& dir, std::string* which) {
@@ -121,6 +124,41 @@ EpochSums read_epoch_sums(const Checkpoint& ck) {
 
 }  // namespace
 
+// The gradient is BPTT, as the released code's `-atk_m bptt`.
+std::optional<AttackConfig> training_attack(const RunConfig& c) {
+  if (c.adv == "none") return std::nullopt;
+  AttackConfig a;
+  a.kind = parse_attack_kind(c.adv);
+  a.eps = parse_fraction(c.adv_eps, "--adv-eps");
+  a.alpha = parse_fraction(c.adv_alpha, "--adv-alpha");
+  a.steps = int(c.adv_steps);
+  a.random_start = c.adv_random_start;
+  a.grad = ops::SpikeBackward::bptt;
+  return a;
+}
+
+StepLoss training_step_loss(Tape& tape, Model& model, const Tensor& images, const Tensor& labels, const LossConfig& lcfg,
+                            const std::optional<AttackConfig>& adv, double mix, Generator& gen) {
+  auto loss_on = [&](const Tensor& x) {
+    ForwardResult out = model.forward(tape, x, taps_needed(lcfg));
+    // The taps die with `out` here: holding X's spikes through backward would cost memory.
+    return StepLoss{compute_loss(tape, out.logits, labels, out.taps, lcfg), out.logits};
+  };
+  if (!adv) return loss_on(images);
+  StepLoss s = loss_on(attack(model, images, labels, *adv, gen));
+  if (mix == 0) return s;
+  const StepLoss clean = loss_on(images);
+  auto blend = [&](const Tensor& a, const Tensor& c) {
+    if (!a.defined()) return a;
+    return ops::add(tape, ops::scale(tape, a, 1.0 - mix), ops::scale(tape, c, mix));
+  };
+  s.parts.total = blend(s.parts.total, clean.parts.total);
+  s.parts.base = blend(s.parts.base, clean.parts.base);
+  s.parts.mi = blend(s.parts.mi, clean.parts.mi);
+  s.parts.entropy = blend(s.parts.entropy, clean.parts.entropy);
+  return s;
+}
+
 void (*train_commit_hook)(const char* point, int64_t epoch) = nullptr;
 void (*train_step_hook)(int64_t epoch, int64_t steps_done) = nullptr;
 
@@ -130,6 +168,8 @@ std::string run_train(RunConfig c, const GivenSettings& given) {
   // Every flag and output path before anything is written or loaded: a bad --eps or --save-adv must not
   // surface only after training, with the report lost.
   validate_before_training(c);
+  if (!c.resume) check_adversarial_training(c);
+  resolve_training_defaults(c);
   if (c.name.empty()) c.name = default_name(c);
   validate_run_name(c.name);
   const fs::path dir = fs::path(c.runs_dir) / c.name;
@@ -167,6 +207,8 @@ std::string run_train(RunConfig c, const GivenSettings& given) {
                                      << ") and its report.md is written; to train it further give --epochs N with N > "
                                      << done);
     validate_before_training(c);  // a config adopted from an older checkpoint meets today's checks too
+    check_adversarial_training(c);
+    resolve_training_defaults(c);
   }
 
   const Device device = resolve_device(c.device);
@@ -178,6 +220,7 @@ std::string run_train(RunConfig c, const GivenSettings& given) {
   std::unique_ptr<Optimizer> optimizer = build_optimizer(c, *model);
   std::unique_ptr<LrSchedule> schedule = build_schedule(c);
   const LossConfig lcfg = loss_config(c);
+  const std::optional<AttackConfig> adv = training_attack(c);
 
   LoaderOptions lo = LoaderOptions::training(data.train, c.batch, c.seed);
   if (c.augment == "on") lo.augmentation = Augmentation{4, true};  // the CIFAR recipe: crop (pad 4) + flip
@@ -270,9 +313,8 @@ std::string run_train(RunConfig c, const GivenSettings& given) {
     while (loader.next(batch)) {
       const Tensor images = batch.images.to(device), labels = batch.labels.to(device);
       Tape tape;
-      ForwardResult out = model->forward(tape, images, taps_needed(lcfg));
-      LossParts parts = compute_loss(tape, out.logits, labels, out.taps, lcfg);
-      out.taps = Taps();  // the loss has read them; holding X's spikes through backward would cost memory
+      const StepLoss out = training_step_loss(tape, *model, images, labels, lcfg, adv, c.adv_mix, gen);
+      const LossParts& parts = out.parts;
       // Everything of the step that does not depend on the loss value is queued before the loss is read:
       // on CUDA the one wait for the device then overlaps backward instead of sitting between forward and
       // backward. A non-finite loss still stops the run before the optimizer touches the parameters.
@@ -292,6 +334,8 @@ std::string run_train(RunConfig c, const GivenSettings& given) {
       if (c.grad_clip > 0) clip_grad_norm(optimizer->params(), c.grad_clip);
       optimizer->step();
       optimizer->zero_grad();
+      // SNN-RAT's retraction, after every step; its row subsets draw from `gen` (models/retraction.h).
+      if (c.retraction_beta > 0) orthogonal_retraction(*model, c.retraction_beta, gen);
       const int64_t b = batch.labels.numel();
       sums.add(values, b);
       sums.correct += count_matches(values.predictions, batch.labels);  // both on the CPU: nothing is copied back

@@ -2,10 +2,13 @@
 // last.safetensors, report.md) and resumes exactly with --resume.
 #pragma once
 #include <cstdint>
+#include <optional>
 
 #include "apps/interrupt.h"
 #include "apps/options.h"
+#include "attacks/attack.h"
 #include "engine/check.h"
+#include "losses/losses.h"
 
 namespace spikegrad::app {
 
@@ -25,6 +28,20 @@ namespace spikegrad::app {
 // With --resume, `given` says which settings the user gave (config_for_resume, apps/options.h); a caller
 // filling a whole RunConfig gives all of them.
 std::string run_train(RunConfig config, const GivenSettings& given = GivenSettings());
+
+// SNN-RAT adversarial training (reference.md §4.4), the parts run_train uses (public for tests):
+// the attack that crafts each training minibatch from --adv* (BPTT gradients); none for --adv none.
+std::optional<AttackConfig> training_attack(const RunConfig& c);
+// One step's loss and the logits its accuracy is counted on. With `adv`, the batch is replaced by its
+// adversarial version, crafted with BN in eval mode (attack() restores the model's modes) and the PGD start
+// drawn from `gen`, the run's generator (so --resume redraws it exactly); mix = --adv-mix m > 0 adds the
+// clean batch, every loss part being (1-m)·adversarial + m·clean. The logits are the adversarial batch's.
+struct StepLoss {
+  LossParts parts;
+  Tensor logits;
+};
+StepLoss training_step_loss(Tape& tape, Model& model, const Tensor& images, const Tensor& labels, const LossConfig& lcfg,
+                            const std::optional<AttackConfig>& adv, double mix, Generator& gen);
 
 // Tests only: called inside each epoch's commit, after the metrics row is written and before
 // last.safetensors is replaced (a throw there simulates a kill at that point).

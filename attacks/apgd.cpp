@@ -17,13 +17,15 @@ struct PointValues {
   std::vector<float> grad;       // (B·D) d loss_b / d x_b
 };
 
-PointValues values_at(Model& model, const std::vector<float>& x, const Shape& shape, Device device,
-                      const std::vector<int32_t>& labels, const std::vector<int32_t>& targets, const ApgdConfig& cfg) {
+PointValues values_at(Model& model, const std::vector<float>& x, const attack_detail::HostBatch& in,
+                      const std::vector<int32_t>& targets, const ApgdConfig& cfg) {
+  const Shape& shape = in.shape;
+  const std::vector<int32_t>& labels = in.y;
   PointValues v;
   v.loss.resize(static_cast<size_t>(shape[0]));
   v.correct.resize(static_cast<size_t>(shape[0]));
   attack_detail::LogitPass pass = attack_detail::logit_pass(
-      model, x, shape, device,
+      model, x, shape, in.device,
       [&](int64_t i, const float* z, int64_t k, double* grad_z) {
         v.loss[size_t(i)] = apgd_row_loss(cfg.loss, z, k, labels[size_t(i)], targets[size_t(i)], grad_z);
         v.correct[size_t(i)] = attack_detail::first_max(z, k) == labels[size_t(i)];
@@ -117,11 +119,10 @@ ApgdResult apgd(Model& model, const Tensor& images, const Tensor& labels, const 
   attack_detail::check_attack_inputs(model, images, labels, "apgd");
   check_apgd_config(cfg, model.config().num_classes);
   ModelModeGuard guard(model, cfg.grad);
-  const Shape shape = images.shape();
-  const Device device = images.device();
-  const int64_t b = shape[0], d = images.numel() / b;
-  const std::vector<float> x = images.to_vector<float>();
-  const std::vector<int32_t> y = labels.to_vector<int32_t>();
+  const attack_detail::HostBatch in(images, labels);
+  const Shape& shape = in.shape;
+  const int64_t b = in.size, d = in.per_example;
+  const std::vector<float>& x = in.x;
   const float eps = float(cfg.eps);
 
   // Targets (dlr_targeted): the class of the requested rank at the clean images.
@@ -142,7 +143,7 @@ ApgdResult apgd(Model& model, const Tensor& images, const Tensor& labels, const 
         cur[size_t(e)] = std::clamp(x[size_t(e)] + eps * (2.f * u[size_t(e)] - 1.f) / std::max(norm, 1e-12f), 0.f, 1.f);
     }
   }
-  PointValues at = values_at(model, cur, shape, device, y, targets, cfg);
+  PointValues at = values_at(model, cur, in, targets, cfg);
   std::vector<float> best = cur, best_grad = at.grad, first_fooled = cur, prev = cur;
   std::vector<double> best_loss = at.loss, step(static_cast<size_t>(b), 2.0 * cfg.eps);
   std::vector<uint8_t> fooled(static_cast<size_t>(b));
@@ -169,7 +170,7 @@ ApgdResult apgd(Model& model, const Tensor& images, const Tensor& labels, const 
     }
     prev.swap(cur);
     cur.swap(next);
-    at = values_at(model, cur, shape, device, y, targets, cfg);
+    at = values_at(model, cur, in, targets, cfg);
     grad = at.grad;
     for (int64_t i = 0; i < b; ++i) {
       const size_t si = size_t(i);
@@ -215,7 +216,7 @@ ApgdResult apgd(Model& model, const Tensor& images, const Tensor& labels, const 
     const std::vector<float>& src = fooled[size_t(i)] ? first_fooled : best;
     std::copy(src.begin() + i * d, src.begin() + (i + 1) * d, out.begin() + i * d);
   }
-  r.adversarial = Tensor::from_vector<float>(out, shape).to(device);
+  r.adversarial = in.on_device(out);
   r.fooled = fooled;
   r.best_loss = best_loss;
   return r;

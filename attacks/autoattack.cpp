@@ -7,6 +7,7 @@
 #include "attacks/apgd.h"
 #include "attacks/evaluate.h"
 #include "attacks/fab.h"
+#include "attacks/logit_gradient.h"
 #include "attacks/square.h"
 
 namespace spikegrad {
@@ -73,11 +74,12 @@ AutoAttackResult autoattack(Model& model, const Tensor& images, const Tensor& la
                             Generator& gen) {
   attack_detail::check_attack_inputs(model, images, labels, "autoattack");
   check_autoattack_config(cfg);
-  const Shape shape = images.shape();
-  const Device device = images.device();
-  const int64_t b = shape[0], d = images.numel() / b, k = model.config().num_classes;
-  const std::vector<int32_t> y = labels.to_vector<int32_t>();
-  std::vector<float> adv = images.to_vector<float>();  // becomes the breaking point of each broken example
+  const attack_detail::HostBatch in(images, labels);
+  const Shape& shape = in.shape;
+  const Device device = in.device;
+  const int64_t b = in.size, d = in.per_example, k = model.config().num_classes;
+  const std::vector<int32_t>& y = in.y;
+  std::vector<float> adv = in.x;  // becomes the breaking point of each broken example
 
   AutoAttackResult r;
   r.total = b;
@@ -181,7 +183,7 @@ AutoAttackResult autoattack(Model& model, const Tensor& images, const Tensor& la
   // robust_after per stage: the clean-correct count minus everything broken up to that stage.
   int64_t left = r.clean_correct;
   for (AutoAttackStage& s : r.stages) s.robust_after = left -= s.broken;
-  r.adversarial = Tensor::from_vector<float>(adv, shape).to(device);
+  r.adversarial = in.on_device(adv);
   return r;
 }
 

@@ -21,11 +21,10 @@ CwResult cw_l2(Model& model, const Tensor& images, const Tensor& labels, const C
   check_cw_config(cfg);
   SG_CHECK(model.config().num_classes >= 2, "cw: the margin needs at least 2 classes");
   ModelModeGuard guard(model, cfg.grad);
-  const Shape shape = images.shape();
-  const Device device = images.device();
-  const int64_t b = shape[0], n = images.numel(), d = n / b;
-  const std::vector<float> x = images.to_vector<float>();
-  const std::vector<int32_t> y = labels.to_vector<int32_t>();
+  const attack_detail::HostBatch in(images, labels);
+  const int64_t b = in.size, d = in.per_example, n = b * d;
+  const std::vector<float>& x = in.x;
+  const std::vector<int32_t>& y = in.y;
 
   // w = atanh(2x − 1), with x pulled inside (0,1) so that pixels at 0 or 1 start finite.
   std::vector<double> w(static_cast<size_t>(n)), m(static_cast<size_t>(n), 0.0), v(static_cast<size_t>(n), 0.0);
@@ -43,7 +42,7 @@ CwResult cw_l2(Model& model, const Tensor& images, const Tensor& labels, const C
     for (int64_t e = 0; e < n; ++e) point[size_t(e)] = float((std::tanh(w[size_t(e)]) + 1.0) / 2.0);
     // d/dz of c·max(z_y − max_{i≠y} z_i, −κ): zero once the margin is below −κ.
     const attack_detail::LogitPass pass = attack_detail::logit_pass(
-        model, point, shape, device,
+        model, point, in.shape, in.device,
         [&](int64_t i, const float* z, int64_t k, double* grad_z) {
           const int32_t label = y[size_t(i)];
           const int64_t other = attack_detail::best_other(z, k, label);
@@ -87,7 +86,7 @@ CwResult cw_l2(Model& model, const Tensor& images, const Tensor& labels, const C
       w[size_t(e)] -= cfg.lr * (m[size_t(e)] / bc1) / (std::sqrt(v[size_t(e)] / bc2) + adam_eps);
     }
   }
-  r.adversarial = Tensor::from_vector<float>(best, shape).to(device);
+  r.adversarial = in.on_device(best);
   return r;
 }
 

@@ -63,11 +63,10 @@ FabResult fab_targeted(Model& model, const Tensor& images, const Tensor& labels,
   attack_detail::check_attack_inputs(model, images, labels, "fab");
   check_fab_config(cfg, model.config().num_classes);
   ModelModeGuard guard(model, cfg.grad);
-  const Shape shape = images.shape();
-  const Device device = images.device();
-  const int64_t b = shape[0], d = images.numel() / b;
-  const std::vector<float> x = images.to_vector<float>();
-  const std::vector<int32_t> y = labels.to_vector<int32_t>();
+  const attack_detail::HostBatch in(images, labels);
+  const int64_t b = in.size, d = in.per_example;
+  const std::vector<float>& x = in.x;
+  const std::vector<int32_t>& y = in.y;
   const std::vector<int32_t> t = attack_detail::classes_of_rank(model, images, cfg.target_rank);
 
   FabResult r;
@@ -84,7 +83,7 @@ FabResult fab_targeted(Model& model, const Tensor& images, const Tensor& labels,
   std::vector<uint8_t> wrong(static_cast<size_t>(b));
   auto evaluate = [&](const std::vector<float>& at) {
     return attack_detail::logit_pass(
-        model, at, shape, device,
+        model, at, in.shape, in.device,
         [&](int64_t i, const float* z, int64_t k, double* grad_z) {
           const size_t si = size_t(i);
           g[si] = double(z[t[si]]) - double(z[y[si]]);
@@ -130,7 +129,7 @@ FabResult fab_targeted(Model& model, const Tensor& images, const Tensor& labels,
     }
     if (!any_active) break;
     // Misclassified after the step? (a forward only; the gradient is taken after moving back)
-    const std::vector<int32_t> pred = predict(model, Tensor::from_vector<float>(cur, shape).to(device)).to_vector<int32_t>();
+    const std::vector<int32_t> pred = predict(model, in.on_device(cur)).to_vector<int32_t>();
     for (int64_t i = 0; i < b; ++i) {
       const size_t si = size_t(i);
       if (r.norm[si] == 0 || pred[si] == y[si]) continue;
@@ -146,7 +145,7 @@ FabResult fab_targeted(Model& model, const Tensor& images, const Tensor& labels,
     }
     if (it + 1 < cfg.iterations) pass = evaluate(cur);
   }
-  r.adversarial = Tensor::from_vector<float>(best, shape).to(device);
+  r.adversarial = in.on_device(best);
   return r;
 }
 

@@ -5,6 +5,14 @@
 
 namespace spikegrad::attack_detail {
 
+HostBatch::HostBatch(const Tensor& images, const Tensor& labels)
+    : shape(images.shape()), device(images.device()), size(images.size(0)), per_example(images.numel() / images.size(0)),
+      x(images.to_vector<float>()), y(labels.to_vector<int32_t>()) {}
+
+Tensor HostBatch::on_device(const std::vector<float>& values) const {
+  return Tensor::from_vector<float>(values, shape).to(device);
+}
+
 LogitPass logit_pass(Model& model, const std::vector<float>& x, const Shape& shape, Device device,
                      const std::function<void(int64_t, const float*, int64_t, double*)>& row_grad, const char* op) {
   SG_CHECK(grad_enabled(), op << ": gradients are disabled (called inside a NoGradGuard); the attack needs d loss/d input");

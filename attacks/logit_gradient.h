@@ -11,6 +11,17 @@
 
 namespace spikegrad::attack_detail {
 
+// A batch copied to the host for the per-example bookkeeping of APGD, FAB, CW, Square and AutoAttack.
+struct HostBatch {
+  HostBatch(const Tensor& images, const Tensor& labels);
+  Shape shape;                  // (B,C,H,W)
+  Device device;                // where the images came from and results go back
+  int64_t size = 0, per_example = 0;  // B and C·H·W
+  std::vector<float> x;         // the images
+  std::vector<int32_t> y;       // the labels
+  Tensor on_device(const std::vector<float>& values) const;  // values (B·D) as (B,C,H,W) on `device`
+};
+
 struct LogitPass {
   std::vector<float> logits;  // (B,K) mean over T
   std::vector<float> grad;    // (B·D) d Σ_b f_b / d x

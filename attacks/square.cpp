@@ -51,11 +51,10 @@ SquareResult square_attack(Model& model, const Tensor& images, const Tensor& lab
   check_square_config(cfg);
   SG_CHECK(model.config().num_classes >= 2, "square: the margin needs at least 2 classes");
   ModelModeGuard guard(model, std::nullopt);
-  const Shape shape = images.shape();
-  const Device device = images.device();
-  const int64_t b = shape[0], c = shape[1], h = shape[2], w = shape[3], d = c * h * w;
-  const std::vector<float> x = images.to_vector<float>();
-  const std::vector<int32_t> y = labels.to_vector<int32_t>();
+  const attack_detail::HostBatch in(images, labels);
+  const int64_t b = in.size, c = in.shape[1], h = in.shape[2], w = in.shape[3], d = in.per_example;
+  const std::vector<float>& x = in.x;
+  const std::vector<int32_t>& y = in.y;
   const float eps = float(cfg.eps);
   auto at_sign = [&](int64_t e, float sign) { return std::clamp(x[size_t(e)] + eps * sign, 0.f, 1.f); };
 
@@ -74,7 +73,7 @@ SquareResult square_attack(Model& model, const Tensor& images, const Tensor& lab
         }
   }
   SquareResult r;
-  r.margin = margins_at(model, best, shape, device, y);
+  r.margin = margins_at(model, best, in.shape, in.device, y);
   r.queries_used.assign(size_t(b), 1);
   r.fooled.assign(size_t(b), 0);
   for (int64_t i = 0; i < b; ++i) r.fooled[size_t(i)] = r.margin[size_t(i)] <= 0;
@@ -108,7 +107,7 @@ SquareResult square_attack(Model& model, const Tensor& images, const Tensor& lab
           }
       }
     }
-    const std::vector<double> m = margins_at(model, candidates, {n, c, h, w}, device, sub_labels);
+    const std::vector<double> m = margins_at(model, candidates, {n, c, h, w}, in.device, sub_labels);
     for (int64_t a = 0; a < n; ++a) {
       const size_t i = size_t(active[size_t(a)]);
       ++r.queries_used[i];
@@ -119,7 +118,7 @@ SquareResult square_attack(Model& model, const Tensor& images, const Tensor& lab
       }
     }
   }
-  r.adversarial = Tensor::from_vector<float>(best, shape).to(device);
+  r.adversarial = in.on_device(best);
   return r;
 }
 

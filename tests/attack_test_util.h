@@ -113,6 +113,24 @@ inline AttackConfig config(AttackKind kind, double eps) {
   return c;
 }
 
+// The CUDA contract shared by the attacks that report per-example success: with the trained model on CUDA,
+// `run(model, images, labels)` returns {the adversarial batch (on CUDA), per-example fooled flags}; each
+// fooled example must be misclassified there. Skips without a usable device; the model goes back to the CPU.
+template <class Run>
+void expect_fooled_misclassified_on_cuda(int64_t n, uint64_t seed, Run&& run) {
+  if (!testing::cuda_ok()) GTEST_SKIP() << "no usable CUDA device";
+  Model& model = trained_model();
+  model.to(Device::CUDA);
+  const Batch b = synthetic_batch(n, seed);
+  const auto [adversarial, fooled] = run(model, b.images.to(Device::CUDA), b.labels.to(Device::CUDA));
+  const std::vector<int32_t> pred = predict(model, adversarial).template to_vector<int32_t>();
+  model.to(Device::CPU);
+  EXPECT_EQ(adversarial.device(), Device::CUDA);
+  const std::vector<int32_t> y = b.labels.to_vector<int32_t>();
+  for (size_t i = 0; i < y.size(); ++i)
+    if (fooled[i]) EXPECT_NE(pred[i], y[i]) << "example " << i;
+}
+
 inline const AttackKind kAllKinds[] = {AttackKind::fgsm, AttackKind::pgd, AttackKind::bim, AttackKind::gn};
 
 }  // namespace spikegrad::attack_test

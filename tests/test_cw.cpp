@@ -68,19 +68,13 @@ TEST(Cw, EarlyStopAndBadSettings) {
 }
 
 TEST(Cw, RunsOnCudaWithTheSameContract) {
-  if (!testing::cuda_ok()) GTEST_SKIP() << "no usable CUDA device";
-  Model& model = trained_model();
-  model.to(Device::CUDA);
-  const Batch b = synthetic_batch(4, 71);
-  CwConfig c;
-  c.c = 5;
-  c.steps = 10;
-  const CwResult r = cw_l2(model, b.images.to(Device::CUDA), b.labels.to(Device::CUDA), c);
-  const std::vector<int32_t> pred = predict(model, r.adversarial).to_vector<int32_t>();
-  model.to(Device::CPU);
-  const std::vector<int32_t> y = b.labels.to_vector<int32_t>();
-  for (size_t i = 0; i < y.size(); ++i)
-    if (r.fooled[i]) EXPECT_NE(pred[i], y[i]) << "example " << i;
+  expect_fooled_misclassified_on_cuda(4, 71, [](Model& model, const Tensor& images, const Tensor& labels) {
+    CwConfig c;
+    c.c = 5;
+    c.steps = 10;
+    CwResult r = cw_l2(model, images, labels, c);
+    return std::make_pair(r.adversarial, r.fooled);
+  });
 }
 
 }  // namespace
