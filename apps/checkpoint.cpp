@@ -38,6 +38,7 @@ void check_config_choices(const RunConfig& c) {
       {"optimizer", c.optimizer, {"adam", "adamw", "sgd"}},
       {"schedule", c.schedule, {"cosine", "step", "none"}},
       {"attack_grad", c.attack_grad, {"bptt", "rga"}},
+      {"attack_loss", c.attack_loss, {"ce", "cw"}},
       {"adv", c.adv, {"none", "fgsm", "pgd"}},
   };
   for (const Choice& ch : choices) {

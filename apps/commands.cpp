@@ -1,6 +1,7 @@
 #include "apps/commands.h"
 
 #include <cstdio>
+#include <set>
 
 #include "apps/checkpoint.h"
 #include "apps/evaluation.h"
@@ -29,6 +30,16 @@ RunConfig config_for_checkpoint(const RunConfig& flags, const RunConfig& saved) 
   c.steps = flags.steps;
   c.gn_std = flags.gn_std;
   c.attack_grad = flags.attack_grad;
+  c.attacks = flags.attacks;
+  c.attack_loss = flags.attack_loss;
+  c.apgd_iterations = flags.apgd_iterations;
+  c.fab_iterations = flags.fab_iterations;
+  c.square_queries = flags.square_queries;
+  c.target_classes = flags.target_classes;
+  c.cw_c = flags.cw_c;
+  c.cw_kappa = flags.cw_kappa;
+  c.cw_steps = flags.cw_steps;
+  c.cw_lr = flags.cw_lr;
   c.save_logits = flags.save_logits;
   c.save_adv = flags.save_adv;
   c.checkpoint = flags.checkpoint;
@@ -79,9 +90,12 @@ void run_eval(const RunConfig& flags) {
 void run_attack(const RunConfig& flags) {
   Loaded l = load_for_evaluation(flags);
   const RunConfig& c = l.config;
-  std::vector<AttackConfig> configs;
+  std::vector<SweepAttack> configs;
+  std::set<std::string> names;  // CW is an L2 attack: one run serves every epsilon of the sweep
   for (double eps : parse_fraction_list(c.eps, "--eps"))
-    for (const AttackConfig& a : report_attacks(c, eps)) configs.push_back(a);
+    for (const SweepAttack& a : report_attacks(c, eps))
+      if (names.insert(adversarial_name(a)).second) configs.push_back(a);
+  SG_CHECK(!configs.empty(), "--attacks none: the attack command needs at least one attack");
   std::vector<Tensor> advs;
   const std::vector<AttackRow> rows = attack_table(*l.model, l.data.test, configs, c.attack_subset, c.eval_batch, c.seed,
                                                    c.save_adv.empty() ? nullptr : &advs, {"attack", c.progress});
@@ -89,13 +103,18 @@ void run_attack(const RunConfig& flags) {
   if (!c.save_adv.empty()) {
     NamedTensors out;
     std::map<std::string, std::string> meta{{"checkpoint", c.checkpoint}};
-    for (size_t i = 0; i < rows.size(); ++i) {
-      const std::string name = "adv." + std::to_string(i);
-      out.push_back({name, advs[i]});
-      meta[name] = rows[i].attack + " " + rows[i].settings;
+    // One tensor per attack and epsilon, named by both ("pgd/eps=4/255"); the table's stage rows of
+    // AutoAttack have no inputs of their own.
+    size_t at = 0;
+    for (const AttackRow& row : rows) {
+      if (row.attack.rfind("autoattack: ", 0) == 0) continue;
+      const std::string name = adversarial_name(configs[at]);
+      out.push_back({name, advs[at]});
+      meta[name] = row.attack + " " + row.settings;
       // The counts the table reports, so re-classifying the saved inputs can be checked against them.
-      meta[name + ".robust_correct"] = std::to_string(rows[i].result.adv_correct);
-      meta[name + ".total"] = std::to_string(rows[i].result.total);
+      meta[name + ".robust_correct"] = std::to_string(row.result.adv_correct);
+      meta[name + ".total"] = std::to_string(row.result.total);
+      ++at;
     }
     const int64_t n = advs.empty() ? 0 : advs[0].size(0);
     out.push_back({"labels", l.data.test.labels.slice0(0, n).clone()});

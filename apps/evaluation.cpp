@@ -40,13 +40,6 @@ void for_each_batch(Model& model, const Dataset& data, int64_t batch, int64_t li
   }
 }
 
-std::string fraction_255(double v) {
-  char buf[48];
-  const double k = v * 255.0;
-  if (std::abs(k - std::round(k)) < 1e-6) std::snprintf(buf, sizeof buf, "%g/255", std::round(k));
-  else std::snprintf(buf, sizeof buf, "%.4g", v);
-  return buf;
-}
 std::string fraction_text(double v) {
   std::ostringstream o;
   o << v;  // shortest natural form: 0.05, not 0.050000
@@ -77,51 +70,30 @@ double clean_accuracy(Model& model, const Dataset& data, int64_t batch, const Pa
   return total ? 100.0 * double(correct) / double(total) : 0.0;
 }
 
-std::vector<AttackConfig> report_attacks(const RunConfig& c, double eps) {
-  const ops::SpikeBackward grad = parse_attack_grad(c.attack_grad);
-  std::vector<AttackConfig> out;
-  for (AttackKind kind : {AttackKind::fgsm, AttackKind::pgd, AttackKind::bim, AttackKind::gn}) {
-    AttackConfig a;
-    a.kind = kind;
-    a.eps = kind == AttackKind::gn && !c.gn_std.empty() ? parse_fraction(c.gn_std, "--gn-std") : eps;
-    a.alpha = parse_fraction(c.alpha, "--alpha");
-    a.steps = int(c.steps);
-    a.random_start = kind == AttackKind::pgd;
-    a.grad = grad;
-    a.seed = c.seed;
-    out.push_back(a);
-  }
-  return out;
-}
-
-std::vector<AttackRow> attack_table(Model& model, const Dataset& data, const std::vector<AttackConfig>& configs,
+std::vector<AttackRow> attack_table(Model& model, const Dataset& data, const std::vector<SweepAttack>& attacks,
                                     int64_t subset, int64_t batch, uint64_t seed, std::vector<Tensor>* adv_out,
                                     const PassOptions& pass) {
   std::vector<AttackRow> rows;
   const int64_t examples = subset > 0 ? std::min(subset, data.size()) : data.size();
   const int64_t batches = batch > 0 ? (examples + batch - 1) / batch : 0;
   const std::string label = pass.label.empty() ? "attack" : pass.label;
-  Progress bar(label, batches * int64_t(configs.size()), pass.progress);
-  const PassOptions each{label, false, pass.interrupts};  // one bar over the sweep, not one per config
+  Progress bar(label, batches * int64_t(attacks.size()), pass.progress);
+  const PassOptions each{label, false, pass.interrupts};  // one bar over the sweep, not one per attack
   int64_t step = 0, images_done = 0;
-  for (size_t k = 0; k < configs.size(); ++k) {
-    const AttackConfig& a = configs[k];
+  for (size_t k = 0; k < attacks.size(); ++k) {
+    const SweepAttack& a = attacks[k];
     AttackRow row;
-    row.attack = attack_kind_name(a.kind);
+    row.attack = a.name;
     row.eps = a.eps;
-    std::ostringstream s;
-    if (a.kind == AttackKind::gn) s << "std " << fraction_255(a.eps);
-    else s << "eps " << fraction_255(a.eps);
-    if (a.kind == AttackKind::pgd || a.kind == AttackKind::bim)
-      s << ", alpha " << fraction_255(a.alpha) << ", " << a.steps << " steps" << (a.random_start ? ", random start" : "");
-    if (a.kind != AttackKind::gn) s << ", grad " << attack_grad_name(a.grad);
-    row.settings = s.str();
+    row.settings = describe(a);
     // One generator per attack, seeded from the run: the table does not depend on the attack order.
     Generator gen(seed + 7919 * (k + 1));
     std::vector<Tensor> advs;
+    AutoAttackResult ensemble;
     for_each_batch(model, data, batch, subset, each, [&](const Tensor& images, const Tensor& labels) {
       Tensor adv;
-      row.result += evaluate_attack(model, images, labels.to(model.device()), a, gen, adv_out ? &adv : nullptr);
+      row.result += run_sweep_attack(model, images, labels.to(model.device()), a, gen, adv_out ? &adv : nullptr,
+                                     a.name == "autoattack" ? &ensemble : nullptr);
       if (adv_out) advs.push_back(adv.to(Device::CPU));
       ++step;
       images_done += labels.numel();
@@ -140,7 +112,27 @@ std::vector<AttackRow> attack_table(Model& model, const Dataset& data, const std
       }
       adv_out->push_back(all);
     }
+    if (a.name == "autoattack") {
+      row.notes.push_back("autoattack: " + std::to_string(ensemble.top_logit_ties) + " of " +
+                          std::to_string(ensemble.total) +
+                          " examples have exactly equal top-2 clean logits (their prediction rests on the first-index rule)");
+      for (const AutoAttackStage& st : ensemble.stages)
+        if (!st.ran) row.notes.push_back("autoattack: " + st.name + " did not run: " + st.skipped_because);
+    }
     rows.push_back(row);
+    // The ensemble's stages, cumulative: the robust accuracy after each, the last being the worst case.
+    for (const AutoAttackStage& st : ensemble.stages) {
+      AttackRow stage;
+      stage.attack = "autoattack: after " + st.name;
+      stage.eps = a.eps;
+      stage.settings = st.ran ? "cumulative; broke " + std::to_string(st.broken) : "skipped";
+      stage.result.total = ensemble.total;
+      stage.result.clean_correct = ensemble.clean_correct;
+      stage.result.adv_correct = st.robust_after;
+      stage.result.fooled = ensemble.clean_correct - st.robust_after;
+      stage.result.zero_grad = row.result.zero_grad;
+      rows.push_back(stage);
+    }
   }
   return rows;
 }
@@ -220,6 +212,11 @@ std::string format_table(const std::vector<AttackRow>& rows) {
                   100.0 * r.result.zero_grad_fraction());
     o << buf;
   }
+  for (const AttackRow& r : rows)
+    for (const std::string& note : r.notes) o << "\n- " << note;
+  bool any_note = false;
+  for (const AttackRow& r : rows) any_note = any_note || !r.notes.empty();
+  if (any_note) o << "\n";
   return o.str();
 }
 

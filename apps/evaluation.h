@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/attack_sweep.h"
 #include "apps/checkpoint.h"
 #include "apps/options.h"
 #include "attacks/attack.h"
@@ -36,16 +37,17 @@ int64_t count_matches(const Tensor& predictions, const Tensor& labels);
 double clean_accuracy(Model& model, const Dataset& data, int64_t batch, const PassOptions& pass = {});
 
 struct AttackRow {
-  std::string attack;    // "FGSM", "PGD", "BIM", "GN"
+  std::string attack;    // "fgsm", "pgd", …, "autoattack", and "autoattack: after apgd-ce" for its stages
   std::string settings;  // human-readable parameters
   double eps = 0;
   RobustResult result;   // robust accuracy and attack success rate, each named (attacks/evaluate.h)
+  std::vector<std::string> notes;  // diagnostics printed under the table (AutoAttack's ties, skipped stages)
 };
 
-// Attacks the first `subset` examples of `data` with every config; adv_out (optional) receives the
-// adversarial inputs of each config (CPU, (N,C,H,W)). pass: one progress bar over the whole sweep, every
-// batch of every config (label "attack" when empty).
-std::vector<AttackRow> attack_table(Model& model, const Dataset& data, const std::vector<AttackConfig>& configs,
+// Attacks the first `subset` examples of `data` with every attack; adv_out (optional) receives the
+// adversarial inputs of each attack (CPU, (N,C,H,W)), in the order of `attacks`. pass: one progress bar over
+// the whole sweep, every batch of every attack (label "attack" when empty). AutoAttack adds a row per stage.
+std::vector<AttackRow> attack_table(Model& model, const Dataset& data, const std::vector<SweepAttack>& attacks,
                                     int64_t subset, int64_t batch, uint64_t seed, std::vector<Tensor>* adv_out,
                                     const PassOptions& pass = {});
 
@@ -54,8 +56,6 @@ std::vector<AttackRow> attack_table(Model& model, const Dataset& data, const std
 // (e.g. "fashion-mnist in /path"). An empty split (e.g. --val-size 0) is skipped.
 void check_splits_match(const Dataset& train, const Dataset& validation, const Dataset& test, const std::string& context);
 
-// The four attacks of the report at one epsilon, from the run's settings.
-std::vector<AttackConfig> report_attacks(const RunConfig& c, double eps);
 
 struct TemporalStats {
   double mean_mi = 0;                                        // bits, default taps (X, Z)

@@ -77,12 +77,22 @@ struct RunConfig {
   std::string checkpoint;       // eval/attack: the checkpoint to load
   int64_t attack_subset = 1000; // examples attacked (the first N of the test split); 0: all
   std::string eps = "4/255";    // attack: a comma-separated sweep; others: one value
-  std::string alpha = "1/255";
+  std::string alpha = "eps/4";  // PGD/BIM step: a fraction, or eps/N (TMI's 1/255 at 4/255)
   int64_t steps = 4;
   std::string gn_std;           // Gaussian noise std; empty: eps
   std::string attack_grad = "bptt";  // bptt | rga
   std::string save_logits;      // eval: per-example logits (safetensors)
   std::string save_adv;         // attack: adversarial inputs (safetensors)
+  std::string attacks = "fgsm,pgd,bim,gn";  // apps/attack_sweep.h: also apgd-ce apgd-t fab-t square autoattack cw; none
+  std::string attack_loss = "ce";           // FGSM/PGD/BIM: ce | cw (the CW margin)
+  int64_t apgd_iterations = 100;            // AutoAttack's standard budgets
+  int64_t fab_iterations = 100;
+  int64_t square_queries = 5000;
+  int64_t target_classes = 9;               // APGD-T / FAB-T: classes ranked 2..target_classes+1
+  double cw_c = 1.0;                        // CW-L2 (torchattacks' defaults)
+  double cw_kappa = 0.0;
+  int64_t cw_steps = 50;
+  double cw_lr = 0.01;
   int64_t eval_batch = 256;
 
   nlohmann::json to_json() const;

@@ -62,6 +62,10 @@ AutoAttackResult& AutoAttackResult::operator+=(const AutoAttackResult& o) {
 }
 
 void check_autoattack_config(const AutoAttackConfig& c) {
+  SG_CHECK(!c.stages.empty(), "autoattack: no stage to run");
+  for (const std::string& s : c.stages)
+    SG_CHECK(s == "apgd-ce" || s == "apgd-t" || s == "fab-t" || s == "square",
+             "autoattack: unknown stage '" << s << "' (the stages are apgd-ce, apgd-t, fab-t, square)");
   SG_CHECK(std::isfinite(c.eps) && c.eps >= 0 && c.eps <= 1,
            "autoattack: eps must be in [0,1] (pixel units of [0,1] images), got " << c.eps);
   SG_CHECK(c.apgd_iterations >= 1, "autoattack: apgd_iterations must be >= 1, got " << c.apgd_iterations);
@@ -116,8 +120,11 @@ AutoAttackResult autoattack(Model& model, const Tensor& images, const Tensor& la
     }
   };
 
+  auto wants = [&](const std::string& name) {
+    return std::find(cfg.stages.begin(), cfg.stages.end(), name) != cfg.stages.end();
+  };
   // APGD-CE
-  {
+  if (wants("apgd-ce")) {
     AutoAttackStage stage = named_stage("apgd-ce");
     const std::vector<int64_t> rows = robust_rows();
     if (!rows.empty()) {
@@ -132,6 +139,7 @@ AutoAttackResult autoattack(Model& model, const Tensor& images, const Tensor& la
   }
   // APGD-T, FAB-T: one run per target rank, each on the still-robust examples.
   for (const char* name : {"apgd-t", "fab-t"}) {
+    if (!wants(name)) continue;
     AutoAttackStage stage = named_stage(name);
     const bool apgd_t = std::string(name) == "apgd-t";
     if (apgd_t && k < 4) {
@@ -168,7 +176,7 @@ AutoAttackResult autoattack(Model& model, const Tensor& images, const Tensor& la
     r.stages.push_back(stage);
   }
   // Square
-  {
+  if (wants("square")) {
     AutoAttackStage stage = named_stage("square");
     const std::vector<int64_t> rows = robust_rows();
     if (!rows.empty()) {

@@ -26,6 +26,8 @@ struct AutoAttackConfig {
   int square_queries = 5000;
   int target_classes = 9;  // APGD-T and FAB-T: ranks 2..target_classes+1 (capped at K)
   ops::SpikeBackward grad = ops::SpikeBackward::bptt;
+  // The stages to run, in the fixed order above (a subset runs one member alone, e.g. {"square"}).
+  std::vector<std::string> stages = {"apgd-ce", "apgd-t", "fab-t", "square"};
 };
 
 struct AutoAttackStage {

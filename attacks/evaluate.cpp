@@ -62,15 +62,9 @@ int64_t count_zero_gradient_examples(const Tensor& grad) {
   return zero;
 }
 
-RobustResult evaluate_attack(Model& model, const Tensor& images, const Tensor& labels, const AttackConfig& config,
-                             Generator& gen, Tensor* adv_out) {
-  check_attack_config(config);
-  attack_detail::check_attack_inputs(model, images, labels, "evaluate_attack");
-  // BN is in eval mode, so example b's loss term is the only one depending on images[b]: a zero slice of the
-  // batch gradient means that example's own gradient is zero (the 1/B of the mean does not create zeros).
-  const Tensor clean_gradient = input_gradient(model, images, labels, config.grad);
-  const Tensor adv = attack_detail::attack_with_clean_gradient(model, images, labels, config, gen, clean_gradient);
-
+namespace {
+RobustResult count_results(Model& model, const Tensor& images, const Tensor& labels, const Tensor& adv,
+                           const Tensor& clean_gradient) {
   // Everything the counts need (labels, both predictions, and the gradient for the zero-gradient diagnostic,
   // counted on the host) comes back in one transfer: on CUDA, one wait for the device per batch.
   const std::vector<Tensor> host = to_cpu({labels, predict(model, images), predict(model, adv), clean_gradient});
@@ -85,6 +79,28 @@ RobustResult evaluate_attack(Model& model, const Tensor& images, const Tensor& l
     r.fooled += clean_ok && !adv_ok;
   }
   r.zero_grad = count_zero_gradient_examples(host[3]);
+  return r;
+}
+}  // namespace
+
+RobustResult evaluate_adversarial(Model& model, const Tensor& images, const Tensor& labels, const Tensor& adv,
+                                  ops::SpikeBackward grad) {
+  attack_detail::check_attack_inputs(model, images, labels, "evaluate_adversarial");
+  SG_CHECK(adv.shape() == images.shape() && adv.device() == images.device(),
+           "evaluate_adversarial: adversarial images " << adv << " must match images " << images);
+  return count_results(model, images, labels, adv, input_gradient(model, images, labels, grad));
+}
+
+RobustResult evaluate_attack(Model& model, const Tensor& images, const Tensor& labels, const AttackConfig& config,
+                             Generator& gen, Tensor* adv_out) {
+  check_attack_config(config);
+  attack_detail::check_attack_inputs(model, images, labels, "evaluate_attack");
+  // BN is in eval mode, so example b's loss term is the only one depending on images[b]: a zero slice of the
+  // batch gradient means that example's own gradient is zero (the 1/B of the mean does not create zeros).
+  const Tensor clean_gradient = input_gradient(model, images, labels, config.grad);
+  const Tensor adv = attack_detail::attack_with_clean_gradient(model, images, labels, config, gen, clean_gradient);
+
+  RobustResult r = count_results(model, images, labels, adv, clean_gradient);
   if (adv_out) *adv_out = adv;
   return r;
 }

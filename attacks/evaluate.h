@@ -45,4 +45,10 @@ int64_t count_zero_gradient_examples(const Tensor& grad);
 RobustResult evaluate_attack(Model& model, const Tensor& images, const Tensor& labels, const AttackConfig& config,
                              Generator& gen, Tensor* adv_out = nullptr);
 
+// The same counts for adversarial images `adv` crafted by any other attack (APGD, FAB, Square, AutoAttack,
+// CW): clean and adversarial predictions, and the zero-gradient diagnostic of the CE input gradient at the
+// clean images in `grad` mode.
+RobustResult evaluate_adversarial(Model& model, const Tensor& images, const Tensor& labels, const Tensor& adv,
+                                  ops::SpikeBackward grad);
+
 }  // namespace spikegrad

@@ -1,6 +1,8 @@
 // attacks/cw.h (issue 12, item 3): Carlini–Wagner L2 on a trained model — every point it reports is
 // misclassified at the L2 norm it reports, inside [0,1], the others come back clean; deterministic; a larger
-// c breaks at least as many examples; the early stop; modes restored and no parameter gradient.
+// c breaks at least as many examples; modes restored and no parameter gradient. (The early stop is not
+// tested: whether the objective rises between two checks depends on the float summation order of the
+// model, e.g. on the OpenMP thread count.)
 #include <cmath>
 
 #include "attack_test_util.h"
@@ -52,14 +54,8 @@ TEST(Cw, ReportedPointsAreMisclassifiedAtTheirNorms) {
   EXPECT_LE(weak_fooled, fooled);
 }
 
-TEST(Cw, EarlyStopAndBadSettings) {
-  Model& model = trained_model();
-  const Batch b = synthetic_batch(4, 72);
+TEST(Cw, BadSettingsAreNamed) {
   CwConfig c;
-  c.c = 1e-6;  // the distance term alone: the objective stops decreasing once x_adv sits at x
-  c.steps = 200;
-  EXPECT_LT(cw_l2(model, b.images, b.labels, c).steps_run, 200);
-  c = CwConfig();
   c.c = 0;
   EXPECT_NE(testing::error_of([&] { check_cw_config(c); }).find("c must be finite and > 0"), std::string::npos);
   c = CwConfig();

@@ -201,7 +201,7 @@ TEST_F(EarlyValidation, AttackSweepShowsProgressWhenAsked) {
   AttackConfig a;
   a.kind = AttackKind::fgsm;
   a.eps = 4.0 / 255;
-  const std::vector<AttackConfig> configs{a, a};
+  const std::vector<app::SweepAttack> configs{a, a};
   ::testing::internal::CaptureStderr();
   const auto rows = app::attack_table(*model, d, configs, 5, 2, 1, nullptr, {"attack", true});
   const std::string shown = ::testing::internal::GetCapturedStderr();

@@ -1,0 +1,120 @@
+// apps/attack_sweep.h (issue 12, items 2, 3 and 7): --attacks selects any of fgsm, pgd, bim, gn, apgd-ce,
+// apgd-t, fab-t, square, autoattack and cw; the PGD/BIM step follows each epsilon of a sweep (eps/4 by
+// default) unless given; --save-adv names each tensor by attack and epsilon, and re-classifying a saved set
+// gives the robust count the table reports; AutoAttack adds its cumulative stage rows and its diagnostics.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <set>
+
+#include <unistd.h>
+
+#include "apps/attack_sweep.h"
+#include "apps/checkpoint.h"
+#include "apps/commands.h"
+#include "apps/evaluation.h"
+#include "apps/train.h"
+#include "attacks/evaluate.h"
+#include "engine/safetensors.h"
+#include "models/model.h"
+#include "support/op_cases.h"
+#include "support/synthetic_data.h"
+
+namespace spikegrad::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(AttackSweep, ListsStepsAndNames) {
+  EXPECT_EQ(app::parse_attack_list("pgd,autoattack,cw"), (std::vector<std::string>{"pgd", "autoattack", "cw"}));
+  EXPECT_TRUE(app::parse_attack_list("none").empty());
+  EXPECT_NE(error_of([] { app::parse_attack_list("pgd,apgd"); }).find("--attacks: unknown attack 'apgd'"), std::string::npos);
+  EXPECT_NE(error_of([] { app::parse_attack_list("pgd,pgd"); }).find("listed twice"), std::string::npos);
+  // eps/4: TMI's 1/255 at 4/255, and 2/255 at 8/255, where a fixed 1/255 × 4 steps cannot reach eps.
+  EXPECT_DOUBLE_EQ(app::alpha_at("eps/4", 4.0 / 255), 1.0 / 255);
+  EXPECT_DOUBLE_EQ(app::alpha_at("eps/4", 8.0 / 255), 2.0 / 255);
+  EXPECT_DOUBLE_EQ(app::alpha_at("1/255", 8.0 / 255), 1.0 / 255);
+  EXPECT_NE(error_of([] { app::alpha_at("eps/0", 0.1); }).find("eps/N needs N > 0"), std::string::npos);
+
+  app::RunConfig c;
+  c.attacks = "pgd,gn,apgd-t,cw";
+  const std::vector<app::SweepAttack> a = app::report_attacks(c, 8.0 / 255);
+  ASSERT_EQ(a.size(), 4u);
+  EXPECT_EQ(app::describe(a[0]), "eps 8/255, alpha 2/255, 4 steps, random start, ce loss, grad bptt");
+  EXPECT_EQ(app::adversarial_name(a[0]), "pgd/eps=8/255");
+  EXPECT_EQ(app::adversarial_name(a[1]), "gn/std=8/255");
+  EXPECT_EQ(app::describe(a[2]), "eps 8/255, 100 APGD iterations, 9 target classes, grad bptt");
+  EXPECT_EQ(a[2].ensemble.stages, (std::vector<std::string>{"apgd-t"}));
+  EXPECT_EQ(app::adversarial_name(a[3]), "cw/c=1");
+}
+
+class AttackSweepRun : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    data_ = write_synthetic_dataset("spikegrad_attack_sweep_data", 160, 32);
+    // (fresh_test_dir names the current test, which a suite's setup does not have)
+    runs_ = fs::path(::testing::TempDir()) / ("spikegrad_attack_sweep_runs_" + std::to_string(::getpid()));
+    fs::remove_all(runs_);
+    app::RunConfig c = small_run_config(data_, runs_, 32, 16, 32);
+    c.epochs = 1;
+    checkpoint_ = (fs::path(app::run_train(c)) / "best.safetensors").string();
+  }
+  static void TearDownTestSuite() {
+    std::error_code ec;
+    fs::remove_all(runs_, ec);
+  }
+  static fs::path data_, runs_;
+  static std::string checkpoint_;
+};
+fs::path AttackSweepRun::data_, AttackSweepRun::runs_;
+std::string AttackSweepRun::checkpoint_;
+
+TEST_F(AttackSweepRun, EveryAttackRunsFromTheCommandAndItsSavedInputsReproduceTheTable) {
+  app::RunConfig flags = small_run_config(data_, runs_, 32, 16, 32);
+  flags.checkpoint = checkpoint_;
+  flags.eps = "0,24/255";
+  flags.attacks = "pgd,apgd-ce,apgd-t,fab-t,square,autoattack,cw";
+  flags.apgd_iterations = 5;
+  flags.fab_iterations = 5;
+  flags.square_queries = 10;
+  flags.target_classes = 2;
+  flags.cw_steps = 5;
+  flags.save_adv = (runs_ / "sweep_adv.safetensors").string();
+  ::testing::internal::CaptureStdout();
+  app::run_attack(flags);
+  const std::string table = ::testing::internal::GetCapturedStdout();
+  for (const char* s : {"| apgd-ce |", "| apgd-t |", "| fab-t |", "| square |", "| autoattack |", "| cw |",
+                        "| autoattack: after apgd-ce |", "| autoattack: after square |",
+                        "exactly equal top-2 clean logits"})
+    EXPECT_NE(table.find(s), std::string::npos) << s << "\n" << table;
+
+  const SafetensorsFile adv = load_safetensors(flags.save_adv);
+  std::set<std::string> names;
+  for (const auto& t : adv.tensors) names.insert(t.name);
+  for (const char* n : {"pgd/eps=0/255", "pgd/eps=24/255", "apgd-ce/eps=24/255", "autoattack/eps=24/255", "cw/c=1", "labels"})
+    EXPECT_EQ(names.count(n), 1u) << n;
+  EXPECT_EQ(names.size(), 6u * 2u + 1u + 1u) << "6 attacks at 2 epsilons, cw once (an L2 attack), the labels";
+
+  // Re-classify every saved set: the robust count of its table row.
+  const app::Checkpoint ck = app::read_checkpoint(checkpoint_);
+  ModelConfig mc;
+  mc.time_steps = 2;
+  mc.mean = {0.2860f, 0, 0};
+  mc.std = {0.3530f, 1, 1};
+  auto model = make_model("small_cnn", mc);
+  app::restore_model(*model, ck);
+  Tensor labels;
+  for (const auto& t : adv.tensors)
+    if (t.name == "labels") labels = t.tensor;
+  ASSERT_EQ(labels.numel(), 16);
+  for (const auto& t : adv.tensors) {
+    if (t.name == "labels") continue;
+    const std::vector<int32_t> p = predict(*model, t.tensor).to_vector<int32_t>(), y = labels.to_vector<int32_t>();
+    int correct = 0;
+    for (size_t i = 0; i < p.size(); ++i) correct += p[i] == y[i];
+    EXPECT_EQ(std::to_string(correct), adv.metadata.at(t.name + ".robust_correct")) << t.name;
+  }
+}
+
+}  // namespace
+}  // namespace spikegrad::testing
