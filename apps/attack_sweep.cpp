@@ -13,22 +13,20 @@ namespace spikegrad::app {
 namespace {
 
 const std::vector<std::string> kBasic = {"fgsm", "pgd", "bim", "gn"};
-const std::vector<std::string> kEnsembleMembers = {"apgd-ce", "apgd-t", "fab-t", "square"};
-
-// "4/255" when v is a whole number of 255ths, else the number.
-std::string fraction_255(double v) {
-  char buf[48];
-  const double k = v * 255.0;
-  if (std::abs(k - std::round(k)) < 1e-6) std::snprintf(buf, sizeof buf, "%g/255", std::round(k));
-  else std::snprintf(buf, sizeof buf, "%.4g", v);
-  return buf;
-}
 
 bool contains(const std::vector<std::string>& list, const std::string& name) {
   return std::find(list.begin(), list.end(), name) != list.end();
 }
 
 }  // namespace
+
+std::string eps_text(double v) {
+  char buf[48];
+  const double k = v * 255.0;
+  if (std::abs(k - std::round(k)) < 1e-6) std::snprintf(buf, sizeof buf, "%g/255", std::round(k));
+  else std::snprintf(buf, sizeof buf, "%.4g", v);
+  return buf;
+}
 
 SweepAttack::SweepAttack(const AttackConfig& a) : name(attack_kind_name(a.kind)), eps(a.eps), basic(a) {}
 
@@ -112,17 +110,17 @@ std::string describe(const SweepAttack& s) {
   std::ostringstream o;
   if (s.is_basic()) {
     const AttackConfig& a = s.basic;
-    if (a.kind == AttackKind::gn) o << "std " << fraction_255(a.eps);
-    else o << "eps " << fraction_255(a.eps);
+    if (a.kind == AttackKind::gn) o << "std " << eps_text(a.eps);
+    else o << "eps " << eps_text(a.eps);
     if (a.kind == AttackKind::pgd || a.kind == AttackKind::bim)
-      o << ", alpha " << fraction_255(a.alpha) << ", " << a.steps << " steps" << (a.random_start ? ", random start" : "");
+      o << ", alpha " << eps_text(a.alpha) << ", " << a.steps << " steps" << (a.random_start ? ", random start" : "");
     if (a.kind != AttackKind::gn) o << ", " << attack_loss_name(a.loss) << " loss, grad " << attack_grad_name(a.grad);
   } else if (s.name == "cw") {
     o << "L2, c " << s.cw.c << ", kappa " << s.cw.kappa << ", " << s.cw.steps << " steps of Adam " << s.cw.lr
       << ", grad " << attack_grad_name(s.cw.grad);
   } else {
     const AutoAttackConfig& e = s.ensemble;
-    o << "eps " << fraction_255(e.eps);
+    o << "eps " << eps_text(e.eps);
     const bool all = s.name == "autoattack";
     if (all || s.name.rfind("apgd", 0) == 0) o << ", " << e.apgd_iterations << " APGD iterations";
     if (all || s.name == "fab-t") o << ", " << e.fab_iterations << " FAB iterations";
@@ -139,7 +137,7 @@ std::string adversarial_name(const SweepAttack& s) {
     o << "cw/c=" << s.cw.c;
     return o.str();
   }
-  return s.name + "/" + (s.name == "gn" ? "std=" : "eps=") + fraction_255(s.eps);
+  return s.name + "/" + (s.name == "gn" ? "std=" : "eps=") + eps_text(s.eps);
 }
 
 RobustResult run_sweep_attack(Model& model, const Tensor& images, const Tensor& labels, const SweepAttack& s,

@@ -38,6 +38,8 @@ double alpha_at(const std::string& alpha, double eps);
 std::vector<SweepAttack> report_attacks(const RunConfig& c, double eps);
 // The settings column of the table, e.g. "eps 4/255, alpha 1/255, 4 steps, random start, grad bptt".
 std::string describe(const SweepAttack& a);
+// "4/255" when v is a whole number of 255ths, else the number: how the tables write an epsilon.
+std::string eps_text(double v);
 // The safetensors name of an attack's adversarial inputs in --save-adv: "pgd/eps=4/255", "cw/c=1".
 std::string adversarial_name(const SweepAttack& a);
 

@@ -5,6 +5,7 @@
 
 #include "apps/checkpoint.h"
 #include "apps/evaluation.h"
+#include "apps/obfuscation.h"
 #include "apps/setup.h"
 
 namespace spikegrad::app {
@@ -40,6 +41,7 @@ RunConfig config_for_checkpoint(const RunConfig& flags, const RunConfig& saved) 
   c.cw_kappa = flags.cw_kappa;
   c.cw_steps = flags.cw_steps;
   c.cw_lr = flags.cw_lr;
+  c.obfuscation_checks = flags.obfuscation_checks;
   c.save_logits = flags.save_logits;
   c.save_adv = flags.save_adv;
   c.checkpoint = flags.checkpoint;
@@ -73,9 +75,12 @@ void run_eval(const RunConfig& flags) {
   const double clean = clean_accuracy(*l.model, l.data.test, c.eval_batch, {"clean accuracy", c.progress});
   std::printf("clean test accuracy: %.2f%% (%lld examples)\n", clean, (long long)l.data.test.size());
   const double eps = parse_fraction_list(c.eps, "--eps").front();
-  std::printf("%s", format_table(attack_table(*l.model, l.data.test, report_attacks(c, eps), c.attack_subset,
-                                              c.eval_batch, c.seed, nullptr, {"attack", c.progress}))
-                        .c_str());
+  const std::vector<AttackRow> rows = attack_table(*l.model, l.data.test, report_attacks(c, eps), c.attack_subset,
+                                                   c.eval_batch, c.seed, nullptr, {"attack", c.progress});
+  std::printf("%s", format_table(rows).c_str());
+  if (c.obfuscation_checks && !rows.empty())
+    std::printf("\nGradient-obfuscation checks:\n%s",
+                format_checks(obfuscation_checks(*l.model, l.data.test, c, rows, {"obfuscation checks", c.progress})).c_str());
   const TemporalStats ts = temporal_stats(*l.model, l.data.test, c.eval_batch, c, {"temporal statistics", c.progress});
   std::printf("mean KDE MI(X;Z): %.4f bits\n", ts.mean_mi);
   for (const auto& [name, rate] : ts.firing_rates) std::printf("firing rate %s: %.4f\n", name.c_str(), rate);
@@ -100,6 +105,9 @@ void run_attack(const RunConfig& flags) {
   const std::vector<AttackRow> rows = attack_table(*l.model, l.data.test, configs, c.attack_subset, c.eval_batch, c.seed,
                                                    c.save_adv.empty() ? nullptr : &advs, {"attack", c.progress});
   std::printf("%s", format_table(rows).c_str());
+  if (c.obfuscation_checks && !rows.empty())
+    std::printf("\nGradient-obfuscation checks:\n%s",
+                format_checks(obfuscation_checks(*l.model, l.data.test, c, rows, {"obfuscation checks", c.progress})).c_str());
   if (!c.save_adv.empty()) {
     NamedTensors out;
     std::map<std::string, std::string> meta{{"checkpoint", c.checkpoint}};

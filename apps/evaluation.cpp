@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "apps/interrupt.h"
+#include "apps/obfuscation.h"
 #include "apps/progress.h"
 #include "datasets/loader.h"
 
@@ -257,6 +258,10 @@ std::string report_text(Model& model, const RunConfig& c, const Dataset& test, c
        "examples that the attack makes wrong. Zero input-gradient = examples whose input gradient is exactly zero "
        "(a gradient-obfuscation diagnostic).\n\n";
   r << format_table(rows);
+  if (c.obfuscation_checks && !rows.empty()) {
+    r << "\n## Gradient-obfuscation checks\n\n";
+    r << format_checks(obfuscation_checks(model, test, c, rows, {"report: obfuscation checks", c.progress, interrupts}));
+  }
   r << "\n## Temporal statistics (test split)\n\n";
   std::snprintf(buf, sizeof buf, "- mean KDE MI(X;Z): %.4f bits\n", ts.mean_mi);
   r << buf << "- firing rate per spiking layer (mean over examples, time steps and neurons):\n";

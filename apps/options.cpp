@@ -35,7 +35,8 @@ namespace spikegrad::app {
     X(adv_mix) X(retraction_beta) X(epochs) X(batch) X(seed) X(device) X(runs_dir) X(name) X(resume) \
     X(progress) X(checkpoint) X(attack_subset) X(eps) X(alpha) X(steps) X(gn_std) X(attack_grad) \
     X(save_logits) X(save_adv) X(eval_batch) X(attacks) X(attack_loss) X(apgd_iterations) X(fab_iterations) \
-    X(square_queries) X(target_classes) X(cw_c) X(cw_kappa) X(cw_steps) X(cw_lr)
+    X(square_queries) X(target_classes) X(cw_c) X(cw_kappa) X(cw_steps) X(cw_lr) \
+    X(obfuscation_checks)
 
 void to_json(nlohmann::json& j, const RunConfig& c) {
 #define SG_FIELD_TO_JSON(f) j[#f] = c.f;
@@ -310,6 +311,10 @@ void add_eval_options(CLI::App* app, RunConfig& c, bool sweep) {
   add_real_option(app, "--cw-kappa", c.cw_kappa, "CW-L2: confidence", Bound::closed, 0);
   add_integer_option<int64_t>(app, "--cw-steps", c.cw_steps, "CW-L2: Adam steps", 1, int_max);
   add_real_option(app, "--cw-lr", c.cw_lr, "CW-L2: Adam learning rate", Bound::open, 0);
+  app->add_flag("--obfuscation-checks,!--no-obfuscation-checks", c.obfuscation_checks,
+                std::string("the gradient-obfuscation checklist under the attack table (six extra attacks on 200 "
+                            "examples; default: ") +
+                    (c.obfuscation_checks ? "on" : "off") + ")");
 }
 
 void validate(const RunConfig& c) {

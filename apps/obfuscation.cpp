@@ -1,0 +1,119 @@
+// The gradient-obfuscation checklist (apps/obfuscation.h).
+#include "apps/obfuscation.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+
+namespace spikegrad::app {
+
+namespace {
+
+constexpr int64_t kCheckExamples = 200;  // the extra attacks run on the first 200 examples of the attack subset
+
+std::string pct(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f%%", 100.0 * v);
+  return buf;
+}
+
+// A PGD/BIM sweep attack at `eps` from the run's settings, then adjusted by the caller.
+SweepAttack basic(const RunConfig& c, const std::string& name, double eps) {
+  RunConfig one = c;
+  one.attacks = name;
+  return report_attacks(one, eps).front();
+}
+
+}  // namespace
+
+std::vector<ObfuscationCheck> obfuscation_checks(Model& model, const Dataset& data, const RunConfig& c,
+                                                 const std::vector<AttackRow>& rows, const PassOptions& pass) {
+  // The sweep's robust accuracy per (attack, eps), its largest eps and the clean accuracy on the subset.
+  std::map<std::string, std::map<double, double>> robust;
+  double largest = 0, clean = -1, zero_share = 0;
+  for (const AttackRow& r : rows) {
+    if (r.attack.rfind("autoattack: ", 0) == 0 || r.attack == "gn" || r.attack == "cw") continue;
+    robust[r.attack][r.eps] = r.result.robust_accuracy();
+    largest = std::max(largest, r.eps);
+    clean = r.result.clean_accuracy();
+    zero_share = std::max(zero_share, r.result.zero_grad_fraction());
+  }
+  if (largest == 0) largest = parse_fraction_list(c.eps, "--eps").back();
+
+  // The extra attacks, one table run: PGD at 0, BIM and 4×-step BIM at the largest eps, PGD at 1, PGD-RGA.
+  std::vector<SweepAttack> extra;
+  extra.push_back(basic(c, "pgd", 0.0));
+  extra.push_back(basic(c, "bim", largest));
+  SweepAttack more = basic(c, "bim", largest);
+  more.basic.steps *= 2;
+  extra.push_back(more);
+  SweepAttack unbounded = basic(c, "pgd", 1.0);
+  unbounded.basic.steps = 10;
+  unbounded.basic.alpha = 0.2;
+  extra.push_back(unbounded);
+  SweepAttack rga = basic(c, "pgd", largest);
+  rga.basic.grad = ops::SpikeBackward::rga;
+  SweepAttack bptt = basic(c, "pgd", largest);
+  bptt.basic.grad = ops::SpikeBackward::bptt;
+  extra.push_back(rga);
+  extra.push_back(bptt);
+  PassOptions p = pass;
+  p.label = pass.label.empty() ? "obfuscation checks" : pass.label;
+  const int64_t subset = std::min<int64_t>(c.attack_subset > 0 ? c.attack_subset : data.size(), kCheckExamples);
+  const std::vector<AttackRow> x = attack_table(model, data, extra, subset, c.eval_batch, c.seed + 1, nullptr, p);
+
+  std::vector<ObfuscationCheck> out;
+  const RobustResult& zero = x[0].result;
+  out.push_back({"eps = 0 equals clean", zero.adv_correct == zero.clean_correct,
+                 "PGD at eps 0: " + pct(zero.robust_accuracy()) + ", clean " + pct(zero.clean_accuracy())});
+  clean = zero.clean_accuracy();
+
+  std::string rises;
+  for (const auto& [attack, by_eps] : robust) {
+    double previous = 2;
+    for (const auto& [eps, acc] : by_eps) {  // ascending eps
+      if (acc > previous + 1e-12)
+        rises += (rises.empty() ? "" : "; ") + attack + " rises to " + pct(acc) + " at eps " + eps_text(eps);
+      previous = acc;
+    }
+  }
+  out.push_back({"monotone in eps", rises.empty(), rises.empty() ? "no attack's robust accuracy rises with eps" : rises});
+
+  const double b1 = x[1].result.robust_accuracy(), b4 = x[2].result.robust_accuracy();
+  out.push_back({"more steps", b4 <= b1, "BIM " + std::to_string(x[1].result.total) + " examples: " +
+                                             std::to_string(extra[1].basic.steps) + " steps " + pct(b1) + ", " +
+                                             std::to_string(extra[2].basic.steps) + " steps " + pct(b4)});
+
+  const double unb = x[3].result.robust_accuracy();
+  out.push_back({"unbounded", unb < 0.02, "PGD at eps 1, 10 steps of 0.2: " + pct(unb) + " (must be < 2%)"});
+
+  if (robust.count("square")) {
+    double best_white = 2;
+    for (const auto& [attack, by_eps] : robust)
+      if (attack != "square" && by_eps.count(largest)) best_white = std::min(best_white, by_eps.at(largest));
+    const double sq = robust["square"].count(largest) ? robust["square"][largest] : 2;
+    if (best_white <= 1 && sq <= 1)
+      out.push_back({"black-box", sq >= best_white,
+                     "Square " + pct(sq) + ", best gradient attack " + pct(best_white) + " at the largest eps"});
+  }
+
+  out.push_back({"zero gradients", zero_share < 0.05, pct(zero_share) + " of the examples have an exactly zero input gradient"});
+
+  const double r = x[4].result.robust_accuracy(), b = x[5].result.robust_accuracy();
+  out.push_back({"BPTT vs RGA", r >= b - 0.05, "PGD at the largest eps: BPTT " + pct(b) + ", RGA " + pct(r)});
+  return out;
+}
+
+std::string format_checks(const std::vector<ObfuscationCheck>& checks) {
+  std::string out, failed;
+  for (const ObfuscationCheck& k : checks) {
+    out += "- " + std::string(k.pass ? "pass" : "**FAIL**") + ": " + k.name + " — " + k.detail + "\n";
+    if (!k.pass) failed += (failed.empty() ? "" : ", ") + k.name;
+  }
+  out += failed.empty() ? "- verdict: no sign of gradient obfuscation in these checks\n"
+                        : "- verdict: **POSSIBLY OBFUSCATED** (" + failed + "): the robust accuracies above may overstate robustness\n";
+  return out;
+}
+
+}  // namespace spikegrad::app
