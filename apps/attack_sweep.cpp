@@ -141,18 +141,22 @@ std::string adversarial_name(const SweepAttack& s) {
 }
 
 RobustResult run_sweep_attack(Model& model, const Tensor& images, const Tensor& labels, const SweepAttack& s,
-                              Generator& gen, Tensor* adv_out, AutoAttackResult* ensemble) {
-  if (s.is_basic()) return evaluate_attack(model, images, labels, s.basic, gen, adv_out);
+                              Generator& gen, Tensor* adv_out, AutoAttackResult* ensemble, Model* source) {
+  if (s.is_basic() && source == nullptr) return evaluate_attack(model, images, labels, s.basic, gen, adv_out);
+  Model& craft = source ? *source : model;
   Tensor adv;
   ops::SpikeBackward grad;
-  if (s.name == "cw") {
-    adv = cw_l2(model, images, labels, s.cw).adversarial;
+  if (s.is_basic()) {
+    adv = attack(craft, images, labels, s.basic, gen);
+    grad = s.basic.grad;
+  } else if (s.name == "cw") {
+    adv = cw_l2(craft, images, labels, s.cw).adversarial;
     grad = s.cw.grad;
   } else {
-    const AutoAttackResult r = autoattack(model, images, labels, s.ensemble, gen);
+    const AutoAttackResult r = autoattack(craft, images, labels, s.ensemble, gen);
     adv = r.adversarial;
     grad = s.ensemble.grad;
-    if (ensemble) *ensemble += r;
+    if (ensemble && source == nullptr) *ensemble += r;
   }
   if (adv_out) *adv_out = adv;
   return evaluate_adversarial(model, images, labels, adv, grad);

@@ -44,8 +44,10 @@ std::string eps_text(double v);
 std::string adversarial_name(const SweepAttack& a);
 
 // One batch of one attack: the counts, the adversarial images (adv_out) and, for autoattack, the ensemble's
-// per-stage counts (added into *ensemble). Random draws from gen.
+// per-stage counts (added into *ensemble). Random draws from gen. With `source` (a transfer / black-box
+// attack, --source-checkpoint) the inputs are crafted on the source model and scored on `model`; the
+// ensemble's stage counts are then the source's and are not reported.
 RobustResult run_sweep_attack(Model& model, const Tensor& images, const Tensor& labels, const SweepAttack& a,
-                              Generator& gen, Tensor* adv_out, AutoAttackResult* ensemble);
+                              Generator& gen, Tensor* adv_out, AutoAttackResult* ensemble, Model* source = nullptr);
 
 }  // namespace spikegrad::app

@@ -356,6 +356,8 @@ int parse_command_line(int argc, const char* const* argv, CommandLine* out) {
   add_eval_options(attack, attack_cfg, true);
   attack->add_option("--checkpoint", attack_cfg.checkpoint, "checkpoint file")->required();
   attack->add_option("--save-adv", attack_cfg.save_adv, "write the adversarial inputs (safetensors)");
+  attack->add_option("--source-checkpoint", attack_cfg.source_checkpoint,
+                     "also run every attack crafted on this checkpoint's model (a transfer / black-box attack)");
   // `spikegrad train --config f`: a flag the command does not know goes up to the top level, where --config is.
   for (CLI::App* sub : {train, eval, attack}) sub->fallthrough();
   try {

@@ -42,6 +42,7 @@ RunConfig config_for_checkpoint(const RunConfig& flags, const RunConfig& saved) 
   c.cw_steps = flags.cw_steps;
   c.cw_lr = flags.cw_lr;
   c.obfuscation_checks = flags.obfuscation_checks;
+  c.source_checkpoint = flags.source_checkpoint;
   c.save_logits = flags.save_logits;
   c.save_adv = flags.save_adv;
   c.checkpoint = flags.checkpoint;
@@ -92,6 +93,37 @@ void run_eval(const RunConfig& flags) {
   }
 }
 
+namespace {
+// The saved inputs of one table: a tensor per attack and epsilon, named by both ("pgd/eps=4/255", prefixed
+// "transfer/" for a transfer table), with the robust count of its row; AutoAttack's stage rows have none.
+void add_adversarials(const std::vector<AttackRow>& rows, const std::vector<SweepAttack>& configs,
+                      const std::vector<Tensor>& advs, const std::string& prefix, NamedTensors* out,
+                      std::map<std::string, std::string>* meta) {
+  size_t at = 0;
+  for (const AttackRow& row : rows) {
+    if (row.attack.rfind("autoattack: ", 0) == 0) continue;
+    const std::string name = prefix + adversarial_name(configs[at]);
+    out->push_back({name, advs[at]});
+    (*meta)[name] = row.attack + " " + row.settings;
+    // The counts the table reports, so re-classifying the saved inputs can be checked against them.
+    (*meta)[name + ".robust_correct"] = std::to_string(row.result.adv_correct);
+    (*meta)[name + ".total"] = std::to_string(row.result.total);
+    ++at;
+  }
+}
+
+// --source-checkpoint: the model transfer attacks are crafted on, trained on the same dataset.
+std::unique_ptr<Model> load_source_model(const RunConfig& c, const Dataset& test, Device device) {
+  const Checkpoint ck = read_checkpoint(c.source_checkpoint);
+  SG_CHECK(ck.config.dataset == c.dataset, "--source-checkpoint " << c.source_checkpoint << " was trained on "
+                                                                  << ck.config.dataset << ", the attacked checkpoint on "
+                                                                  << c.dataset << ": a transfer attack needs one dataset");
+  std::unique_ptr<Model> m = build_model(ck.config, test, device);
+  restore_model(*m, ck);
+  return m;
+}
+}  // namespace
+
 void run_attack(const RunConfig& flags) {
   Loaded l = load_for_evaluation(flags);
   const RunConfig& c = l.config;
@@ -101,28 +133,30 @@ void run_attack(const RunConfig& flags) {
     for (const SweepAttack& a : report_attacks(c, eps))
       if (names.insert(adversarial_name(a)).second) configs.push_back(a);
   SG_CHECK(!configs.empty(), "--attacks none: the attack command needs at least one attack");
-  std::vector<Tensor> advs;
+  std::vector<Tensor> advs, transfer_advs;
+  const bool save = !c.save_adv.empty();
   const std::vector<AttackRow> rows = attack_table(*l.model, l.data.test, configs, c.attack_subset, c.eval_batch, c.seed,
-                                                   c.save_adv.empty() ? nullptr : &advs, {"attack", c.progress});
+                                                   save ? &advs : nullptr, {"attack", c.progress});
   std::printf("%s", format_table(rows).c_str());
-  if (c.obfuscation_checks && !rows.empty())
+  std::vector<AttackRow> transfer;
+  if (!c.source_checkpoint.empty()) {
+    std::unique_ptr<Model> source = load_source_model(c, l.data.test, l.model->device());
+    transfer = attack_table(*l.model, l.data.test, configs, c.attack_subset, c.eval_batch, c.seed,
+                            save ? &transfer_advs : nullptr, {"transfer attack", c.progress}, source.get());
+    std::printf("\nTransfer attacks, crafted on %s:\n%s", c.source_checkpoint.c_str(), format_table(transfer).c_str());
+  }
+  if (c.obfuscation_checks)
     std::printf("\nGradient-obfuscation checks:\n%s",
-                format_checks(obfuscation_checks(*l.model, l.data.test, c, rows, {"obfuscation checks", c.progress})).c_str());
-  if (!c.save_adv.empty()) {
+                format_checks(obfuscation_checks(*l.model, l.data.test, c, rows, {"obfuscation checks", c.progress},
+                                                 transfer))
+                    .c_str());
+  if (save) {
     NamedTensors out;
     std::map<std::string, std::string> meta{{"checkpoint", c.checkpoint}};
-    // One tensor per attack and epsilon, named by both ("pgd/eps=4/255"); the table's stage rows of
-    // AutoAttack have no inputs of their own.
-    size_t at = 0;
-    for (const AttackRow& row : rows) {
-      if (row.attack.rfind("autoattack: ", 0) == 0) continue;
-      const std::string name = adversarial_name(configs[at]);
-      out.push_back({name, advs[at]});
-      meta[name] = row.attack + " " + row.settings;
-      // The counts the table reports, so re-classifying the saved inputs can be checked against them.
-      meta[name + ".robust_correct"] = std::to_string(row.result.adv_correct);
-      meta[name + ".total"] = std::to_string(row.result.total);
-      ++at;
+    add_adversarials(rows, configs, advs, "", &out, &meta);
+    if (!transfer.empty()) {
+      meta["source_checkpoint"] = c.source_checkpoint;
+      add_adversarials(transfer, configs, transfer_advs, "transfer/", &out, &meta);
     }
     const int64_t n = advs.empty() ? 0 : advs[0].size(0);
     out.push_back({"labels", l.data.test.labels.slice0(0, n).clone()});

@@ -73,7 +73,7 @@ double clean_accuracy(Model& model, const Dataset& data, int64_t batch, const Pa
 
 std::vector<AttackRow> attack_table(Model& model, const Dataset& data, const std::vector<SweepAttack>& attacks,
                                     int64_t subset, int64_t batch, uint64_t seed, std::vector<Tensor>* adv_out,
-                                    const PassOptions& pass) {
+                                    const PassOptions& pass, Model* source) {
   std::vector<AttackRow> rows;
   const int64_t examples = subset > 0 ? std::min(subset, data.size()) : data.size();
   const int64_t batches = batch > 0 ? (examples + batch - 1) / batch : 0;
@@ -86,7 +86,7 @@ std::vector<AttackRow> attack_table(Model& model, const Dataset& data, const std
     AttackRow row;
     row.attack = a.name;
     row.eps = a.eps;
-    row.settings = describe(a);
+    row.settings = describe(a) + (source ? ", transferred from " + source->name() + " (--source-checkpoint)" : "");
     // One generator per attack, seeded from the run: the table does not depend on the attack order.
     Generator gen(seed + 7919 * (k + 1));
     std::vector<Tensor> advs;
@@ -94,7 +94,7 @@ std::vector<AttackRow> attack_table(Model& model, const Dataset& data, const std
     for_each_batch(model, data, batch, subset, each, [&](const Tensor& images, const Tensor& labels) {
       Tensor adv;
       row.result += run_sweep_attack(model, images, labels.to(model.device()), a, gen, adv_out ? &adv : nullptr,
-                                     a.name == "autoattack" ? &ensemble : nullptr);
+                                     a.name == "autoattack" ? &ensemble : nullptr, source);
       if (adv_out) advs.push_back(adv.to(Device::CPU));
       ++step;
       images_done += labels.numel();

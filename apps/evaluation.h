@@ -47,9 +47,11 @@ struct AttackRow {
 // Attacks the first `subset` examples of `data` with every attack; adv_out (optional) receives the
 // adversarial inputs of each attack (CPU, (N,C,H,W)), in the order of `attacks`. pass: one progress bar over
 // the whole sweep, every batch of every attack (label "attack" when empty). AutoAttack adds a row per stage.
+// With `source`, every attack is crafted on the source model and scored on `model` (a transfer attack; the
+// settings column says so).
 std::vector<AttackRow> attack_table(Model& model, const Dataset& data, const std::vector<SweepAttack>& attacks,
                                     int64_t subset, int64_t batch, uint64_t seed, std::vector<Tensor>* adv_out,
-                                    const PassOptions& pass = {});
+                                    const PassOptions& pass = {}, Model* source = nullptr);
 
 // The splits a run trains on and is scored on must hold images of one shape (C,H,W) and one class count:
 // a test split of another size used to fail only when the first epoch was scored. `context` names the data

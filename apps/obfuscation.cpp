@@ -28,7 +28,8 @@ SweepAttack basic(const RunConfig& c, const std::string& name, double eps) {
 }  // namespace
 
 std::vector<ObfuscationCheck> obfuscation_checks(Model& model, const Dataset& data, const RunConfig& c,
-                                                 const std::vector<AttackRow>& rows, const PassOptions& pass) {
+                                                 const std::vector<AttackRow>& rows, const PassOptions& pass,
+                                                 const std::vector<AttackRow>& transfer) {
   // The sweep's robust accuracy per (attack, eps), its largest eps and the clean accuracy on the subset.
   std::map<std::string, std::map<double, double>> robust;
   double largest = 0, clean = -1, zero_share = 0;
@@ -96,6 +97,16 @@ std::vector<ObfuscationCheck> obfuscation_checks(Model& model, const Dataset& da
     if (best_white <= 1 && sq <= 1)
       out.push_back({"black-box", sq >= best_white,
                      "Square " + pct(sq) + ", best gradient attack " + pct(best_white) + " at the largest eps"});
+  }
+
+  if (!transfer.empty()) {
+    std::string stronger;
+    for (size_t i = 0; i < transfer.size() && i < rows.size(); ++i)
+      if (transfer[i].attack == rows[i].attack && transfer[i].result.robust_accuracy() < rows[i].result.robust_accuracy())
+        stronger += (stronger.empty() ? "" : "; ") + rows[i].attack + " at eps " + eps_text(rows[i].eps) + ": transfer " +
+                    pct(transfer[i].result.robust_accuracy()) + " < white-box " + pct(rows[i].result.robust_accuracy());
+    out.push_back({"transfer", stronger.empty(),
+                   stronger.empty() ? "no attack crafted on the source model is stronger than on this one" : stronger});
   }
 
   out.push_back({"zero gradients", zero_share < 0.05, pct(zero_share) + " of the examples have an exactly zero input gradient"});

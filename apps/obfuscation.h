@@ -10,6 +10,8 @@
 //   unbounded          PGD at ε = 1 (any image in [0,1]), 10 steps of 0.2, drives robust accuracy below 2%
 //   black-box          Square (score-based, no gradient) is not stronger than the best gradient attack at
 //                      the same ε (only when Square ran)
+//   transfer           each attack crafted on another model (--source-checkpoint) is not stronger than the
+//                      same attack crafted on this one (only with a source checkpoint)
 //   zero gradients     under 5% of the examples have an exactly zero input gradient
 //   BPTT vs RGA        PGD with the rate-gradient approximation is not stronger than PGD with BPTT by more
 //                      than 5 points at the largest ε (the other way round is the expected direction)
@@ -29,8 +31,11 @@ struct ObfuscationCheck {
 
 // rows: the attack table of this run (its robust accuracies per attack and ε are reused; the checks run
 // the four extra attacks they need on the same subset).
+// transfer: the same sweep crafted on another model (--source-checkpoint), when given: a transfer attack
+// must not be stronger than the white-box one.
 std::vector<ObfuscationCheck> obfuscation_checks(Model& model, const Dataset& data, const RunConfig& c,
-                                                 const std::vector<AttackRow>& rows, const PassOptions& pass);
+                                                 const std::vector<AttackRow>& rows, const PassOptions& pass,
+                                                 const std::vector<AttackRow>& transfer = {});
 
 // A markdown list, then "verdict: no sign of gradient obfuscation" or "verdict: POSSIBLY OBFUSCATED (…)".
 std::string format_checks(const std::vector<ObfuscationCheck>& checks);

@@ -36,7 +36,7 @@ namespace spikegrad::app {
     X(progress) X(checkpoint) X(attack_subset) X(eps) X(alpha) X(steps) X(gn_std) X(attack_grad) \
     X(save_logits) X(save_adv) X(eval_batch) X(attacks) X(attack_loss) X(apgd_iterations) X(fab_iterations) \
     X(square_queries) X(target_classes) X(cw_c) X(cw_kappa) X(cw_steps) X(cw_lr) \
-    X(obfuscation_checks)
+    X(obfuscation_checks) X(source_checkpoint)
 
 void to_json(nlohmann::json& j, const RunConfig& c) {
 #define SG_FIELD_TO_JSON(f) j[#f] = c.f;
@@ -456,7 +456,8 @@ RunConfig config_for_resume(const RunConfig& recorded, const RunConfig& asked, c
 
 void check_outputs_differ_from_inputs(const RunConfig& c, const std::string& config_file) {
   namespace fs = std::filesystem;
-  const std::pair<const char*, const std::string*> inputs[] = {{"--checkpoint", &c.checkpoint}, {"--config", &config_file}};
+  const std::pair<const char*, const std::string*> inputs[] = {
+      {"--checkpoint", &c.checkpoint}, {"--source-checkpoint", &c.source_checkpoint}, {"--config", &config_file}};
   const std::pair<const char*, const std::string*> outputs[] = {{"--save-adv", &c.save_adv}, {"--save-logits", &c.save_logits}};
   auto canonical = [](const std::string& p) {
     std::error_code ec;

@@ -93,7 +93,8 @@ struct RunConfig {
   double cw_kappa = 0.0;
   int64_t cw_steps = 50;
   double cw_lr = 0.01;
-  bool obfuscation_checks = true;           // apps/obfuscation.h: the checklist under every attack table
+  bool obfuscation_checks = true;
+  std::string source_checkpoint;            // attack: transfer attacks crafted on this checkpoint's model           // apps/obfuscation.h: the checklist under every attack table
   int64_t eval_batch = 256;
 
   nlohmann::json to_json() const;
