@@ -96,24 +96,7 @@ TEST_F(AttackSweepRun, EveryAttackRunsFromTheCommandAndItsSavedInputsReproduceTh
   EXPECT_EQ(names.size(), 6u * 2u + 1u + 1u) << "6 attacks at 2 epsilons, cw once (an L2 attack), the labels";
 
   // Re-classify every saved set: the robust count of its table row.
-  const app::Checkpoint ck = app::read_checkpoint(checkpoint_);
-  ModelConfig mc;
-  mc.time_steps = 2;
-  mc.mean = {0.2860f, 0, 0};
-  mc.std = {0.3530f, 1, 1};
-  auto model = make_model("small_cnn", mc);
-  app::restore_model(*model, ck);
-  Tensor labels;
-  for (const auto& t : adv.tensors)
-    if (t.name == "labels") labels = t.tensor;
-  ASSERT_EQ(labels.numel(), 16);
-  for (const auto& t : adv.tensors) {
-    if (t.name == "labels") continue;
-    const std::vector<int32_t> p = predict(*model, t.tensor).to_vector<int32_t>(), y = labels.to_vector<int32_t>();
-    int correct = 0;
-    for (size_t i = 0; i < p.size(); ++i) correct += p[i] == y[i];
-    EXPECT_EQ(std::to_string(correct), adv.metadata.at(t.name + ".robust_correct")) << t.name;
-  }
+  EXPECT_EQ(expect_saved_adversarials_reproduce_table(flags.save_adv, checkpoint_, 16), 13);
 }
 
 }  // namespace
