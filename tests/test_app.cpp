@@ -17,6 +17,7 @@
 #include "attacks/evaluate.h"
 #include "engine/safetensors.h"
 #include "support/op_cases.h"
+#include "support/saved_adversarials.h"
 #include "support/synthetic_data.h"
 
 namespace spikegrad::testing {

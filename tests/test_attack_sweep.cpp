@@ -18,6 +18,7 @@
 #include "engine/safetensors.h"
 #include "models/model.h"
 #include "support/op_cases.h"
+#include "support/saved_adversarials.h"
 #include "support/synthetic_data.h"
 
 namespace spikegrad::testing {

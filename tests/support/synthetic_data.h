@@ -30,13 +30,6 @@ std::filesystem::path fresh_test_dir(const std::string& stem);
 // byte-identical last.safetensors tensors (gtest expectations).
 void expect_same_run_results(const std::filesystem::path& a, const std::filesystem::path& b);
 
-// Re-classifies every adversarial set of a `spikegrad attack --save-adv` file with the small_cnn of
-// `checkpoint` (a small_run_config run: T = 2, Fashion-MNIST constants) and expects each set's correct count
-// to equal the robust count its table row wrote into the metadata. `examples`: the expected label count.
-// Returns how many sets were checked.
-int expect_saved_adversarials_reproduce_table(const std::string& adv_path, const std::string& checkpoint,
-                                              int64_t examples);
-
 std::string read_text(const std::filesystem::path& p);
 std::vector<std::string> read_lines(const std::filesystem::path& p);
 std::vector<std::vector<std::string>> read_csv(const std::filesystem::path& p);
