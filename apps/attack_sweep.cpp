@@ -67,7 +67,7 @@ double alpha_at(const std::string& alpha, double eps) {
 }
 
 std::vector<SweepAttack> report_attacks(const RunConfig& c, double eps) {
-  const ops::SpikeBackward grad = parse_attack_grad(c.attack_grad);
+  const AttackGrad grad = parse_attack_grad(c.attack_grad);
   std::vector<SweepAttack> out;
   for (const std::string& name : parse_attack_list(c.attacks)) {
     SweepAttack s;
@@ -145,7 +145,7 @@ RobustResult run_sweep_attack(Model& model, const Tensor& images, const Tensor& 
   if (s.is_basic() && source == nullptr) return evaluate_attack(model, images, labels, s.basic, gen, adv_out);
   Model& craft = source ? *source : model;
   Tensor adv;
-  ops::SpikeBackward grad;
+  AttackGrad grad;
   if (s.is_basic()) {
     adv = attack(craft, images, labels, s.basic, gen);
     grad = s.basic.grad;

@@ -37,7 +37,7 @@ void check_config_choices(const RunConfig& c) {
       {"loss", c.loss, {"ce", "tet"}},
       {"optimizer", c.optimizer, {"adam", "adamw", "sgd"}},
       {"schedule", c.schedule, {"cosine", "step", "none"}},
-      {"attack_grad", c.attack_grad, {"bptt", "rga"}},
+      {"attack_grad", c.attack_grad, {"bptt", "rga", "ann-relu", "ann-qcfs"}},
       {"attack_loss", c.attack_loss, {"ce", "cw"}},
       {"adv", c.adv, {"none", "fgsm", "pgd"}},
   };

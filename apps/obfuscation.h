@@ -15,6 +15,8 @@
 //   zero gradients     under 5% of the examples have an exactly zero input gradient
 //   BPTT vs RGA        PGD with the rate-gradient approximation is not stronger than PGD with BPTT by more
 //                      than 5 points at the largest ε (the other way round is the expected direction)
+//   BPTT vs ANN-ReLU,  the same for PGD crafted on the weights run as a one-step ReLU / QCFS network
+//   BPTT vs ANN-QCFS   (--attack-grad ann-relu / ann-qcfs)
 #pragma once
 #include <string>
 #include <vector>

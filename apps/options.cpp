@@ -292,7 +292,11 @@ void add_eval_options(CLI::App* app, RunConfig& c, bool sweep) {
   // The attacks count steps in an int.
   add_integer_option<int64_t>(app, "--steps", c.steps, "PGD/BIM steps", 1, std::numeric_limits<int32_t>::max());
   app->add_option("--gn-std", c.gn_std, "Gaussian-noise std (default: eps)");
-  app->add_option("--attack-grad,--grad", c.attack_grad, "attack gradients: bptt (surrogate BPTT) | rga")->check(CLI::IsMember({"bptt", "rga"}))->capture_default_str();
+  app->add_option("--attack-grad,--grad", c.attack_grad,
+                  "attack gradients: bptt (surrogate BPTT) | rga (rate gradient) | ann-relu | ann-qcfs (craft on the "
+                  "same weights run as a one-step ReLU/QCFS network; accuracy is still the SNN's)")
+      ->check(CLI::IsMember({"bptt", "rga", "ann-relu", "ann-qcfs"}))
+      ->capture_default_str();
   app->add_option("--attacks", c.attacks,
                   "comma-separated: fgsm, pgd, bim, gn, apgd-ce, apgd-t, fab-t, square, autoattack (the standard "
                   "ensemble), cw (L2); none: only clean accuracy")
@@ -367,8 +371,8 @@ void check_attack_settings(const RunConfig& c) {
   }
   SG_CHECK(c.steps >= 1 && c.steps <= std::numeric_limits<int32_t>::max(),
            "--steps must be in [1, " << std::numeric_limits<int32_t>::max() << "], got " << c.steps);
-  SG_CHECK(c.attack_grad == "bptt" || c.attack_grad == "rga",
-           "--attack-grad must be bptt or rga, got '" << c.attack_grad << "'");
+  SG_CHECK(c.attack_grad == "bptt" || c.attack_grad == "rga" || c.attack_grad == "ann-relu" || c.attack_grad == "ann-qcfs",
+           "--attack-grad must be bptt, rga, ann-relu or ann-qcfs, got '" << c.attack_grad << "'");
 }
 
 void check_output_file(const std::string& path, const std::string& flag) {

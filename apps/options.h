@@ -80,7 +80,7 @@ struct RunConfig {
   std::string alpha = "eps/4";  // PGD/BIM step: a fraction, or eps/N (TMI's 1/255 at 4/255)
   int64_t steps = 4;
   std::string gn_std;           // Gaussian noise std; empty: eps
-  std::string attack_grad = "bptt";  // bptt | rga
+  std::string attack_grad = "bptt";  // bptt | rga | ann-relu | ann-qcfs
   std::string save_logits;      // eval: per-example logits (safetensors)
   std::string save_adv;         // attack: adversarial inputs (safetensors)
   std::string attacks = "fgsm,pgd,bim,gn";  // apps/attack_sweep.h: also apgd-ce apgd-t fab-t square autoattack cw; none
@@ -146,7 +146,7 @@ void check_outputs_differ_from_inputs(const RunConfig& c, const std::string& con
 // mistake never costs a training run (and its report).
 // The attack flags, each against the range the attacks accept: every --eps of the list and --gn-std in
 // [0, 1] (pixel units of [0,1] images), --alpha finite and > 0, --steps in [1, 2^31-1], --attack-grad
-// bptt | rga. Errors name the flag and the value.
+// bptt | rga | ann-relu | ann-qcfs. Errors name the flag and the value.
 void check_attack_settings(const RunConfig& c);
 // An output file (--save-adv, --save-logits): not a directory or other non-regular file, in an existing
 // folder where a file can be created (probed by creating and removing a temporary file there, as the

@@ -133,7 +133,7 @@ std::optional<AttackConfig> training_attack(const RunConfig& c) {
   a.alpha = parse_fraction(c.adv_alpha, "--adv-alpha");
   a.steps = int(c.adv_steps);
   a.random_start = c.adv_random_start;
-  a.grad = ops::SpikeBackward::bptt;
+  a.grad = AttackGrad::bptt;
   return a;
 }
 

@@ -105,7 +105,7 @@ void check_apgd_config(const ApgdConfig& c, int64_t num_classes) {
   SG_CHECK(c.iterations >= 1, "apgd: iterations must be >= 1, got " << c.iterations);
   SG_CHECK(std::isfinite(c.momentum) && c.momentum > 0 && c.momentum <= 1, "apgd: momentum must be in (0,1], got " << c.momentum);
   SG_CHECK(std::isfinite(c.rho) && c.rho > 0 && c.rho <= 1, "apgd: rho must be in (0,1], got " << c.rho);
-  SG_CHECK(c.grad == ops::SpikeBackward::bptt || c.grad == ops::SpikeBackward::rga, "apgd: grad must be bptt or rga");
+  check_attack_grad(c.grad, "apgd");
   if (c.loss == ApgdLoss::dlr)
     SG_CHECK(num_classes >= 3, "apgd: the DLR loss needs at least 3 classes, the model has " << num_classes);
   if (c.loss == ApgdLoss::dlr_targeted) {

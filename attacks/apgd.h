@@ -42,7 +42,7 @@ struct ApgdConfig {
   double rho = 0.75;       // the checkpoint test's share of increasing steps
   ApgdLoss loss = ApgdLoss::ce;
   int target_rank = 2;     // dlr_targeted: the target is the class ranked this high by the clean logits (2..K)
-  ops::SpikeBackward grad = ops::SpikeBackward::bptt;
+  AttackGrad grad = AttackGrad::bptt;
 };
 
 struct ApgdResult {

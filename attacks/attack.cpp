@@ -150,14 +150,38 @@ AttackLoss parse_attack_loss(const std::string& name) {
 
 const char* attack_loss_name(AttackLoss loss) { return loss == AttackLoss::cw ? "cw" : "ce"; }
 
-ops::SpikeBackward parse_attack_grad(const std::string& name) {
-  if (name == "bptt") return ops::SpikeBackward::bptt;
-  if (name == "rga") return ops::SpikeBackward::rga;
-  SG_FAIL("unknown attack gradient '" << name << "'; valid: bptt, rga");
+namespace {
+constexpr struct {
+  AttackGrad grad;
+  const char* name;
+} kGradNames[] = {{AttackGrad::bptt, "bptt"}, {AttackGrad::rga, "rga"}, {AttackGrad::ann_relu, "ann-relu"},
+                  {AttackGrad::ann_qcfs, "ann-qcfs"}};
+}  // namespace
+
+std::vector<std::string> attack_grad_names() {
+  std::vector<std::string> names;
+  for (const auto& g : kGradNames) names.push_back(g.name);
+  return names;
 }
 
-const char* attack_grad_name(ops::SpikeBackward grad) {
-  return grad == ops::SpikeBackward::rga ? "rga" : "bptt";
+AttackGrad parse_attack_grad(const std::string& name) {
+  for (const auto& g : kGradNames)
+    if (name == g.name) return g.grad;
+  std::string valid;
+  for (const auto& g : kGradNames) valid += (valid.empty() ? "" : ", ") + std::string(g.name);
+  SG_FAIL("unknown attack gradient '" << name << "'; valid: " << valid);
+}
+
+const char* attack_grad_name(AttackGrad grad) {
+  for (const auto& g : kGradNames)
+    if (grad == g.grad) return g.name;
+  return "invalid";
+}
+
+void check_attack_grad(AttackGrad grad, const char* op) {
+  for (const auto& g : kGradNames)
+    if (grad == g.grad) return;
+  SG_FAIL(op << ": grad must be one of bptt, rga, ann-relu, ann-qcfs, got " << int(grad));
 }
 
 int bim_default_steps(double eps) {
@@ -174,19 +198,28 @@ void check_attack_config(const AttackConfig& c) {
     SG_CHECK(c.steps >= 1, op << ": steps must be >= 1, got " << c.steps);
     SG_CHECK(std::isfinite(c.alpha) && c.alpha > 0, op << ": alpha (step size) must be finite and > 0, got " << c.alpha);
   }
-  SG_CHECK(c.grad == ops::SpikeBackward::bptt || c.grad == ops::SpikeBackward::rga,
-           op << ": grad must be bptt or rga, got " << int(c.grad));
+  check_attack_grad(c.grad, op);
 }
 
-ModelModeGuard::ModelModeGuard(Model& model, std::optional<ops::SpikeBackward> grad)
-    : model_(model), was_training_(model.training()), previous_backward_(model.spike_options().backward) {
+ModelModeGuard::ModelModeGuard(Model& model, std::optional<AttackGrad> grad)
+    : model_(model),
+      was_training_(model.training()),
+      previous_backward_(model.spike_options().backward),
+      previous_ann_(model.ann_mode()) {
   model_.train(false);
-  if (grad) model_.spike_options().backward = *grad;
+  if (!grad) return;
+  check_attack_grad(*grad, "attack");
+  model_.spike_options().backward = *grad == AttackGrad::rga ? ops::SpikeBackward::rga : ops::SpikeBackward::bptt;
+  std::optional<AnnMode> ann;
+  if (*grad == AttackGrad::ann_relu) ann = AnnMode{AnnActivation::relu};
+  if (*grad == AttackGrad::ann_qcfs) ann = AnnMode{AnnActivation::qcfs};
+  model_.set_ann_mode(ann);
 }
 
 ModelModeGuard::~ModelModeGuard() {
   model_.train(was_training_);
   model_.spike_options().backward = previous_backward_;
+  model_.set_ann_mode(previous_ann_);
 }
 
 namespace attack_detail {
@@ -235,7 +268,7 @@ Tensor attack_with_clean_gradient(Model& model, const Tensor& images, const Tens
 
 }  // namespace attack_detail
 
-Tensor input_gradient(Model& model, const Tensor& images, const Tensor& labels, ops::SpikeBackward grad) {
+Tensor input_gradient(Model& model, const Tensor& images, const Tensor& labels, AttackGrad grad) {
   attack_detail::check_attack_inputs(model, images, labels, "input_gradient");
   ModelModeGuard guard(model, grad);
   return loss_gradient(model, images, labels, "input_gradient");

@@ -29,6 +29,16 @@ namespace spikegrad {
 
 enum class AttackKind { fgsm, pgd, bim, gn };
 
+// Where an attack's gradients come from (reference.md §5.3):
+//   bptt      the neuron's surrogate BPTT, as in training
+//   rga       the rate-gradient approximation (RGA/BPTR): the time-mean input current's factor for every step
+//   ann_relu  ANN mode: the same weights run as a ReLU network for one step (models/layers.h AnnMode)
+//   ann_qcfs  ANN mode with QCFS (L = 8, the neuron's threshold)
+// In ANN mode the attack runs entirely on the ANN — its gradients and its logits (APGD's and FAB's choice
+// of the best point, CW's early stop) — like the reference code's Act_attack; the robust accuracy reported
+// is always the spiking network's on the images it returns.
+enum class AttackGrad { bptt, rga, ann_relu, ann_qcfs };
+
 // The loss FGSM/PGD/BIM ascend: ce (cross entropy, the reference) or cw, the Carlini–Wagner margin
 // max_{i≠y} z_i − z_y on the mean logits (unclamped: PGD-CW), which does not saturate on confident examples.
 enum class AttackLoss { ce, cw };
@@ -39,7 +49,7 @@ struct AttackConfig {
   double alpha = 1.0 / 255;  // PGD/BIM step size
   int steps = 4;             // PGD/BIM iterations (>= 1)
   bool random_start = true;  // PGD only (BIM never starts randomly; FGSM and GN have no start)
-  ops::SpikeBackward grad = ops::SpikeBackward::bptt;  // how the neuron back-propagates during the attack
+  AttackGrad grad = AttackGrad::bptt;  // where the attack's gradients come from
   uint64_t seed = 0;         // seeds the Generator of the attack() overload that takes none
   AttackLoss loss = AttackLoss::ce;
 };
@@ -56,9 +66,12 @@ std::vector<std::string> attack_kind_names();
 // "ce" | "cw"
 AttackLoss parse_attack_loss(const std::string& name);
 const char* attack_loss_name(AttackLoss loss);
-// "bptt" | "rga"
-ops::SpikeBackward parse_attack_grad(const std::string& name);
-const char* attack_grad_name(ops::SpikeBackward grad);
+// "bptt" | "rga" | "ann-relu" | "ann-qcfs"
+AttackGrad parse_attack_grad(const std::string& name);
+const char* attack_grad_name(AttackGrad grad);
+std::vector<std::string> attack_grad_names();
+// Throws a spikegrad::Error naming `op` for a value outside the enum.
+void check_attack_grad(AttackGrad grad, const char* op);
 
 // The reference BIM's step count when its config says steps = 0: int(min(eps·255 + 4, 1.25·eps·255)).
 // (Our AttackConfig requires steps >= 1; callers that want the reference rule compute it with this.)
@@ -68,10 +81,11 @@ int bim_default_steps(double eps);
 void check_attack_config(const AttackConfig& config);
 
 // Sets the model up for an attack and puts it back when the scope ends (also by exception): BN in eval
-// mode, and, when `grad` is given, the neuron's backward mode. predict() uses it without `grad`.
+// mode, and, when `grad` is given, the neuron's backward mode and the ANN mode it implies. predict() uses it
+// without `grad`, so it predicts with whatever network the enclosing attack set up.
 class ModelModeGuard {
  public:
-  ModelModeGuard(Model& model, std::optional<ops::SpikeBackward> grad);
+  ModelModeGuard(Model& model, std::optional<AttackGrad> grad);
   ~ModelModeGuard();
   ModelModeGuard(const ModelModeGuard&) = delete;
   ModelModeGuard& operator=(const ModelModeGuard&) = delete;
@@ -80,13 +94,14 @@ class ModelModeGuard {
   Model& model_;
   bool was_training_;
   ops::SpikeBackward previous_backward_;
+  std::optional<AnnMode> previous_ann_;
 };
 
 // d cross_entropy(mean_t logits, labels) / d images, in attack conditions (BN eval, neuron backward = grad),
 // with the model's modes restored afterwards. Same shape and device as images. Needs grad mode on (it throws
 // inside a NoGradGuard).
 Tensor input_gradient(Model& model, const Tensor& images, const Tensor& labels,
-                      ops::SpikeBackward grad = ops::SpikeBackward::bptt);
+                      AttackGrad grad = AttackGrad::bptt);
 
 // The adversarial images for config. Random draws (PGD start, GN noise) come from `gen`, which advances, so
 // one generator passed to every batch of a data set gives independent draws per batch.

@@ -109,9 +109,26 @@ AutoAttackResult autoattack(Model& model, const Tensor& images, const Tensor& la
       if (r.robust[size_t(i)]) rows.push_back(i);
     return rows;
   };
-  // Marks rows[j] broken by `breaker` with its point from `points` (rows of the sub-batch).
-  auto mark = [&](AutoAttackStage& stage, const std::vector<int64_t>& rows, const std::vector<uint8_t>& broken,
-                  const std::vector<float>& points) {
+  // A gradient stage's verdict comes from the network it attacked. In ANN mode (attacks/attack.h AttackGrad)
+  // that is the ANN, so its points count as breaking only where the spiking network misclassifies them too.
+  const bool ann = cfg.grad == AttackGrad::ann_relu || cfg.grad == AttackGrad::ann_qcfs;
+  auto confirmed_on_snn = [&](const std::vector<int64_t>& rows, std::vector<uint8_t> broken,
+                              const std::vector<float>& points) {
+    std::vector<int64_t> candidates;
+    for (size_t j = 0; j < rows.size(); ++j)
+      if (broken[j]) candidates.push_back(int64_t(j));
+    if (candidates.empty()) return broken;
+    Shape sub = shape;
+    sub[0] = int64_t(rows.size());
+    const std::vector<int32_t> pred = predict(model, gather_rows(points, sub, candidates, device)).to_vector<int32_t>();
+    for (size_t i = 0; i < candidates.size(); ++i)
+      broken[size_t(candidates[i])] = pred[i] != y[size_t(rows[size_t(candidates[i])])];
+    return broken;
+  };
+  // Marks rows[j] broken with its point from `points` (rows of the sub-batch).
+  auto mark = [&](AutoAttackStage& stage, const std::vector<int64_t>& rows, std::vector<uint8_t> broken,
+                  const std::vector<float>& points, bool gradient_stage = true) {
+    if (ann && gradient_stage) broken = confirmed_on_snn(rows, std::move(broken), points);
     for (size_t j = 0; j < rows.size(); ++j) {
       if (!broken[j] || !r.robust[size_t(rows[j])]) continue;
       r.robust[size_t(rows[j])] = 0;
@@ -184,7 +201,7 @@ AutoAttackResult autoattack(Model& model, const Tensor& images, const Tensor& la
       c.eps = cfg.eps;
       c.queries = cfg.square_queries;
       const SquareResult s = square_attack(model, gather_rows(adv, shape, rows, device), gather_labels(y, rows, device), c, gen);
-      mark(stage, rows, s.fooled, s.adversarial.to_vector<float>());
+      mark(stage, rows, s.fooled, s.adversarial.to_vector<float>(), /*gradient_stage=*/false);
     }
     r.stages.push_back(stage);
   }

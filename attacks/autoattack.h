@@ -3,7 +3,9 @@
 // against each of the classes ranked 2..10 by the clean logits (100 iterations each), then FAB-T against the
 // same targets (100 iterations each), then Square (5000 queries), each stage on the examples no earlier
 // stage broke. An example is broken when a stage finds a misclassified point within ε (FAB: its minimum
-// norm ≤ ε). Logits are the mean over T of the pre-softmax outputs (reference.md §6).
+// norm ≤ ε). Logits are the mean over T of the pre-softmax outputs (reference.md §6). With grad = ann-relu
+// or ann-qcfs the gradient stages craft on the ANN (they also judge success there), and a point breaks an
+// example only when the spiking network misclassifies it as well.
 //
 // What the report needs: clean accuracy, the robust accuracy after each stage (the last one is the
 // worst case over the ensemble), how many each stage broke, and two diagnostics: examples whose two top
@@ -25,7 +27,7 @@ struct AutoAttackConfig {
   int fab_iterations = 100;
   int square_queries = 5000;
   int target_classes = 9;  // APGD-T and FAB-T: ranks 2..target_classes+1 (capped at K)
-  ops::SpikeBackward grad = ops::SpikeBackward::bptt;
+  AttackGrad grad = AttackGrad::bptt;  // of the gradient stages; Square always queries the spiking network
   // The stages to run, in the fixed order above (a subset runs one member alone, e.g. {"square"}).
   std::vector<std::string> stages = {"apgd-ce", "apgd-t", "fab-t", "square"};
 };

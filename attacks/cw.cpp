@@ -13,7 +13,7 @@ void check_cw_config(const CwConfig& c) {
   SG_CHECK(std::isfinite(c.kappa) && c.kappa >= 0, "cw: kappa must be finite and >= 0, got " << c.kappa);
   SG_CHECK(c.steps >= 1, "cw: steps must be >= 1, got " << c.steps);
   SG_CHECK(std::isfinite(c.lr) && c.lr > 0, "cw: lr must be finite and > 0, got " << c.lr);
-  SG_CHECK(c.grad == ops::SpikeBackward::bptt || c.grad == ops::SpikeBackward::rga, "cw: grad must be bptt or rga");
+  check_attack_grad(c.grad, "cw");
 }
 
 CwResult cw_l2(Model& model, const Tensor& images, const Tensor& labels, const CwConfig& cfg) {

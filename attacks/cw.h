@@ -21,7 +21,7 @@ struct CwConfig {
   double kappa = 0.0;   // confidence: the margin is pushed to −κ
   int steps = 50;
   double lr = 0.01;     // Adam's learning rate on w
-  ops::SpikeBackward grad = ops::SpikeBackward::bptt;
+  AttackGrad grad = AttackGrad::bptt;
 };
 
 struct CwResult {

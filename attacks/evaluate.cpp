@@ -84,7 +84,7 @@ RobustResult count_results(Model& model, const Tensor& images, const Tensor& lab
 }  // namespace
 
 RobustResult evaluate_adversarial(Model& model, const Tensor& images, const Tensor& labels, const Tensor& adv,
-                                  ops::SpikeBackward grad) {
+                                  AttackGrad grad) {
   attack_detail::check_attack_inputs(model, images, labels, "evaluate_adversarial");
   SG_CHECK(adv.shape() == images.shape() && adv.device() == images.device(),
            "evaluate_adversarial: adversarial images " << adv << " must match images " << images);

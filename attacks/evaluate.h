@@ -49,6 +49,6 @@ RobustResult evaluate_attack(Model& model, const Tensor& images, const Tensor& l
 // CW): clean and adversarial predictions, and the zero-gradient diagnostic of the CE input gradient at the
 // clean images in `grad` mode.
 RobustResult evaluate_adversarial(Model& model, const Tensor& images, const Tensor& labels, const Tensor& adv,
-                                  ops::SpikeBackward grad);
+                                  AttackGrad grad);
 
 }  // namespace spikegrad

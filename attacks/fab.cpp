@@ -56,7 +56,7 @@ void check_fab_config(const FabConfig& c, int64_t num_classes) {
   SG_CHECK(std::isfinite(c.alpha_max) && c.alpha_max >= 0 && c.alpha_max <= 1, "fab: alpha_max must be in [0,1], got " << c.alpha_max);
   SG_CHECK(std::isfinite(c.eta) && c.eta >= 1, "fab: eta must be >= 1, got " << c.eta);
   SG_CHECK(std::isfinite(c.beta) && c.beta > 0 && c.beta <= 1, "fab: beta must be in (0,1], got " << c.beta);
-  SG_CHECK(c.grad == ops::SpikeBackward::bptt || c.grad == ops::SpikeBackward::rga, "fab: grad must be bptt or rga");
+  check_attack_grad(c.grad, "fab");
 }
 
 FabResult fab_targeted(Model& model, const Tensor& images, const Tensor& labels, const FabConfig& cfg) {

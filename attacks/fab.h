@@ -29,7 +29,7 @@ struct FabConfig {
   double alpha_max = 0.1;
   double eta = 1.05;
   double beta = 0.9;
-  ops::SpikeBackward grad = ops::SpikeBackward::bptt;
+  AttackGrad grad = AttackGrad::bptt;
 };
 
 struct FabResult {

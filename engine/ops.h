@@ -109,6 +109,13 @@ Tensor argmax(const Tensor& x);
 // check costs no wait for the device. Bounds are rounded to float32 on CUDA. Not differentiable.
 void check_range(const Tensor& x, double lo, double hi, const std::function<std::string(int64_t, double)>& message);
 
+// ---- ANN-mode activations (kernels/ann_activation) -------------------------------------------------
+// What replaces a spiking neuron when a model runs as an ANN (reference.md §5.3; models/layers.h AnnMode).
+Tensor relu(Tape& tape, const Tensor& x);  // gradient g·[x > 0]
+// floor(clamp(x/threshold, 0, 1)·levels + 1/2)/levels·threshold, straight-through gradient g·[0 <= x <= threshold].
+// threshold > 0, levels >= 1.
+Tensor qcfs(Tape& tape, const Tensor& x, double threshold, int levels);
+
 // ---- regularisation (kernels/dropout) -------------------------------------------------------------
 // Inverted dropout: keep with probability 1-p and scale by 1/(1-p). The mask comes from the counter-based
 // RNG (same numbers on CPU and CUDA for the same generator state). Identity when !training or p == 0.

@@ -4,18 +4,25 @@
 
 namespace spikegrad {
 
-Tensor ConvBnSpike::forward(Tape& tape, const Tensor& x, int64_t time_steps, bool training,
-                            const ops::SpikeOptions& neuron, int input_levels, bool fuse) const {
+Tensor neuron_layer(Tape& tape, const Tensor& x, const LayerRun& run) {
+  if (run.ann) {
+    if (run.ann->activation == AnnActivation::relu) return ops::relu(tape, x);
+    return ops::qcfs(tape, x, run.neuron.threshold, run.ann->qcfs_levels);
+  }
+  const Shape shape = x.shape();
+  return ops::reshape(tape, ops::spike(tape, ops::reshape(tape, x, {run.steps, -1}), run.neuron), shape);
+}
+
+Tensor ConvBnSpike::forward(Tape& tape, const Tensor& x, const LayerRun& run, int input_levels, bool fuse) const {
   ops::Conv2dOptions c = conv;
   c.input_levels = input_levels;
   Tensor y = ops::conv2d(tape, x, weight, bias, c);
   ops::BatchNormOptions bn;
-  bn.training = training;
-  if (fuse) return ops::batch_norm_spike(tape, y, bn_weight, bn_bias, running_mean, running_var, bn, time_steps, neuron);
+  bn.training = run.training;
+  if (fuse && !run.ann)
+    return ops::batch_norm_spike(tape, y, bn_weight, bn_bias, running_mean, running_var, bn, run.steps, run.neuron);
   y = ops::batch_norm(tape, y, bn_weight, bn_bias, running_mean, running_var, bn);
-  const Shape shape = y.shape();
-  Tensor s = ops::spike(tape, ops::reshape(tape, y, {time_steps, -1}), neuron);
-  return ops::reshape(tape, s, shape);
+  return neuron_layer(tape, y, run);
 }
 
 Tensor kaiming_normal_fan_out(const Shape& shape, Generator& gen) {

@@ -7,6 +7,7 @@
 // Linear at PyTorch defaults (uniform ±1/sqrt(fan_in); Linear weight kaiming_uniform(a=√5) has the same
 // bound), BN weight 1, bias 0, running stats (0, 1).
 #pragma once
+#include <optional>
 #include <string>
 
 #include "engine/ops.h"
@@ -16,13 +17,35 @@ namespace spikegrad {
 
 class Model;
 
+// ANN mode (reference.md §5.3: the attacks' --attack-grad ann-relu | ann-qcfs, the [RAT]/[RGA] "Act_attack"
+// with T = 0): the same weights run as an artificial network — the image once instead of repeated over T,
+// and every spiking neuron replaced by ReLU ([RAT]) or by QCFS with `qcfs_levels` levels and the neuron's
+// threshold ([RGA]/[FEEL]/[TG], L = 8). Attacks craft on it; robust accuracy is still the SNN's.
+enum class AnnActivation { relu, qcfs };
+struct AnnMode {
+  AnnActivation activation = AnnActivation::qcfs;
+  int qcfs_levels = 8;
+};
+
+// How one forward runs its spiking layers: every block and model reads it instead of the model's config,
+// so ANN mode needs no code in a model.
+struct LayerRun {
+  int64_t steps = 1;          // T, or 1 in ANN mode
+  bool training = false;      // BN batch statistics (true) or running statistics
+  ops::SpikeOptions neuron;   // the spiking neuron (threshold also sets QCFS's)
+  std::optional<AnnMode> ann;  // set: ANN mode
+};
+
+// The neuron of a spiking layer on x (steps·B, ...) time-major -> spikes of x's shape; in ANN mode, the
+// activation instead.
+Tensor neuron_layer(Tape& tape, const Tensor& x, const LayerRun& run);
+
 struct ConvBnSpike {
   Tensor weight, bias, bn_weight, bn_bias, running_mean, running_var;
   ops::Conv2dOptions conv;
   // x (T·B,C,H,W) -> spikes (T·B,K,P,Q). input_levels: Conv2dOptions::input_levels for x (0: x is not
-  // level-valued, e.g. the encoded image). fuse: BN + neuron as ops::batch_norm_spike.
-  Tensor forward(Tape& tape, const Tensor& x, int64_t time_steps, bool training, const ops::SpikeOptions& neuron,
-                 int input_levels = 0, bool fuse = true) const;
+  // level-valued, e.g. the encoded image). fuse: BN + neuron as ops::batch_norm_spike (not in ANN mode).
+  Tensor forward(Tape& tape, const Tensor& x, const LayerRun& run, int input_levels = 0, bool fuse = true) const;
 };
 
 struct Linear {

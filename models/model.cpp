@@ -47,6 +47,20 @@ int64_t Model::num_parameters() const {
   return n;
 }
 
+void Model::set_ann_mode(std::optional<AnnMode> mode) {
+  if (mode) SG_CHECK(mode->qcfs_levels >= 1, name_ << ": ANN mode's QCFS levels must be >= 1, got " << mode->qcfs_levels);
+  ann_mode_ = mode;
+}
+
+LayerRun Model::layer_run() const {
+  LayerRun run;
+  run.steps = ann_mode_ ? 1 : config_.time_steps;
+  run.training = training_;
+  run.neuron = config_.neuron;
+  run.ann = ann_mode_;
+  return run;
+}
+
 void Model::to(Device device) {
   for (auto& p : params_) p.tensor.move_to(device);
   for (auto& b : buffers_) b.tensor.move_to(device);
@@ -65,9 +79,9 @@ ForwardResult Model::forward(Tape& tape, const Tensor& images, const TapKeep& ke
                images.size(3) == config_.image_size,
            name_ << ": expected images (B," << config_.in_channels << "," << config_.image_size << ","
                  << config_.image_size << "), got " << shape_str(images.shape()));
-  const int64_t batch = images.size(0), steps = config_.time_steps;
+  const int64_t batch = images.size(0), steps = layer_run().steps;
   Tensor x = ops::channel_affine(tape, images, norm_scale_, norm_shift_);
-  x = ops::repeat_time(tape, x, steps);  // direct encoding: the same analog image at every step
+  x = ops::repeat_time(tape, x, steps);  // direct encoding: the same analog image at every step (once in ANN mode)
   x = ops::reshape(tape, x, {steps * batch, config_.in_channels, config_.image_size, config_.image_size});
   ForwardResult out;
   out.taps.keep(keep);

@@ -7,7 +7,9 @@
 // has no state across calls), so clean and attacked passes cannot leak into each other.
 //
 // Modes are separate switches (pitfall 6): train(bool) selects BN batch vs running statistics;
-// spike_options().backward selects BPTT or RGA gradients; neither changes the other.
+// spike_options().backward selects BPTT or RGA gradients; set_ann_mode runs the same weights as an ANN
+// (one time step, logits (1,B,K); models/layers.h AnnMode); none changes another. Attacks set them for their
+// duration only (attacks/attack.h ModelModeGuard). Subclasses read the modes of a forward from layer_run().
 // Parameter and buffer names follow PyTorch (conv OIHW "features.0.conv.weight", BN running_mean, ...),
 // so a checkpoint loads into an equivalent PyTorch module.
 #pragma once
@@ -19,6 +21,7 @@
 
 #include "engine/named_tensor.h"
 #include "engine/ops.h"
+#include "models/layers.h"
 #include "models/taps.h"
 
 namespace spikegrad {
@@ -65,13 +68,18 @@ class Model {
   void train(bool on) { training_ = on; }
   bool training() const { return training_; }
   ops::SpikeOptions& spike_options() { return config_.neuron; }
+  void set_ann_mode(std::optional<AnnMode> mode);  // nullopt: the spiking network (the default)
+  const std::optional<AnnMode>& ann_mode() const { return ann_mode_; }
   void to(Device device);  // moves parameters and buffers (parameters keep requires_grad)
   Device device() const { return device_; }
 
  protected:
   Model(std::string name, ModelConfig config);
-  // images are already normalised and repeated: x is (T·B,C,H,W). Returns logits (T·B,K) and fills taps.
+  // images are already normalised and repeated: x is (S·B,C,H,W) with S = layer_run().steps (T, or 1 in ANN
+  // mode). Returns logits (S·B,K) and fills taps.
   virtual Tensor forward_layers(Tape& tape, const Tensor& x, int64_t batch, Taps& taps) = 0;
+  // The settings of this forward's spiking layers: steps, BN mode, neuron, ANN mode.
+  LayerRun layer_run() const;
 
   Tensor add_parameter(const std::string& name, Tensor t);
   Tensor add_buffer(const std::string& name, Tensor t);
@@ -82,6 +90,7 @@ class Model {
   NamedTensors params_, buffers_;
   Tensor norm_scale_, norm_shift_;  // constants, derived from config (not saved)
   bool training_ = true;
+  std::optional<AnnMode> ann_mode_;
   Device device_ = Device::CPU;
 };
 

@@ -46,17 +46,19 @@ SequentialSnn::SequentialSnn(std::string name, const ModelConfig& config, std::v
 }
 
 Tensor SequentialSnn::forward_layers(Tape& tape, const Tensor& x, int64_t batch, Taps& taps) {
-  const int64_t steps = config().time_steps;
+  const LayerRun run = layer_run();
+  const int64_t steps = run.steps;
   std::string first, last;
   Tensor h = x;
   // Conv2dOptions::input_levels of h: 0 for the encoded image; 1 after a spiking stage (spikes are exactly
   // 0/1 unless the neuron runs in smooth mode); times k² after a k×k average pool (sums of k² spikes over
-  // k²; exact while the level count stays a power of two <= 128, otherwise packing is off).
+  // k²; exact while the level count stays a power of two <= 128, otherwise packing is off). Not in ANN
+  // mode, whose activations are not spikes.
   int levels = 0;
-  const bool pack = config().pack_spike_inputs && !config().neuron.smooth;
+  const bool pack = config().pack_spike_inputs && !config().neuron.smooth && !run.ann;
   for (const Stage& st : stages_) {
     if (st.spec.kind == StageSpec::conv) {
-      h = st.block.forward(tape, h, steps, training(), config().neuron, pack ? levels : 0, config().fuse_bn_spike);
+      h = st.block.forward(tape, h, run, pack ? levels : 0, config().fuse_bn_spike);
       levels = 1;
       Shape tap_shape{steps, batch};
       tap_shape.insert(tap_shape.end(), h.shape().begin() + 1, h.shape().end());
@@ -75,10 +77,7 @@ Tensor SequentialSnn::forward_layers(Tape& tape, const Tensor& x, int64_t batch,
   for (size_t j = 0; j < fcs_.size(); ++j) {
     h = fcs_[j].forward(tape, h);
     const bool hidden = j + 1 < fcs_.size();
-    if (hidden && classifier_.spiking_hidden) {
-      const Shape shape = h.shape();
-      h = ops::reshape(tape, ops::spike(tape, ops::reshape(tape, h, {steps, -1}), config().neuron), shape);
-    }
+    if (hidden && classifier_.spiking_hidden) h = neuron_layer(tape, h, run);
   }
   return h;
 }

@@ -15,6 +15,7 @@
 #include "apps/evaluation.h"
 #include "apps/train.h"
 #include "attacks/evaluate.h"
+#include "datasets/registry.h"
 #include "engine/safetensors.h"
 #include "models/model.h"
 #include "support/op_cases.h"
@@ -98,6 +99,59 @@ TEST_F(AttackSweepRun, EveryAttackRunsFromTheCommandAndItsSavedInputsReproduceTh
 
   // Re-classify every saved set: the robust count of its table row.
   EXPECT_EQ(expect_saved_adversarials_reproduce_table(flags.save_adv, checkpoint_, 16), 13);
+}
+
+// --source-checkpoint (issue 12, item 3): each attack is also crafted on another model and evaluated on the
+// attacked one. The source is the trained model with its classifier negated (it prefers what the target
+// rejects): the saved transfer FGSM set must be exactly FGSM on the source, re-classifying every saved set
+// with the target gives its table row, and a transfer attack must not beat the white-box one.
+TEST_F(AttackSweepRun, TransferAttacksAreCraftedOnTheSourceAndCountedOnTheTarget) {
+  const app::Checkpoint ck = app::read_checkpoint(checkpoint_);
+  ModelConfig mc;  // small_run_config's model (as support/saved_adversarials.cpp)
+  mc.time_steps = 2;
+  mc.mean = {0.2860f, 0, 0};
+  mc.std = {0.3530f, 1, 1};
+  auto source = make_model("small_cnn", mc);
+  app::restore_model(*source, ck);
+  for (NamedTensor p : source->parameters())
+    if (p.name.rfind("classifier.", 0) == 0) {
+      NoGradGuard no_grad;
+      Tape tape;
+      p.tensor.copy_from(ops::scale(tape, p.tensor, -1.0));
+    }
+  const std::string source_path = (runs_ / "negated.safetensors").string();
+  app::save_checkpoint(source_path, *source, nullptr, ck.config, ck.progress);
+
+  app::RunConfig flags = small_run_config(data_, runs_, 32, 16, 32);
+  flags.checkpoint = checkpoint_;
+  flags.source_checkpoint = source_path;
+  flags.eps = "16/255";
+  flags.attacks = "fgsm,pgd";
+  flags.save_adv = (runs_ / "transfer_adv.safetensors").string();
+  ::testing::internal::CaptureStdout();
+  app::run_attack(flags);
+  const std::string out = ::testing::internal::GetCapturedStdout();
+  EXPECT_NE(out.find("Transfer attacks, crafted on " + source_path), std::string::npos) << out;
+  EXPECT_NE(out.find("pass: transfer"), std::string::npos) << out;
+
+  const SafetensorsFile adv = load_safetensors(flags.save_adv);
+  Tensor white, transfer;
+  for (const auto& t : adv.tensors) {
+    if (t.name == "fgsm/eps=16/255") white = t.tensor;
+    if (t.name == "transfer/fgsm/eps=16/255") transfer = t.tensor;
+  }
+  ASSERT_TRUE(white.defined() && transfer.defined());
+  const Dataset test = load_dataset("fashion-mnist", data_.string(), Split::Test);
+  const std::vector<uint8_t> px = test.images.slice0(0, 16).to_vector<uint8_t>();
+  std::vector<float> images(px.size());
+  for (size_t i = 0; i < px.size(); ++i) images[i] = float(px[i]) / 255.0f;
+  const Tensor x = Tensor::from_vector<float>(images, {16, 1, 28, 28});
+  const Tensor y = test.labels.slice0(0, 16).clone();
+  AttackConfig fgsm = tmi_default(AttackKind::fgsm);
+  fgsm.eps = 16.0 / 255;
+  EXPECT_EQ(transfer.to_vector<float>(), attack(*source, x, y, fgsm).to_vector<float>()) << "crafted on the source";
+  EXPECT_NE(transfer.to_vector<float>(), white.to_vector<float>());
+  EXPECT_EQ(expect_saved_adversarials_reproduce_table(flags.save_adv, checkpoint_, 16), 4);
 }
 
 }  // namespace

@@ -1,8 +1,8 @@
 // attacks/cw.h (issue 12, item 3): Carlini–Wagner L2 on a trained model — every point it reports is
 // misclassified at the L2 norm it reports, inside [0,1], the others come back clean; deterministic; a larger
-// c breaks at least as many examples; modes restored and no parameter gradient. (The early stop is not
-// tested: whether the objective rises between two checks depends on the float summation order of the
-// model, e.g. on the OpenMP thread count.)
+// c breaks at least as many examples; modes restored and no parameter gradient; the early stop fires when
+// the objective rises between two checks (tested where the rise is orders of magnitude above rounding, so
+// that the float summation order of the model, e.g. the OpenMP thread count, cannot change the outcome).
 #include <cmath>
 
 #include "attack_test_util.h"
@@ -52,6 +52,18 @@ TEST(Cw, ReportedPointsAreMisclassifiedAtTheirNorms) {
   int weak_fooled = 0;
   for (uint8_t f : weak.fooled) weak_fooled += f;
   EXPECT_LE(weak_fooled, fooled);
+}
+
+// With c = 1e-6 the objective is ~ the squared L2 distance. Step 1 evaluates the clean image (objective
+// ~1e-6); Adam's first update moves every pixel by about lr·(1 − tanh²)/2 whatever the gradient's size, so
+// step 2's objective is ~784·(2.5e-3)² ≈ 5e-3 per example: with a check every step (steps = 5) it stops at 2.
+TEST(Cw, EarlyStopFiresWhenTheObjectiveRises) {
+  Model& model = trained_model();
+  const Batch b = synthetic_batch(4, 61);
+  CwConfig c;
+  c.c = 1e-6;
+  c.steps = 5;
+  EXPECT_EQ(cw_l2(model, b.images, b.labels, c).steps_run, 2);
 }
 
 TEST(Cw, BadSettingsAreNamed) {

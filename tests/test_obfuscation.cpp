@@ -51,7 +51,8 @@ TEST(Obfuscation, AWorkingClassifierPassesEveryCheck) {
   const app::RunConfig c = sweep_config();
   const auto checks = app::obfuscation_checks(model, d, c, sweep(model, d, c), {});
   const auto m = by_name(checks);
-  for (const char* name : {"eps = 0 equals clean", "monotone in eps", "more steps", "unbounded", "zero gradients", "BPTT vs RGA"}) {
+  for (const char* name : {"eps = 0 equals clean", "monotone in eps", "more steps", "unbounded", "zero gradients",
+                           "BPTT vs RGA", "BPTT vs ANN-ReLU", "BPTT vs ANN-QCFS"}) {
     ASSERT_EQ(m.count(name), 1u) << name;
     EXPECT_TRUE(m.at(name).pass) << name << ": " << m.at(name).detail;
   }
