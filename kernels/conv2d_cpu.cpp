@@ -78,11 +78,19 @@ template <class T> void im2col_cpu(const T* image, T* col, const Conv2dShape& s)
             for (int64_t q = 0; q < s.Q; ++q) out[q] = T(0);
             continue;
           }
+          // Columns q read line[q·stride − pad + t]: zeros left of [q_lo, q_hi), zeros right of it, and in
+          // between a copy (contiguous at stride 1) without a bounds test per element.
           const T* line = channel + h * s.W;
-          for (int64_t q = 0; q < s.Q; ++q) {
-            const int64_t wi = q * s.stride - s.pad + t;
-            out[q] = (wi >= 0 && wi < s.W) ? line[wi] : T(0);
+          const int64_t left = s.pad - t, right = s.W + s.pad - t;  // q·stride must be in [left, right)
+          const int64_t q_lo = std::min(s.Q, left <= 0 ? int64_t(0) : (left + s.stride - 1) / s.stride);
+          const int64_t q_hi = std::max(q_lo, std::min(s.Q, right <= 0 ? int64_t(0) : (right + s.stride - 1) / s.stride));
+          for (int64_t q = 0; q < q_lo; ++q) out[q] = T(0);
+          if (s.stride == 1) {
+            for (int64_t q = q_lo; q < q_hi; ++q) out[q] = line[q - left];
+          } else {
+            for (int64_t q = q_lo; q < q_hi; ++q) out[q] = line[q * s.stride - left];
           }
+          for (int64_t q = q_hi; q < s.Q; ++q) out[q] = T(0);
         }
       }
 }

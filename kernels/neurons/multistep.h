@@ -39,6 +39,7 @@ template <class T> struct DirectInput {
   const T* x;
   struct Coef {};
   SG_HD Coef coef(int64_t) const { return {}; }
+  void coefs(int64_t, int64_t, Coef*) const {}
   SG_HD T load(const Coef&, int64_t at) const { return x[at]; }
 };
 // BnInput: batch norm applied on the fly, the fused BN + neuron forward. x is the (T·B, C, S) conv output
@@ -56,6 +57,17 @@ template <class T> struct BnInput {
     const int64_t c = (i / S) % C;
     return {mean[c], invstd[c], weight[c], bias[c]};
   }
+  // coef(i0 + j) for j < len, walking the channel instead of dividing per neuron (CPU chunks).
+  void coefs(int64_t i0, int64_t len, Coef* out) const {
+    int64_t c = (i0 / S) % C, pos = i0 % S;
+    for (int64_t j = 0; j < len; ++j) {
+      out[j] = {mean[c], invstd[c], weight[c], bias[c]};
+      if (++pos == S) {
+        pos = 0;
+        if (++c == C) c = 0;
+      }
+    }
+  }
   SG_HD T load(const Coef& k, int64_t at) const { return bn_normalize(x[at], k.mean, k.invstd, k.weight, k.bias); }
 };
 
@@ -63,9 +75,10 @@ template <class N, class T> using StateOf = typename N::template State<T>;
 // Room for kParams values (at least one: C++ has no zero-length arrays).
 template <class N> constexpr int kParamSlots = N::kParams > 0 ? N::kParams : 1;
 
-// One forward step of one neuron; writes the record of the step into rec[0..kSaved).
-template <class N, class T>
-SG_HD T forward_step(const N& n, const Firing& f, StateOf<N, T>& s, T x, const T* p, T* rec) {
+// One forward step of one neuron; writes the record of the step into rec[0..kSaved). F is Firing or, on
+// the CPU, a StepFiring equal to it.
+template <class N, class T, class F>
+SG_HD T forward_step(const N& n, const F& f, StateOf<N, T>& s, T x, const T* p, T* rec) {
   const T h = n.charge(s, x, p);
   const T spike = f.spike(h - n.threshold(s, p));
   n.save(s, h, rec);
@@ -111,15 +124,32 @@ constexpr int64_t kCpuChunk = 256;
 #define SG_NEURON_OMP_FOR
 #endif
 
+// Firing::spike of a non-smooth Firing with the strictness fixed at compile time: the same values, without
+// the per-element branches on smooth, strict and the surrogate kind, so a chunk's inner loop vectorises.
+template <bool Strict> struct StepFiring {
+  template <class T> SG_HD T spike(T u) const { return (Strict ? u > T(0) : u >= T(0)) ? T(1) : T(0); }
+};
+// body(firing) with the cheapest firing object that computes what `f` computes in the forward.
+template <class Body> void with_forward_firing(const Firing& f, Body&& body) {
+  if (f.smooth) {
+    body(f);
+  } else if (f.strict) {
+    body(StepFiring<true>{});
+  } else {
+    body(StepFiring<false>{});
+  }
+}
+
 // One chunk of neurons [i0, i0 + len) forward over all steps. Writes spikes (may be null), x_mean (may be
 // null) and hands each step's record to put_record(t, j, rec) (j = neuron within the chunk).
-template <class N, class T, class In, class PutRecord>
-void forward_chunk(const N& n, const Firing& f, const In& in, const T* p, T* spikes, T* x_mean, int64_t steps,
+template <class N, class T, class In, class F, class PutRecord>
+void forward_chunk(const N& n, const F& f, const In& in, const T* p, T* spikes, T* x_mean, int64_t steps,
                    int64_t count, int64_t i0, int64_t len, PutRecord&& put_record) {
   StateOf<N, T> state[kCpuChunk];
   typename In::Coef coef[kCpuChunk];
   T sum[kCpuChunk];
-  for (int64_t j = 0; j < len; ++j) state[j] = StateOf<N, T>{}, sum[j] = T(0), coef[j] = in.coef(i0 + j);
+  for (int64_t j = 0; j < len; ++j) state[j] = StateOf<N, T>{}, sum[j] = T(0);
+  in.coefs(i0, len, coef);
   for (int64_t t = 0; t < steps; ++t) {
     for (int64_t j = 0; j < len; ++j) {
       const int64_t i = t * count + i0 + j;
@@ -169,14 +199,16 @@ void multistep_forward_input_cpu(const N& n, const Firing& f, const In& in, cons
   T p[kParamSlots<N>] = {};
   for (int k = 0; k < N::kParams; ++k) p[k] = params[k];
   const int64_t chunks = (count + kCpuChunk - 1) / kCpuChunk;
+  with_forward_firing(f, [&](const auto& firing) {
 SG_NEURON_OMP_FOR
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t i0 = c * kCpuChunk, len = std::min(kCpuChunk, count - i0);
-    forward_chunk(n, f, in, p, spikes, x_mean, steps, count, i0, len, [&](int64_t t, int64_t j, const T* rec) {
-      if (records)
-        for (int k = 0; k < N::kSaved; ++k) records[(k * steps + t) * count + i0 + j] = rec[k];
-    });
-  }
+    for (int64_t c = 0; c < chunks; ++c) {
+      const int64_t i0 = c * kCpuChunk, len = std::min(kCpuChunk, count - i0);
+      forward_chunk(n, firing, in, p, spikes, x_mean, steps, count, i0, len, [&](int64_t t, int64_t j, const T* rec) {
+        if (records)
+          for (int k = 0; k < N::kSaved; ++k) records[(k * steps + t) * count + i0 + j] = rec[k];
+      });
+    }
+  });
 }
 template <class N, class T>
 void multistep_forward_cpu(const N& n, const Firing& f, const T* x, const T* params, T* spikes, T* records,
@@ -241,10 +273,12 @@ void multistep_recompute_backward_cpu(const N& n, const Firing& f, bool detach_r
     for (int64_t c = 0; c < chunks; ++c) {
       const int64_t i0 = c * kCpuChunk, len = std::min(kCpuChunk, count - i0);
       T* buf = local.data();
-      forward_chunk(n, f, in, p, static_cast<T*>(nullptr), static_cast<T*>(nullptr), steps, count, i0, len,
-                    [&](int64_t t, int64_t j, const T* rec) {
-                      for (int k = 0; k < N::kSaved; ++k) buf[(t * kCpuChunk + j) * N::kSaved + k] = rec[k];
-                    });
+      with_forward_firing(f, [&](const auto& firing) {
+        forward_chunk(n, firing, in, p, static_cast<T*>(nullptr), static_cast<T*>(nullptr), steps, count, i0, len,
+                      [&](int64_t t, int64_t j, const T* rec) {
+                        for (int k = 0; k < N::kSaved; ++k) buf[(t * kCpuChunk + j) * N::kSaved + k] = rec[k];
+                      });
+      });
       backward_chunk(n, f, detach_reset, grad_spikes, p, grad_x, &partial[size_t(c * kP)], steps, count, i0, len,
                      [&](int64_t t, int64_t j, T* rec) {
                        for (int k = 0; k < N::kSaved; ++k) rec[k] = buf[(t * kCpuChunk + j) * N::kSaved + k];

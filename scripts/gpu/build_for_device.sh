@@ -47,11 +47,11 @@ targets=(spikegrad_tests spikegrad_cli "${bench_targets[@]}")
 if ((!stage_only)); then
   source scripts/setup_deps.sh  # Debian packages, nvcc on PATH, configure_build
   command -v nvcc >/dev/null || { echo "build_for_device.sh: nvcc not found; the device build needs CUDA" >&2; exit 1; }
-  echo "[$(ts)] configuring $BUILD_DIR (Release, CUDA arch 90, static cudart)"
+  echo "[$(ts)] configuring $BUILD_DIR (Release, CUDA arch 90, static cudart, portable x86-64 C++: the device machine has another CPU)"
   # Seed the cache with the device settings; configure_build then re-runs cmake on the same folder (the
   # cache keeps these) and builds.
   cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DSPIKEGRAD_WITH_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
-    -DCMAKE_CUDA_RUNTIME_LIBRARY=Static \
+    -DCMAKE_CUDA_RUNTIME_LIBRARY=Static -DSPIKEGRAD_NATIVE_ISA=OFF \
     -DSPIKEGRAD_BUILD_TESTS=ON -DSPIKEGRAD_BUILD_BENCH=ON '-DCMAKE_BUILD_RPATH=$ORIGIN/../lib' \
     >"$BUILD_DIR.configure.log" 2>&1 || { cat "$BUILD_DIR.configure.log"; exit 1; }
   grep -q "CUDA backend ON" "$BUILD_DIR.configure.log" || {
