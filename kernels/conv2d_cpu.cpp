@@ -64,6 +64,17 @@ void conv2d_backward_naive_cpu(const T* x, const T* w, const T* gy, T* gx, T* gw
 
 // ---- im2col / col2im -----------------------------------------------------------------------------
 
+// The output columns q whose input column q·stride − pad + t lies inside the image: [lo, hi). `left` is
+// pad − t, so that input column is q·stride − left.
+struct InBoundsColumns {
+  int64_t left, lo, hi;
+  InBoundsColumns(const Conv2dShape& s, int64_t t) : left(s.pad - t) {
+    const int64_t right = s.W + s.pad - t;  // q·stride must be in [left, right)
+    lo = std::min(s.Q, left <= 0 ? int64_t(0) : (left + s.stride - 1) / s.stride);
+    hi = std::max(lo, std::min(s.Q, right <= 0 ? int64_t(0) : (right + s.stride - 1) / s.stride));
+  }
+};
+
 template <class T> void im2col_cpu(const T* image, T* col, const Conv2dShape& s) {
   const int64_t PQ = s.P * s.Q;
   for (int64_t c = 0; c < s.C; ++c)
@@ -78,19 +89,17 @@ template <class T> void im2col_cpu(const T* image, T* col, const Conv2dShape& s)
             for (int64_t q = 0; q < s.Q; ++q) out[q] = T(0);
             continue;
           }
-          // Columns q read line[q·stride − pad + t]: zeros left of [q_lo, q_hi), zeros right of it, and in
-          // between a copy (contiguous at stride 1) without a bounds test per element.
+          // Zeros outside [q_lo, q_hi), and in between a copy (contiguous at stride 1) without a bounds test
+          // per element.
           const T* line = channel + h * s.W;
-          const int64_t left = s.pad - t, right = s.W + s.pad - t;  // q·stride must be in [left, right)
-          const int64_t q_lo = std::min(s.Q, left <= 0 ? int64_t(0) : (left + s.stride - 1) / s.stride);
-          const int64_t q_hi = std::max(q_lo, std::min(s.Q, right <= 0 ? int64_t(0) : (right + s.stride - 1) / s.stride));
-          for (int64_t q = 0; q < q_lo; ++q) out[q] = T(0);
+          const InBoundsColumns k(s, t);
+          for (int64_t q = 0; q < k.lo; ++q) out[q] = T(0);
           if (s.stride == 1) {
-            for (int64_t q = q_lo; q < q_hi; ++q) out[q] = line[q - left];
+            for (int64_t q = k.lo; q < k.hi; ++q) out[q] = line[q - k.left];
           } else {
-            for (int64_t q = q_lo; q < q_hi; ++q) out[q] = line[q * s.stride - left];
+            for (int64_t q = k.lo; q < k.hi; ++q) out[q] = line[q * s.stride - k.left];
           }
-          for (int64_t q = q_hi; q < s.Q; ++q) out[q] = T(0);
+          for (int64_t q = k.hi; q < s.Q; ++q) out[q] = T(0);
         }
       }
 }
@@ -107,9 +116,11 @@ template <class T> void col2im_add_cpu(const T* col, T* image, const Conv2dShape
           if (h < 0 || h >= s.H) continue;  // padding rows receive nothing
           const T* in = row + p * s.Q;
           T* line = channel + h * s.W;
-          for (int64_t q = 0; q < s.Q; ++q) {
-            const int64_t wi = q * s.stride - s.pad + t;
-            if (wi >= 0 && wi < s.W) line[wi] += in[q];
+          const InBoundsColumns k(s, t);  // each image element gets at most one add per (r, t): same sums
+          if (s.stride == 1) {
+            for (int64_t q = k.lo; q < k.hi; ++q) line[q - k.left] += in[q];
+          } else {
+            for (int64_t q = k.lo; q < k.hi; ++q) line[q * s.stride - k.left] += in[q];
           }
         }
       }

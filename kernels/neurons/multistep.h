@@ -88,8 +88,8 @@ SG_HD T forward_step(const N& n, const F& f, StateOf<N, T>& s, T x, const T* p, 
 
 // One backward step: prev = S_{t-1}, rec = record t. g_state holds dL/dS_t on entry and dL/dS_{t-1} on exit;
 // g_params (kParams) receives this step's parameter gradient; returns dL/dx_t.
-template <class N, class T>
-SG_HD T backward_step(const N& n, const Firing& f, bool detach_reset, const StateOf<N, T>& prev, const T* rec,
+template <class N, class T, class F>
+SG_HD T backward_step(const N& n, const F& f, bool detach_reset, const StateOf<N, T>& prev, const T* rec,
                       T grad_spike, const T* p, StateOf<N, T>& g_state, T* g_params) {
   const T h = rec[0];
   const T u = h - n.threshold(prev, p);
@@ -129,6 +129,28 @@ constexpr int64_t kCpuChunk = 256;
 template <bool Strict> struct StepFiring {
   template <class T> SG_HD T spike(T u) const { return (Strict ? u > T(0) : u >= T(0)) ? T(1) : T(0); }
 };
+// The backward's counterpart for the default surrogate: a non-smooth Firing with the triangle, its
+// strictness fixed at compile time. It is a Firing (neurons' after() take one), whose spike and grad it
+// replaces by the same formulas without the runtime branches.
+template <bool Strict> struct TriangleStepFiring : Firing {
+  explicit TriangleStepFiring(const Firing& f) : Firing(f) {}
+  template <class T> SG_HD T spike(T u) const { return (Strict ? u > T(0) : u >= T(0)) ? T(1) : T(0); }
+  template <class T> SG_HD T grad(T u) const {
+    const T a = T(alpha);
+    const T r = a - nabs(u);
+    return r > T(0) ? r / (a * a) : T(0);
+  }
+};
+template <class Body> void with_backward_firing(const Firing& f, Body&& body) {
+  if (f.smooth || f.kind != SurrogateKind::triangle) {
+    body(f);
+  } else if (f.strict) {
+    body(TriangleStepFiring<true>(f));
+  } else {
+    body(TriangleStepFiring<false>(f));
+  }
+}
+
 // body(firing) with the cheapest firing object that computes what `f` computes in the forward.
 template <class Body> void with_forward_firing(const Firing& f, Body&& body) {
   if (f.smooth) {
@@ -167,8 +189,8 @@ void forward_chunk(const N& n, const F& f, const In& in, const T* p, T* spikes, 
 
 // BPTT over one chunk of neurons; record_at(t, j, rec) fills the record of neuron i0 + j at step t. Adds
 // dL/dx into grad_x (may be null) and the chunk's parameter gradient into acc (kParams doubles).
-template <class N, class T, class RecordAt>
-void backward_chunk(const N& n, const Firing& f, bool detach_reset, const T* grad_spikes, const T* p, T* grad_x,
+template <class N, class T, class F, class RecordAt>
+void backward_chunk(const N& n, const F& f, bool detach_reset, const T* grad_spikes, const T* p, T* grad_x,
                     double* acc, int64_t steps, int64_t count, int64_t i0, int64_t len, RecordAt&& record_at) {
   constexpr int kP = kParamSlots<N>;
   StateOf<N, T> g_state[kCpuChunk];
@@ -239,14 +261,16 @@ void multistep_backward_cpu(const N& n, const Firing& f, bool detach_reset, cons
   for (int k = 0; k < N::kParams; ++k) p[k] = params[k];
   const int64_t chunks = (count + kCpuChunk - 1) / kCpuChunk;
   std::vector<double> partial(size_t(chunks * kP), 0.0);
+  with_backward_firing(f, [&](const auto& firing) {
 SG_NEURON_OMP_FOR
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t i0 = c * kCpuChunk, len = std::min(kCpuChunk, count - i0);
-    backward_chunk(n, f, detach_reset, grad_spikes, p, grad_x, &partial[size_t(c * kP)], steps, count, i0, len,
-                   [&](int64_t t, int64_t j, T* rec) {
-                     for (int k = 0; k < N::kSaved; ++k) rec[k] = records[(k * steps + t) * count + i0 + j];
-                   });
-  }
+    for (int64_t c = 0; c < chunks; ++c) {
+      const int64_t i0 = c * kCpuChunk, len = std::min(kCpuChunk, count - i0);
+      backward_chunk(n, firing, detach_reset, grad_spikes, p, grad_x, &partial[size_t(c * kP)], steps, count, i0,
+                     len, [&](int64_t t, int64_t j, T* rec) {
+                       for (int k = 0; k < N::kSaved; ++k) rec[k] = records[(k * steps + t) * count + i0 + j];
+                     });
+    }
+  });
   cpu_detail::add_param_partials(partial, chunks, N::kParams, grad_params);
 }
 
@@ -279,10 +303,12 @@ void multistep_recompute_backward_cpu(const N& n, const Firing& f, bool detach_r
                         for (int k = 0; k < N::kSaved; ++k) buf[(t * kCpuChunk + j) * N::kSaved + k] = rec[k];
                       });
       });
-      backward_chunk(n, f, detach_reset, grad_spikes, p, grad_x, &partial[size_t(c * kP)], steps, count, i0, len,
-                     [&](int64_t t, int64_t j, T* rec) {
-                       for (int k = 0; k < N::kSaved; ++k) rec[k] = buf[(t * kCpuChunk + j) * N::kSaved + k];
-                     });
+      with_backward_firing(f, [&](const auto& firing) {
+        backward_chunk(n, firing, detach_reset, grad_spikes, p, grad_x, &partial[size_t(c * kP)], steps, count, i0,
+                       len, [&](int64_t t, int64_t j, T* rec) {
+                         for (int k = 0; k < N::kSaved; ++k) rec[k] = buf[(t * kCpuChunk + j) * N::kSaved + k];
+                       });
+      });
     }
   }
   cpu_detail::add_param_partials(partial, chunks, N::kParams, grad_params);

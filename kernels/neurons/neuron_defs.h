@@ -124,7 +124,7 @@ struct Lif {
   }
   template <class T> SG_HD void save(const State<T>&, T h, T* rec) const { rec[0] = h; }
   // The state after a step depends on h alone (threshold and reset ignore the previous state).
-  template <class T> SG_HD State<T> after(const T* rec, const Firing& f, const T* p) const {
+  template <class T, class F> SG_HD State<T> after(const T* rec, const F& f, const T* p) const {  // F: a Firing
     const State<T> any{};
     const T h = rec[0];
     return next(any, h, f.spike(h - threshold(any, p)), p);
