@@ -5,7 +5,6 @@
 #include <cmath>
 #include <limits>
 
-#include "attacks/evaluate.h"
 #include "attacks/logit_gradient.h"
 
 namespace spikegrad {
@@ -78,32 +77,48 @@ FabResult fab_targeted(Model& model, const Tensor& images, const Tensor& labels,
     for (int64_t e = i * d; e < (i + 1) * d; ++e) m = std::max(m, std::abs(v[size_t(e)] - x[size_t(e)]));
     return double(m);
   };
-  // g_b = z_t − z_y at each point, its gradient, and whether the point is misclassified (argmax ≠ y).
+  // g_b = z_t − z_y at each example's current point, its gradient w.r.t. the point, and whether the point is
+  // misclassified (argmax ≠ y); evaluate(rows) refreshes them for those examples with one forward and one
+  // backward over just their points (examples are independent: BN runs on its running statistics).
   std::vector<double> g(static_cast<size_t>(b));
   std::vector<uint8_t> wrong(static_cast<size_t>(b));
-  auto evaluate = [&](const std::vector<float>& at) {
-    return attack_detail::logit_pass(
-        model, at, in.shape, in.device,
-        [&](int64_t i, const float* z, int64_t k, double* grad_z) {
-          const size_t si = size_t(i);
+  std::vector<float> grad(x.size());
+  auto evaluate = [&](const std::vector<int64_t>& rows) {
+    std::vector<float> points(rows.size() * size_t(d));
+    for (size_t j = 0; j < rows.size(); ++j)
+      std::copy(cur.begin() + rows[j] * d, cur.begin() + (rows[j] + 1) * d, points.begin() + int64_t(j) * d);
+    Shape shape = in.shape;
+    shape[0] = int64_t(rows.size());
+    const attack_detail::LogitPass pass = attack_detail::logit_pass(
+        model, points, shape, in.device,
+        [&](int64_t j, const float* z, int64_t k, double* grad_z) {
+          const size_t si = size_t(rows[size_t(j)]);
           g[si] = double(z[t[si]]) - double(z[y[si]]);
           grad_z[t[si]] += 1.0;
           grad_z[y[si]] -= 1.0;
           wrong[si] = attack_detail::first_max(z, k) != y[si];
         },
         "fab");
+    for (size_t j = 0; j < rows.size(); ++j)
+      std::copy(pass.grad.begin() + int64_t(j) * d, pass.grad.begin() + int64_t(j + 1) * d, grad.begin() + rows[j] * d);
   };
-  attack_detail::LogitPass pass = evaluate(cur);
-  for (int64_t i = 0; i < b; ++i)
-    if (wrong[size_t(i)]) r.found[size_t(i)] = 1, r.norm[size_t(i)] = 0;  // misclassified already: nothing to do
+  std::vector<int64_t> active(static_cast<size_t>(b));
+  for (int64_t i = 0; i < b; ++i) active[size_t(i)] = i;
+  evaluate(active);
+  active.clear();
+  for (int64_t i = 0; i < b; ++i) {
+    if (wrong[size_t(i)]) {
+      r.found[size_t(i)] = 1, r.norm[size_t(i)] = 0;  // misclassified already: nothing to do
+    } else {
+      active.push_back(i);
+    }
+  }
 
-  for (int it = 0; it < cfg.iterations; ++it) {
-    bool any_active = false;
-    for (int64_t i = 0; i < b; ++i) {
+  std::vector<int64_t> moved;
+  for (int it = 0; it < cfg.iterations && !active.empty(); ++it) {
+    for (int64_t i : active) {
       const size_t si = size_t(i);
-      if (r.norm[si] == 0) continue;
-      any_active = true;
-      const float* w = pass.grad.data() + i * d;
+      const float* w = grad.data() + i * d;
       const float* xi = cur.data() + i * d;
       const float* x0 = x.data() + i * d;
       // The boundary linearised at x⁽ⁱ⁾: w·v = w·x⁽ⁱ⁾ − g; from point p the step solves w·δ = w·x⁽ⁱ⁾ − g − w·p.
@@ -127,23 +142,25 @@ FabResult fab_targeted(Model& model, const Tensor& images, const Tensor& labels,
                                                 alpha * (x0[e] + eta * step0[size_t(e)]),
                                             0.f, 1.f);
     }
-    if (!any_active) break;
-    // Misclassified after the step? (a forward only; the gradient is taken after moving back)
-    const std::vector<int32_t> pred = predict(model, in.on_device(cur)).to_vector<int32_t>();
-    for (int64_t i = 0; i < b; ++i) {
+    // One pass at the stepped points: whether each is misclassified, and the next step's gradient for the
+    // examples whose point stays where it is.
+    evaluate(active);
+    moved.clear();
+    for (int64_t i : active) {
       const size_t si = size_t(i);
-      if (r.norm[si] == 0 || pred[si] == y[si]) continue;
+      if (!wrong[si]) continue;
       const double n = linf(cur, i);
       if (n < r.norm[si]) {
         r.norm[si] = n;
         r.found[si] = 1;
         std::copy(cur.begin() + i * d, cur.begin() + (i + 1) * d, best.begin() + i * d);
       }
-      // Back towards x: the next steps look for a smaller perturbation.
+      // Back towards x: the next steps look for a smaller perturbation (from a point whose gradient is new).
       for (int64_t e = i * d; e < (i + 1) * d; ++e)
         cur[size_t(e)] = x[size_t(e)] + float(cfg.beta) * (cur[size_t(e)] - x[size_t(e)]);
+      moved.push_back(i);
     }
-    if (it + 1 < cfg.iterations) pass = evaluate(cur);
+    if (!moved.empty() && it + 1 < cfg.iterations) evaluate(moved);
   }
   r.adversarial = in.on_device(best);
   return r;

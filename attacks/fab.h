@@ -15,6 +15,9 @@
 // sign(c·w_i)·min(ρ, room_i), with ρ found over the sorted rooms; when even the box corner does not reach
 // the hyperplane it returns that corner (the closest the box allows).
 // The target is the class ranked `target_rank` by the clean logits (AutoAttack runs ranks 2..10).
+// Cost per iteration: one forward and backward over the examples still searching (those misclassified at
+// the start never are), at the stepped points — its argmax is the misclassification test and its gradient
+// the next step's w — plus one more over the examples moved back towards x, whose point changed.
 #pragma once
 #include <cstdint>
 #include <vector>
