@@ -105,6 +105,31 @@ std::vector<ObfuscationCheck> obfuscation_checks(Model& model, const Dataset& da
                      "Square " + pct(sq) + ", best gradient attack " + pct(best_white) + " at the largest eps"});
   }
 
+  // Inside AutoAttack: what Square (no gradient) still breaks after the three gradient attacks. On a model
+  // whose gradients are informative it adds next to nothing (Croce & Hein 2020 report tenths of a point).
+  {
+    std::map<double, double> before_square, after_square;
+    for (const AttackRow& r : rows) {
+      if (r.attack.rfind("autoattack: after ", 0) != 0) continue;
+      if (r.attack == "autoattack: after square") {
+        after_square[r.eps] = r.result.robust_accuracy();
+      } else {
+        before_square[r.eps] = r.result.robust_accuracy();  // the stage rows come in order: the last one before square
+      }
+    }
+    std::string gaps;
+    bool pass_all = true;
+    for (const auto& [eps, after] : after_square) {
+      if (!before_square.count(eps)) continue;
+      const double drop = before_square[eps] - after;
+      pass_all = pass_all && drop <= 0.01;
+      gaps += (gaps.empty() ? "" : "; ") + std::string("eps ") + eps_text(eps) + ": gradient stages " +
+              pct(before_square[eps]) + ", after Square " + pct(after);
+    }
+    if (!gaps.empty())
+      out.push_back({"black-box inside AutoAttack", pass_all, gaps + " (Square may lower it by at most 1 point)"});
+  }
+
   if (!transfer.empty()) {
     std::string stronger;
     for (size_t i = 0; i < transfer.size() && i < rows.size(); ++i)

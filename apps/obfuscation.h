@@ -10,6 +10,8 @@
 //   unbounded          PGD at ε = 1 (any image in [0,1]), 10 steps of 0.2, drives robust accuracy below 2%
 //   black-box          Square (score-based, no gradient) is not stronger than the best gradient attack at
 //                      the same ε (only when Square ran)
+//   black-box inside   Square, run by AutoAttack after APGD-CE, APGD-T and FAB-T, lowers robust accuracy by
+//   AutoAttack         at most 1 point (only when AutoAttack ran with Square and a gradient stage)
 //   transfer           each attack crafted on another model (--source-checkpoint) is not stronger than the
 //                      same attack crafted on this one (only with a source checkpoint)
 //   zero gradients     under 5% of the examples have an exactly zero input gradient

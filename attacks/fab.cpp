@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "attacks/evaluate.h"
 #include "attacks/logit_gradient.h"
 
 namespace spikegrad {
@@ -83,14 +84,19 @@ FabResult fab_targeted(Model& model, const Tensor& images, const Tensor& labels,
   std::vector<double> g(static_cast<size_t>(b));
   std::vector<uint8_t> wrong(static_cast<size_t>(b));
   std::vector<float> grad(x.size());
-  auto evaluate = [&](const std::vector<int64_t>& rows) {
+  // The current points of `rows`, as a (rows, C, H, W) batch on the host.
+  Shape rows_shape = in.shape;
+  auto gather = [&](const std::vector<int64_t>& rows) {
     std::vector<float> points(rows.size() * size_t(d));
     for (size_t j = 0; j < rows.size(); ++j)
       std::copy(cur.begin() + rows[j] * d, cur.begin() + (rows[j] + 1) * d, points.begin() + int64_t(j) * d);
-    Shape shape = in.shape;
-    shape[0] = int64_t(rows.size());
+    rows_shape[0] = int64_t(rows.size());
+    return points;
+  };
+  auto evaluate = [&](const std::vector<int64_t>& rows) {
+    const std::vector<float> points = gather(rows);
     const attack_detail::LogitPass pass = attack_detail::logit_pass(
-        model, points, shape, in.device,
+        model, points, rows_shape, in.device,
         [&](int64_t j, const float* z, int64_t k, double* grad_z) {
           const size_t si = size_t(rows[size_t(j)]);
           g[si] = double(z[t[si]]) - double(z[y[si]]);
@@ -114,7 +120,6 @@ FabResult fab_targeted(Model& model, const Tensor& images, const Tensor& labels,
     }
   }
 
-  std::vector<int64_t> moved;
   for (int it = 0; it < cfg.iterations && !active.empty(); ++it) {
     for (int64_t i : active) {
       const size_t si = size_t(i);
@@ -142,25 +147,26 @@ FabResult fab_targeted(Model& model, const Tensor& images, const Tensor& labels,
                                                 alpha * (x0[e] + eta * step0[size_t(e)]),
                                             0.f, 1.f);
     }
-    // One pass at the stepped points: whether each is misclassified, and the next step's gradient for the
-    // examples whose point stays where it is.
-    evaluate(active);
-    moved.clear();
-    for (int64_t i : active) {
+    // Misclassified after the step? (a forward only over the searching examples; the gradient is taken after
+    // moving back, at the point the next step starts from)
+    const std::vector<float> stepped = gather(active);
+    const std::vector<int32_t> pred =
+        predict(model, Tensor::from_vector<float>(stepped, rows_shape).to(in.device)).to_vector<int32_t>();
+    for (size_t j = 0; j < active.size(); ++j) {
+      const int64_t i = active[j];
       const size_t si = size_t(i);
-      if (!wrong[si]) continue;
+      if (pred[j] == y[si]) continue;
       const double n = linf(cur, i);
       if (n < r.norm[si]) {
         r.norm[si] = n;
         r.found[si] = 1;
         std::copy(cur.begin() + i * d, cur.begin() + (i + 1) * d, best.begin() + i * d);
       }
-      // Back towards x: the next steps look for a smaller perturbation (from a point whose gradient is new).
+      // Back towards x: the next steps look for a smaller perturbation.
       for (int64_t e = i * d; e < (i + 1) * d; ++e)
         cur[size_t(e)] = x[size_t(e)] + float(cfg.beta) * (cur[size_t(e)] - x[size_t(e)]);
-      moved.push_back(i);
     }
-    if (!moved.empty() && it + 1 < cfg.iterations) evaluate(moved);
+    if (it + 1 < cfg.iterations) evaluate(active);
   }
   r.adversarial = in.on_device(best);
   return r;

@@ -15,9 +15,10 @@
 // sign(c·w_i)·min(ρ, room_i), with ρ found over the sorted rooms; when even the box corner does not reach
 // the hyperplane it returns that corner (the closest the box allows).
 // The target is the class ranked `target_rank` by the clean logits (AutoAttack runs ranks 2..10).
-// Cost per iteration: one forward and backward over the examples still searching (those misclassified at
-// the start never are), at the stepped points — its argmax is the misclassification test and its gradient
-// the next step's w — plus one more over the examples moved back towards x, whose point changed.
+// Cost per iteration: a forward over the examples still searching (those misclassified at the start never
+// are) at the stepped points, the misclassification test, then a forward and backward at the points the next
+// step starts from (moved back or not). Re-using the first pass's gradient where a point did not move costs
+// more: FAB's points cross the boundary at most iterations, so most would need the second pass anyway.
 #pragma once
 #include <cstdint>
 #include <vector>

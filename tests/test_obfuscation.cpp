@@ -76,5 +76,36 @@ TEST(Obfuscation, AModelWithUselessGradientsIsFlagged) {
   EXPECT_NE(text.find("**POSSIBLY OBFUSCATED** (unbounded, zero gradients)"), std::string::npos) << text;
 }
 
+// AutoAttack's Square stage breaking what its three gradient stages could not is the black-box sign of weak
+// gradients (measured on the demo model: 67.0% after FAB-T, 49.7% after Square at 4/255).
+TEST(Obfuscation, SquareBreakingWhatAutoAttacksGradientStagesMissedIsFlagged) {
+  Model& model = trained_model();
+  const Dataset d = as_dataset(synthetic_batch(24, 810));
+  const app::RunConfig c = sweep_config();
+  auto stage = [](const char* name, int64_t robust) {
+    app::AttackRow r;
+    r.attack = std::string("autoattack: after ") + name;
+    r.eps = 8.0 / 255;
+    r.result.total = 1000;
+    r.result.clean_correct = 900;
+    r.result.adv_correct = robust;
+    return r;
+  };
+  std::vector<app::AttackRow> rows = sweep(model, d, c);
+  rows.push_back(stage("apgd-ce", 690));
+  rows.push_back(stage("fab-t", 670));
+  rows.push_back(stage("square", 497));
+  auto m = by_name(app::obfuscation_checks(model, d, c, rows, {}));
+  ASSERT_EQ(m.count("black-box inside AutoAttack"), 1u);
+  EXPECT_FALSE(m.at("black-box inside AutoAttack").pass);
+  EXPECT_NE(m.at("black-box inside AutoAttack").detail.find("gradient stages 67.00%, after Square 49.70%"),
+            std::string::npos)
+      << m.at("black-box inside AutoAttack").detail;
+
+  rows.back() = stage("square", 665);  // half a point: what a model with useful gradients looks like
+  m = by_name(app::obfuscation_checks(model, d, c, rows, {}));
+  EXPECT_TRUE(m.at("black-box inside AutoAttack").pass) << m.at("black-box inside AutoAttack").detail;
+}
+
 }  // namespace
 }  // namespace spikegrad
