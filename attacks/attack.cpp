@@ -164,12 +164,18 @@ std::vector<std::string> attack_grad_names() {
   return names;
 }
 
+namespace {
+std::string attack_grad_list() {  // "bptt, rga, ann-relu, ann-qcfs", for error messages
+  std::string valid;
+  for (const auto& g : kGradNames) valid += (valid.empty() ? "" : ", ") + std::string(g.name);
+  return valid;
+}
+}  // namespace
+
 AttackGrad parse_attack_grad(const std::string& name) {
   for (const auto& g : kGradNames)
     if (name == g.name) return g.grad;
-  std::string valid;
-  for (const auto& g : kGradNames) valid += (valid.empty() ? "" : ", ") + std::string(g.name);
-  SG_FAIL("unknown attack gradient '" << name << "'; valid: " << valid);
+  SG_FAIL("unknown attack gradient '" << name << "'; valid: " << attack_grad_list());
 }
 
 const char* attack_grad_name(AttackGrad grad) {
@@ -181,7 +187,7 @@ const char* attack_grad_name(AttackGrad grad) {
 void check_attack_grad(AttackGrad grad, const char* op) {
   for (const auto& g : kGradNames)
     if (grad == g.grad) return;
-  SG_FAIL(op << ": grad must be one of bptt, rga, ann-relu, ann-qcfs, got " << int(grad));
+  SG_FAIL(op << ": grad must be one of " << attack_grad_list() << ", got " << int(grad));
 }
 
 int bim_default_steps(double eps) {
