@@ -231,8 +231,10 @@ ModelModeGuard::~ModelModeGuard() {
 namespace attack_detail {
 
 void check_images_in_unit_range(const Tensor& images, const char* op) {
-  SG_CHECK(images.defined() && images.ndim() == 4,
-           op << ": images must be (B,C,H,W), got " << (images.defined() ? shape_str(images.shape()) : "undefined"));
+  // (B,T,C,H,W) for models that read event frames; every attack treats an example as one flat vector.
+  SG_CHECK(images.defined() && (images.ndim() == 4 || images.ndim() == 5),
+           op << ": images must be (B,C,H,W) (or (B,T,C,H,W) frames), got "
+              << (images.defined() ? shape_str(images.shape()) : "undefined"));
   SG_CHECK(images.dtype() == DType::F32, op << ": images must be float32, got " << dtype_name(images.dtype()));
   SG_CHECK(images.numel() > 0, op << ": images are empty, shape " << shape_str(images.shape()));
   // Pitfall 7: attacks and clamps assume [0,1] pixels with normalisation inside the model; NaN fails too.

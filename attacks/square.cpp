@@ -52,7 +52,9 @@ SquareResult square_attack(Model& model, const Tensor& images, const Tensor& lab
   SG_CHECK(model.config().num_classes >= 2, "square: the margin needs at least 2 classes");
   ModelModeGuard guard(model, std::nullopt);
   const attack_detail::HostBatch in(images, labels);
-  const int64_t b = in.size, c = in.shape[1], h = in.shape[2], w = in.shape[3], d = in.per_example;
+  // Windows live in the last two dims; every leading per-example dim counts as a channel, so event frames
+  // (B,T,C,H,W) are searched as T·C channels (each frame's polarity planes get their own stripes).
+  const int64_t b = in.size, d = in.per_example, h = in.shape[in.shape.size() - 2], w = in.shape.back(), c = d / (h * w);
   const std::vector<float>& x = in.x;
   const std::vector<int32_t>& y = in.y;
   const float eps = float(cfg.eps);
@@ -107,7 +109,9 @@ SquareResult square_attack(Model& model, const Tensor& images, const Tensor& lab
           }
       }
     }
-    const std::vector<double> m = margins_at(model, candidates, {n, c, h, w}, in.device, sub_labels);
+    Shape candidate_shape = in.shape;
+    candidate_shape[0] = n;
+    const std::vector<double> m = margins_at(model, candidates, candidate_shape, in.device, sub_labels);
     for (int64_t a = 0; a < n; ++a) {
       const size_t i = size_t(active[size_t(a)]);
       ++r.queries_used[i];

@@ -40,6 +40,7 @@ Tensor reshape(Tape& tape, const Tensor& x, const Shape& shape);  // a view; one
 Tensor flatten(Tape& tape, const Tensor& x, int start_dim = 1);    // dims [start_dim, end) merged
 Tensor repeat_time(Tape& tape, const Tensor& x, int64_t T);        // (B,...) -> (T,B,...), copies
 Tensor mean_time(Tape& tape, const Tensor& x);                     // (T,B,...) -> (B,...)
+Tensor swap_leading_dims(Tape& tape, const Tensor& x);             // (A,B,...) -> (B,A,...), copies
 
 // ---- reductions (kernels/reduce) ----------------------------------------------------------------
 Tensor sum(Tape& tape, const Tensor& x);   // all elements -> shape ()

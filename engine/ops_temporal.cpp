@@ -93,4 +93,36 @@ Tensor mean_time(Tape& tape, const Tensor& x) {
   return y;
 }
 
+Tensor swap_leading_dims(Tape& tape, const Tensor& x) {
+  check_float(x, "swap_leading_dims", "x");
+  SG_CHECK(x.ndim() >= 2, "swap_leading_dims: x must have at least 2 dims, got " << shape_str(x.shape()));
+  const int64_t a = x.size(0), b = x.size(1), m = a * b == 0 ? 0 : x.numel() / (a * b);
+  Shape s = x.shape();
+  std::swap(s[0], s[1]);
+  Tensor y = Tensor::empty(s, x.dtype(), x.device());
+  if (x.is_cuda()) {
+    SG_CUDA_CALL("swap_leading_dims", swap_leading_dims_forward_cuda(x.data<float>(), y.data<float>(), a, b, m));
+  } else {
+    dispatch_float(x.dtype(), "swap_leading_dims", [&](auto z) {
+      using T = decltype(z);
+      swap_leading_dims_forward_cpu<T>(x.data<T>(), y.data<T>(), a, b, m);
+    });
+  }
+  if (Tape::should_record({x})) {
+    tape.record("swap_leading_dims", {x}, {y}, [a, b, m](const std::vector<Tensor>& gy, const std::vector<Tensor*>& gx) {
+      if (!gx[0]) return;
+      if (gy[0].is_cuda()) {
+        SG_CUDA_CALL("swap_leading_dims backward",
+                     swap_leading_dims_backward_cuda(gy[0].data<float>(), gx[0]->data<float>(), a, b, m));
+        return;
+      }
+      dispatch_float(gy[0].dtype(), "swap_leading_dims backward", [&](auto z) {
+        using T = decltype(z);
+        swap_leading_dims_backward_cpu<T>(gy[0].data<T>(), gx[0]->data<T>(), a, b, m);
+      });
+    });
+  }
+  return y;
+}
+
 }  // namespace spikegrad::ops

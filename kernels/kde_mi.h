@@ -28,7 +28,7 @@
 // NaN rates give NaN outputs (as the dense formula); +-inf rates give an all-zero kernel row (as exp(-inf)).
 //
 // CUDA: one block per sample, windows and kernel values in shared memory; T <= kKdeCudaMaxT and
-// 4*T*window floats of shared memory (window = 10 at s = 0.32, so T <= 32 always fits).
+// 4*T*window floats of shared memory (window = floor(2·4.62)+2 = 11 in float32 at s = 0.32, so T <= 32 always fits).
 // Deterministic: fixed per-thread cell assignment and fixed reduction trees, no atomics.
 #pragma once
 #include <cmath>

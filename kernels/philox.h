@@ -18,9 +18,10 @@ SG_HD void philox_mulhilo(uint32_t a, uint32_t b, uint32_t& hi, uint32_t& lo) {
   lo = uint32_t(p);
 }
 
-SG_HD Philox4 philox4x32_10(uint64_t counter, uint64_t seed) {
-  uint32_t c0 = uint32_t(counter), c1 = uint32_t(counter >> 32), c2 = 0, c3 = 0;
-  uint32_t k0 = uint32_t(seed), k1 = uint32_t(seed >> 32);
+// The full generator: a 128-bit counter block and a 64-bit key (k0, k1), as in the paper and Random123
+// (tests pin its published known-answer vectors).
+SG_HD Philox4 philox4x32_10_block(Philox4 counter, uint32_t k0, uint32_t k1) {
+  uint32_t c0 = counter.v[0], c1 = counter.v[1], c2 = counter.v[2], c3 = counter.v[3];
   for (int r = 0; r < 10; ++r) {
     uint32_t hi0, lo0, hi1, lo1;
     philox_mulhilo(0xD2511F53u, c0, hi0, lo0);
@@ -31,6 +32,11 @@ SG_HD Philox4 philox4x32_10(uint64_t counter, uint64_t seed) {
     k1 += 0xBB67AE85u;
   }
   return {{c0, c1, c2, c3}};
+}
+
+// What the engine draws from: the counter's upper 64 bits are zero, the seed is the key.
+SG_HD Philox4 philox4x32_10(uint64_t counter, uint64_t seed) {
+  return philox4x32_10_block({{uint32_t(counter), uint32_t(counter >> 32), 0u, 0u}}, uint32_t(seed), uint32_t(seed >> 32));
 }
 
 // Exact on both backends: 24 random bits scaled by 2^-24, in [0,1).

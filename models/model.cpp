@@ -49,6 +49,9 @@ int64_t Model::num_parameters() const {
 
 void Model::set_ann_mode(std::optional<AnnMode> mode) {
   if (mode) SG_CHECK(mode->qcfs_levels >= 1, name_ << ": ANN mode's QCFS levels must be >= 1, got " << mode->qcfs_levels);
+  SG_CHECK(!(mode && config_.frame_input),
+           name_ << ": ANN mode needs one static image per example, but this model reads event frames "
+                    "(--attack-grad ann-relu|ann-qcfs is not available for frame data)");
   ann_mode_ = mode;
 }
 
@@ -70,23 +73,37 @@ void Model::to(Device device) {
 }
 
 ForwardResult Model::forward(Tape& tape, const Tensor& images, const TapKeep& keep) {
-  SG_CHECK(images.defined() && images.ndim() == 4, name_ << ": images must be (B,C,H,W), got "
-                                                         << (images.defined() ? shape_str(images.shape()) : "undefined"));
+  const ModelConfig& c = config_;
+  const int64_t want_ndim = c.frame_input ? 5 : 4;
+  const std::string want = c.frame_input ? "(B," + std::to_string(c.time_steps) + "," + std::to_string(c.in_channels) + "," +
+                                               std::to_string(c.image_size) + "," + std::to_string(c.image_size) + ") frames"
+                                         : "(B," + std::to_string(c.in_channels) + "," + std::to_string(c.image_size) + "," +
+                                               std::to_string(c.image_size) + ") images";
+  SG_CHECK(images.defined() && images.ndim() == want_ndim,
+           name_ << ": expected " << want << ", got " << (images.defined() ? shape_str(images.shape()) : "undefined"));
   SG_CHECK(images.dtype() == DType::F32, name_ << ": images must be float32 in [0,1], got " << dtype_name(images.dtype()));
   SG_CHECK(images.device() == device_, name_ << ": images are on " << device_name(images.device()) << " but the model is on "
                                              << device_name(device_));
-  SG_CHECK(images.size(1) == config_.in_channels && images.size(2) == config_.image_size &&
-               images.size(3) == config_.image_size,
-           name_ << ": expected images (B," << config_.in_channels << "," << config_.image_size << ","
-                 << config_.image_size << "), got " << shape_str(images.shape()));
+  const int64_t f = c.frame_input ? 1 : 0;  // frames carry T in dim 1
+  SG_CHECK((!c.frame_input || images.size(1) == c.time_steps) && images.size(1 + f) == c.in_channels &&
+               images.size(2 + f) == c.image_size && images.size(3 + f) == c.image_size,
+           name_ << ": expected " << want << ", got " << shape_str(images.shape()));
   const int64_t batch = images.size(0), steps = layer_run().steps;
-  Tensor x = ops::channel_affine(tape, images, norm_scale_, norm_shift_);
-  x = ops::repeat_time(tape, x, steps);  // direct encoding: the same analog image at every step (once in ANN mode)
-  x = ops::reshape(tape, x, {steps * batch, config_.in_channels, config_.image_size, config_.image_size});
+  const Shape step_shape{steps * batch, c.in_channels, c.image_size, c.image_size};
+  Tensor x;
+  if (c.frame_input) {
+    // (B,T,C,H,W) -> normalise per frame -> (T,B,C,H,W), so that BPTT and the taps see the time-major layout.
+    x = ops::channel_affine(tape, ops::reshape(tape, images, step_shape), norm_scale_, norm_shift_);
+    x = ops::swap_leading_dims(tape, ops::reshape(tape, x, {batch, steps, -1}));
+  } else {
+    x = ops::channel_affine(tape, images, norm_scale_, norm_shift_);
+    x = ops::repeat_time(tape, x, steps);  // direct encoding: the same analog image at every step (once in ANN mode)
+  }
+  x = ops::reshape(tape, x, step_shape);
   ForwardResult out;
   out.taps.keep(keep);
   Tensor flat = forward_layers(tape, x, batch, out.taps);
-  out.logits = ops::reshape(tape, flat, {steps, batch, config_.num_classes});
+  out.logits = ops::reshape(tape, flat, {steps, batch, c.num_classes});
   return out;
 }
 

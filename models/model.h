@@ -3,8 +3,10 @@
 // forward(images) takes (B,C,H,W) float images in [0,1] on the model's device and returns logits (T,B,K)
 // (the classifier applied per time step; predictions use the mean over T) plus the taps. Inside, the
 // first op is the dataset normalisation, then direct encoding (the normalised image repeated T times), then
-// layers on the merged (T·B,...) batch. Every forward starts from a fresh membrane state (the neuron op
-// has no state across calls), so clean and attacked passes cannot leak into each other.
+// layers on the merged (T·B,...) batch. With ModelConfig::frame_input the images are (B,T,C,H,W) frames
+// in [0,1] instead, normalised and transposed to time-major rather than repeated. Every forward starts from
+// a fresh membrane state (the neuron op has no state across calls), so clean and attacked passes cannot
+// leak into each other.
 //
 // Modes are separate switches (pitfall 6): train(bool) selects BN batch vs running statistics;
 // spike_options().backward selects BPTT or RGA gradients; set_ann_mode runs the same weights as an ANN
@@ -41,6 +43,11 @@ struct ModelConfig {
                                   // (ops::batch_norm_spike) instead of batch_norm then spike
   bool pack_spike_inputs = true;  // a conv whose input is spikes or average-pooled spikes keeps that input
                                   // for its weight gradient as bytes (Conv2dOptions::input_levels)
+  // Event data (CIFAR10-DVS): the input is already T frames per example, (B,T,C,H,W) batch-major as the
+  // loader and the attacks hand examples around, with T = time_steps; the model normalises each frame and
+  // moves time to the front instead of repeating one image. ANN mode is refused: frames have no one-image
+  // equivalent to run once.
+  bool frame_input = false;
 };
 
 struct ForwardResult {

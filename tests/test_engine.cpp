@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "engine/allocator.h"
+#include "kernels/philox.h"
 #include "support/op_cases.h"
 
 namespace spikegrad::testing {
@@ -241,6 +242,30 @@ TEST(Rng, KnownValuesAndDisjointDraws) {
   v = v / 20000 - m * m;
   EXPECT_NEAR(m, 0.0, 0.04);  // sd 0.007
   EXPECT_NEAR(v, 1.0, 0.06);  // sd 0.01
+}
+
+// Random123's published known-answer vectors for Philox-4x32-10 (kat_vectors: counter, key -> output):
+// the generator is the published one, not merely a deterministic one.
+TEST(Rng, PhiloxKnownAnswerVectors) {
+  struct Kat {
+    Philox4 counter;
+    uint32_t k0, k1;
+    Philox4 expected;
+  };
+  const Kat kats[] = {
+      {{{0u, 0u, 0u, 0u}}, 0u, 0u, {{0x6627e8d5u, 0xe169c58du, 0xbc57ac4cu, 0x9b00dbd8u}}},
+      {{{0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu}}, 0xffffffffu, 0xffffffffu,
+       {{0x408f276du, 0x41c83b0eu, 0xa20bc7c6u, 0x6d5451fdu}}},
+      {{{0x243f6a88u, 0x85a308d3u, 0x13198a2eu, 0x03707344u}}, 0xa4093822u, 0x299f31d0u,
+       {{0xd16cfe09u, 0x94fdccebu, 0x5001e420u, 0x24126ea1u}}},
+  };
+  for (const Kat& k : kats) {
+    const Philox4 out = philox4x32_10_block(k.counter, k.k0, k.k1);
+    for (int i = 0; i < 4; ++i) EXPECT_EQ(out.v[i], k.expected.v[i]) << "word " << i << " of key " << std::hex << k.k0;
+  }
+  // The engine's 64-bit counter/seed entry point is the block function with the upper counter words zero.
+  const Philox4 zero = philox4x32_10(0, 0);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(zero.v[i], kats[0].expected.v[i]);
 }
 
 TEST(Rng, CudaDrawsEqualCpuDraws) {

@@ -152,7 +152,7 @@ void check_against_dense(const Tensor& x_in, const Tensor& z_in, const std::stri
 
   for (DType d : {DType::F64, DType::F32}) {
     // float32 differs from the double oracle by float32 rounding only: ~1e-7 relative on each entropy term,
-    // up to T*window^2 = 1600 terms per sample at T=16 -> 1e-5 absolute on bits (measured 4e-6). Gradients
+    // up to T*window^2 = 16*11^2 = 1936 terms per sample at T=16 -> 1e-5 absolute on bits (measured 4e-6). Gradients
     // are sums of a few hundred terms of size K*(x-i)/sigma^2 <= 45 -> 1e-6 absolute (measured 2e-8 at B=64).
     const double tol = d == DType::F64 ? 1e-10 : 1e-5;
     const double grtol = d == DType::F64 ? 1e-9 : 1e-5, gatol = d == DType::F64 ? 1e-10 : 1e-6;

@@ -32,6 +32,14 @@ SG_OP_CASE({.name = "mean_time/T4",
             .make_inputs = [](DType d) { return Inputs{randn({4, 3, 7}, d, 15)}; },
             .grad_inputs = {0},
             .forward = [](Tape& t, const Inputs& x) { return ops::mean_time(t, x[0]); }});
+SG_OP_CASE({.name = "swap_leading_dims/frames",
+            .make_inputs = [](DType d) { return Inputs{randn({3, 4, 2, 5}, d, 22)}; },
+            .grad_inputs = {0},
+            .forward = [](Tape& t, const Inputs& x) { return ops::swap_leading_dims(t, x[0]); }});
+SG_OP_CASE({.name = "swap_leading_dims/2d_odd",
+            .make_inputs = [](DType d) { return Inputs{randn({7, 3}, d, 23)}; },
+            .grad_inputs = {0},
+            .forward = [](Tape& t, const Inputs& x) { return ops::swap_leading_dims(t, x[0]); }});
 SG_OP_CASE({.name = "sum/odd",
             .make_inputs = [](DType d) { return Inputs{randn({3, 37}, d, 16)}; },
             .grad_inputs = {0},
@@ -57,6 +65,19 @@ TEST(Temporal, RepeatAndMeanGolden) {
   EXPECT_EQ(r.to_vector<float>(), (std::vector<float>{1, 2, 3, 1, 2, 3}));
   Tensor seq = Tensor::from_vector<float>({1, 2, 3, 5, 6, 7}, {2, 3});
   EXPECT_EQ(ops::mean_time(tape, seq).to_vector<float>(), (std::vector<float>{3, 4, 5}));
+}
+
+TEST(Temporal, SwapLeadingDimsGolden) {
+  Tape tape;
+  // (A=2, B=3, M=2): element (a,b,k) = 100a + 10b + k.
+  std::vector<float> v;
+  for (int a = 0; a < 2; ++a)
+    for (int b = 0; b < 3; ++b)
+      for (int k = 0; k < 2; ++k) v.push_back(float(100 * a + 10 * b + k));
+  Tensor y = ops::swap_leading_dims(tape, Tensor::from_vector<float>(v, {2, 3, 2}));
+  EXPECT_EQ(y.shape(), (Shape{3, 2, 2}));
+  EXPECT_EQ(y.to_vector<float>(), (std::vector<float>{0, 1, 100, 101, 10, 11, 110, 111, 20, 21, 120, 121}));
+  EXPECT_THROW(ops::swap_leading_dims(tape, Tensor::zeros({5})), Error);
 }
 
 TEST(Temporal, ReshapeSharesStorageAndRoutesGradient) {
