@@ -1,8 +1,8 @@
-// Glue for batch_norm (kernels/batch_norm.h).
-#include <type_traits>
-
+// Glue for batch_norm (kernels/batch_norm.h), and the fused BN + LIF/IF op over the generic fused glue
+// (engine/ops_neuron_fused.h).
 #include "engine/op_util.h"
 #include "engine/ops.h"
+#include "engine/ops_neuron_fused.h"
 #include "kernels/batch_norm.h"
 
 namespace spikegrad::ops {
@@ -93,105 +93,30 @@ Tensor batch_norm(Tape& tape, const Tensor& x, const Tensor& weight, const Tenso
 
 }  // namespace spikegrad::ops
 
-// ---- fused BN + LIF/IF (declared in engine/ops_neuron.h) ---------------------------------------------------
+// ---- fused BN + neuron (engine/ops_neuron_fused.h) ----------------------------------------------------------
 namespace spikegrad::ops {
 
+namespace neuron_detail {
+BnLayout check_batch_norm_spike(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                                const Tensor& running_var, const BatchNormOptions& bn, int64_t time_steps,
+                                const char* op) {
+  const ChannelLayout d = validate(x, weight, bias, running_mean, running_var, bn);
+  SG_CHECK(time_steps >= 1 && d.N % time_steps == 0,
+           op << ": time_steps must be >= 1 and divide x.size(0) = T·B = " << d.N << ", got " << time_steps);
+  return {d.N, d.C, d.S};
+}
+}  // namespace neuron_detail
+
+// The built-in LIF/IF through the generic fused glue: the same code every registered neuron's fused layer runs.
 Tensor batch_norm_spike(Tape& tape, const Tensor& x, const Tensor& weight, const Tensor& bias,
                         const Tensor& running_mean, const Tensor& running_var, const BatchNormOptions& bn,
                         int64_t time_steps, const SpikeOptions& opt) {
   const char* op = "batch_norm_spike";
-  const ChannelLayout d = validate(x, weight, bias, running_mean, running_var, bn);
-  SG_CHECK(time_steps >= 1 && d.N % time_steps == 0,
-           op << ": time_steps must be >= 1 and divide x.size(0) = T·B = " << d.N << ", got " << time_steps);
+  const neuron_detail::BnLayout d =
+      neuron_detail::check_batch_norm_spike(x, weight, bias, running_mean, running_var, bn, time_steps, op);
   const neuron_detail::LifSetup l = neuron_detail::lif_setup(opt);
-  const int64_t steps = time_steps, count = x.numel() / time_steps;
-  const bool rga = opt.backward == SpikeBackward::rga, detach = opt.detach_reset, training = bn.training;
-  const bool record = Tape::should_record({x, weight, bias});
-
-  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
-  Tensor mean = Tensor::empty({d.C}, x.dtype(), x.device());
-  Tensor invstd = Tensor::empty({d.C}, x.dtype(), x.device());
-  Tensor x_mean = record && rga ? Tensor::empty({count}, x.dtype(), x.device()) : Tensor();
-  // The neuron reading x through BnInput, once mean/invstd hold the statistics. spikes may be null (a
-  // backward recomputing the records only); T is float or double, CUDA float only.
-  auto run_neuron = [=](auto* spikes, auto* records, auto* mean_out) {
-    using T = std::remove_pointer_t<decltype(spikes)>;
-    const neurons::BnInput<T> in{x.data<T>(), mean.data<T>(), invstd.data<T>(), weight.data<T>(), bias.data<T>(), d.C, d.S};
-    if (!x.is_cuda()) {
-      neurons::multistep_forward_input_cpu<neurons::Lif, T>(l.neuron, l.firing, in, nullptr, spikes, records, mean_out,
-                                                            steps, count);
-    } else if constexpr (std::is_same_v<T, float>) {
-      SG_CUDA_CALL(op, neurons::multistep_forward_bn_cuda(l.neuron, l.firing, in, nullptr, spikes, records, mean_out,
-                                                          steps, count));
-    }
-  };
-  if (x.is_cuda()) {
-    SG_CUDA_CALL(op, batch_norm_forward_cuda(x.data<float>(), weight.data<float>(), bias.data<float>(),
-                                             running_mean.data<float>(), running_var.data<float>(), d.N, d.C, d.S,
-                                             training, float(bn.momentum), float(bn.eps), nullptr,
-                                             mean.data<float>(), invstd.data<float>()));
-    run_neuron(y.data<float>(), static_cast<float*>(nullptr), x_mean.defined() ? x_mean.data<float>() : nullptr);
-  } else {
-    dispatch_float(x.dtype(), op, [&](auto z) {
-      using T = decltype(z);
-      batch_norm_forward_cpu<T>(x.data<T>(), weight.data<T>(), bias.data<T>(), running_mean.data<T>(),
-                                running_var.data<T>(), d.N, d.C, d.S, training, bn.momentum, bn.eps, nullptr,
-                                mean.data<T>(), invstd.data<T>());
-      run_neuron(y.data<T>(), static_cast<T*>(nullptr), x_mean.defined() ? x_mean.data<T>() : nullptr);
-    });
-  }
-  if (!record) return y;
-
-  tape.record(op, {x, weight, bias}, {y},
-              [=, neuron = l.neuron, firing = l.firing, tau = l.rga_tau, gamma = opt.rga_gamma](
-                  const std::vector<Tensor>& gy, const std::vector<Tensor*>& gx) {
-                if (!gx[0] && !gx[1] && !gx[2]) return;
-                // du: the gradient at the BN output (the neuron's input current), one layer's worth of scratch.
-                Tensor du = Tensor::zeros(x.shape(), x.dtype(), x.device());
-                if (x.is_cuda()) {
-                  if (rga) {
-                    SG_CUDA_CALL(op, neurons::rga_backward_cuda(gy[0].data<float>(), x_mean.data<float>(), float(tau),
-                                                               float(gamma), du.data<float>(), steps, count));
-                  } else if (steps <= neurons::kMaxRecomputeSteps) {  // records recomputed in registers/L1
-                    const neurons::BnInput<float> in{x.data<float>(), mean.data<float>(), invstd.data<float>(),
-                                                     weight.data<float>(), bias.data<float>(), d.C, d.S};
-                    SG_CUDA_CALL(op, neurons::multistep_recompute_backward_bn_cuda(
-                                         neuron, firing, detach, in, gy[0].data<float>(), nullptr, du.data<float>(),
-                                         nullptr, nullptr, steps, count));
-                  } else {  // long runs: recompute the records into a scratch buffer first
-                    Tensor records = Tensor::empty({steps, count}, x.dtype(), x.device());
-                    run_neuron(static_cast<float*>(nullptr), records.data<float>(), static_cast<float*>(nullptr));
-                    SG_CUDA_CALL(op, neurons::multistep_backward_cuda(neuron, firing, detach, gy[0].data<float>(),
-                                                                     records.data<float>(), nullptr, du.data<float>(),
-                                                                     nullptr, nullptr, steps, count));
-                  }
-                  Tensor channel_sums = Tensor::empty({2, d.C}, DType::F32, Device::CUDA);
-                  SG_CUDA_CALL(op, batch_norm_backward_cuda(x.data<float>(), weight.data<float>(), mean.data<float>(),
-                                                           invstd.data<float>(), du.data<float>(), d.N, d.C, d.S,
-                                                           training, channel_sums.data<float>(),
-                                                           gx[0] ? gx[0]->data<float>() : nullptr,
-                                                           gx[1] ? gx[1]->data<float>() : nullptr,
-                                                           gx[2] ? gx[2]->data<float>() : nullptr));
-                  return;
-                }
-                dispatch_float(x.dtype(), op, [&](auto z) {
-                  using T = decltype(z);
-                  if (rga) {
-                    neurons::rga_backward_cpu<T>(gy[0].data<T>(), x_mean.data<T>(), T(tau), T(gamma), du.data<T>(),
-                                                 steps, count);
-                  } else {
-                    const neurons::BnInput<T> in{x.data<T>(), mean.data<T>(), invstd.data<T>(), weight.data<T>(),
-                                                 bias.data<T>(), d.C, d.S};
-                    neurons::multistep_recompute_backward_cpu<neurons::Lif, T>(
-                        neuron, firing, detach, in, gy[0].data<T>(), static_cast<const T*>(nullptr), du.data<T>(),
-                        static_cast<T*>(nullptr), steps, count);
-                  }
-                  batch_norm_backward_cpu<T>(x.data<T>(), weight.data<T>(), mean.data<T>(), invstd.data<T>(),
-                                             du.data<T>(), d.N, d.C, d.S, training, gx[0] ? gx[0]->data<T>() : nullptr,
-                                             gx[1] ? gx[1]->data<T>() : nullptr, gx[2] ? gx[2]->data<T>() : nullptr);
-                });
-              });
-  return y;
+  return neuron_detail::run_bn_neuron(tape, d, x, weight, bias, running_mean, running_var, bn, time_steps, l.neuron,
+                                      l.firing, opt, l.rga_tau, Tensor(), op);
 }
 
 }  // namespace spikegrad::ops

@@ -62,14 +62,18 @@ Tensor plif_spike(Tape& tape, const Tensor& x, const Tensor& decay_logit, const 
 // the same template. `params` holds its Neuron::kParams learnable scalars (undefined when kParams == 0). Of
 // `opt` it uses the firing and backward settings: strict (unset = strict), surrogate, smooth, detach_reset,
 // backward, rga_tau (required for RGA), rga_gamma; the neuron struct carries its own threshold, decay, reset.
-// CUDA tensors need SG_INSTANTIATE_NEURON_CUDA(Neuron) in one .cu file (kernels/neurons/multistep.cuh).
+// CUDA tensors need SG_INSTANTIATE_NEURON_CUDA(Neuron) in one .cu file (kernels/neurons/multistep.cuh); a
+// registered neuron's SG_REGISTER_NEURON line does it (engine/neuron_registration.h). The fused BN + neuron
+// op for a neuron struct: batch_norm_spike_with (engine/ops_neuron_fused.h).
 template <class Neuron>
 Tensor spike_with(Tape& tape, const Tensor& x, const Neuron& n, const SpikeOptions& opt, const Tensor& params = Tensor());
 
 // ---- fused batch norm + LIF/IF ---------------------------------------------------------------------------
 // batch_norm_spike(x, ...) computes spike(reshape(batch_norm(x, ...), {T, -1}), opt) reshaped to x's shape —
 // a spiking layer's BN and neuron as ONE op: x is the conv output (T·B, C, H, W) or (T·B, C), time-major
-// (T = time_steps must divide x.size(0)); opt.neuron is lif or if (PLIF and spike_with are not fused).
+// (T = time_steps must divide x.size(0)); opt.neuron is lif or if. Any other neuron struct: the same op as
+// batch_norm_spike_with (engine/ops_neuron_fused.h), which every registered neuron's fused layer runs
+// (engine/neuron_registry.h).
 // Forward: the BN statistics (and the running-buffer update), then one kernel that normalises on the fly and
 // runs the neuron, so the normalised tensor is never written or read (8 B per neuron per step less traffic).
 // Saved for backward: x (the conv output, which the unfused BN keeps anyway) and 2·C statistics — the neuron's

@@ -4,13 +4,22 @@
 
 namespace spikegrad {
 
-Tensor neuron_layer(Tape& tape, const Tensor& x, const LayerRun& run) {
+Tensor NeuronLayer::forward(Tape& tape, const Tensor& x, const LayerRun& run) const {
   if (run.ann) {
     if (run.ann->activation == AnnActivation::relu) return ops::relu(tape, x);
     return ops::qcfs(tape, x, run.neuron.threshold, run.ann->qcfs_levels);
   }
   const Shape shape = x.shape();
-  return ops::reshape(tape, ops::spike(tape, ops::reshape(tape, x, {run.steps, -1}), run.neuron), shape);
+  return ops::reshape(tape, neuron->spike(tape, ops::reshape(tape, x, {run.steps, -1}), run.neuron, params), shape);
+}
+
+NeuronLayer make_neuron_layer(const ConfiguredNeuron& neuron, const std::string& prefix,
+                              const AddParameter& add_parameter) {
+  NeuronLayer layer;
+  layer.neuron = neuron.runner;
+  if (neuron.type->num_params > 0)
+    layer.params = add_parameter(prefix + ".neuron." + neuron.type->param_name, neuron.initial_params());
+  return layer;
 }
 
 Tensor ConvBnSpike::forward(Tape& tape, const Tensor& x, const LayerRun& run, int input_levels, bool fuse) const {
@@ -20,9 +29,10 @@ Tensor ConvBnSpike::forward(Tape& tape, const Tensor& x, const LayerRun& run, in
   ops::BatchNormOptions bn;
   bn.training = run.training;
   if (fuse && !run.ann)
-    return ops::batch_norm_spike(tape, y, bn_weight, bn_bias, running_mean, running_var, bn, run.steps, run.neuron);
+    return neuron.neuron->batch_norm_spike(tape, y, bn_weight, bn_bias, running_mean, running_var, bn, run.steps,
+                                           run.neuron, neuron.params);
   y = ops::batch_norm(tape, y, bn_weight, bn_bias, running_mean, running_var, bn);
-  return neuron_layer(tape, y, run);
+  return neuron.forward(tape, y, run);
 }
 
 Tensor kaiming_normal_fan_out(const Shape& shape, Generator& gen) {

@@ -36,6 +36,8 @@ struct ModelConfig {
   std::array<float, 3> mean{0.f, 0.f, 0.f};  // dataset normalisation, first in_channels entries used
   std::array<float, 3> std{1.f, 1.f, 1.f};
   ops::SpikeOptions neuron;  // defaults: reference.md §2's LIF
+  NeuronSpec neuron_spec;    // which registered neuron the spiking layers run, and its own options (lif by
+                             // default; engine/neuron_registry.h); `neuron` above carries the run's settings
   uint64_t init_seed = 0;
   // Memory savers of the conv stages; the values and gradients are the same either way (tested), so they
   // are on by default and exist as switches for before/after measurements (bench_train_step):

@@ -6,6 +6,8 @@ SequentialSnn::SequentialSnn(std::string name, const ModelConfig& config, std::v
                              ClassifierSpec classifier)
     : Model(std::move(name), config), classifier_(std::move(classifier)) {
   Generator gen(config.init_seed);
+  const ConfiguredNeuron neuron = configure_neuron(config.neuron_spec, this->name() + ": neuron options");
+  const AddParameter add = [this](const std::string& n, Tensor t) { return add_parameter(n, std::move(t)); };
   int64_t channels = config.in_channels, size = config.image_size;
   for (size_t i = 0; i < stages.size(); ++i) {
     const StageSpec& s = stages[i];
@@ -19,6 +21,7 @@ SequentialSnn::SequentialSnn(std::string name, const ModelConfig& config, std::v
       st.block.bn_bias = add_parameter(p + ".bn.bias", Tensor::zeros({k}));
       st.block.running_mean = add_buffer(p + ".bn.running_mean", Tensor::zeros({k}));
       st.block.running_var = add_buffer(p + ".bn.running_var", Tensor::full({k}, 1.0));
+      st.block.neuron = make_neuron_layer(neuron, p, add);
       st.block.conv = {s.stride, s.padding};
       channels = k;
       size = (size + 2 * s.padding - s.kernel) / s.stride + 1;
@@ -41,6 +44,7 @@ SequentialSnn::SequentialSnn(std::string name, const ModelConfig& config, std::v
     if (classifier_.zero_bias) bias.fill_zero();
     fc.bias = add_parameter(p + ".bias", bias);
     fcs_.push_back(fc);
+    if (classifier_.spiking_hidden && j + 1 < widths.size()) fc_neurons_.push_back(make_neuron_layer(neuron, p, add));
     features = widths[j];
   }
 }
@@ -77,7 +81,7 @@ Tensor SequentialSnn::forward_layers(Tape& tape, const Tensor& x, int64_t batch,
   for (size_t j = 0; j < fcs_.size(); ++j) {
     h = fcs_[j].forward(tape, h);
     const bool hidden = j + 1 < fcs_.size();
-    if (hidden && classifier_.spiking_hidden) h = neuron_layer(tape, h, run);
+    if (hidden && classifier_.spiking_hidden) h = fc_neurons_[j].forward(tape, h, run);
   }
   return h;
 }

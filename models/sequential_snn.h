@@ -4,7 +4,9 @@
 //
 // Names follow a PyTorch nn.Sequential: stage i's tensors are "features.<i>.conv.weight",
 // "features.<i>.conv.bias", "features.<i>.bn.{weight,bias,running_mean,running_var}"; pools take an index
-// too (as they would in nn.Sequential) and have no tensors; Linear j is "classifier.<j>.{weight,bias}".
+// too (as they would in nn.Sequential) and have no tensors; Linear j is "classifier.<j>.{weight,bias}". A neuron
+// with learnable scalars adds "features.<i>.neuron.<name>" per conv stage and, after a spiking hidden Linear j,
+// "classifier.<j>.neuron.<name>" (engine/neuron_registry.h).
 // Taps: every conv stage's spikes as (T,B,K,P,Q) under "features.<i>"; the defaults are the first conv
 // stage (X) and the last conv stage (Z), as reference.md §1.1.
 #pragma once
@@ -46,6 +48,7 @@ class SequentialSnn : public Model {
   };
   std::vector<Stage> stages_;
   std::vector<Linear> fcs_;
+  std::vector<NeuronLayer> fc_neurons_;  // after each hidden Linear when classifier_.spiking_hidden
   ClassifierSpec classifier_;
 };
 

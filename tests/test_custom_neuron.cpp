@@ -1,15 +1,16 @@
-// The extension API, proven: an adaptive-threshold LIF defined only in tests/custom_neuron.h runs through
-// ops::spike_with (the same template as the built-in neurons) on the CPU and, when a GPU is present, on CUDA
-// (instantiated by tests/test_custom_neuron.cu; in a CPU-only build SG_CUDA_CALL never names the CUDA
-// launcher, so this file links without it).
+// The extension API, proven: an adaptive-threshold LIF written against the full neuron contract
+// (examples/neurons/adaptive_lif.h) runs through ops::spike_with (the same template as the built-in neurons)
+// on the CPU and on CUDA (the emulated backend where there is no GPU). Its CUDA kernels come from its
+// registration line in engine/registered_neurons.cu, as every registered neuron's do.
 #include <gtest/gtest.h>
 
-#include "custom_neuron.h"
+#include "examples/neurons/adaptive_lif.h"
 #include "support/op_cases.h"
 
 namespace spikegrad::testing {
 namespace {
 
+using examples::AdaptiveLif;
 using ops::SpikeOptions;
 
 // A direct transcription of the neuron's equations, independent of the template, in the tensor's precision.
@@ -102,7 +103,7 @@ SG_OP_CASE({.name = "adaptive_lif/smooth_sigmoid_T1",
               return ops::spike_with(t, x[0], AdaptiveLif{}, smooth(ops::Surrogate::sigmoid()));
             }});
 
-// Normal mode on CUDA, through the one-line instantiation in test_custom_neuron.cu.
+// Normal mode on CUDA, through the instantiation its registration line makes.
 TEST(CustomNeuron, CudaMatchesCpu) {
   SG_SKIP_WITHOUT_CUDA();
   for (bool detach : {false, true}) {

@@ -222,12 +222,14 @@ void multistep_forward_input_cpu(const N& n, const Firing& f, const In& in, cons
   for (int k = 0; k < N::kParams; ++k) p[k] = params[k];
   const int64_t chunks = (count + kCpuChunk - 1) / kCpuChunk;
   with_forward_firing(f, [&](const auto& firing) {
+    // A local copy: clang rejects a nested lambda in an OpenMP loop naming the enclosing function's parameter.
+    T* const records_out = records;
 SG_NEURON_OMP_FOR
     for (int64_t c = 0; c < chunks; ++c) {
       const int64_t i0 = c * kCpuChunk, len = std::min(kCpuChunk, count - i0);
       forward_chunk(n, firing, in, p, spikes, x_mean, steps, count, i0, len, [&](int64_t t, int64_t j, const T* rec) {
-        if (records)
-          for (int k = 0; k < N::kSaved; ++k) records[(k * steps + t) * count + i0 + j] = rec[k];
+        if (records_out)
+          for (int k = 0; k < N::kSaved; ++k) records_out[(k * steps + t) * count + i0 + j] = rec[k];
       });
     }
   });
@@ -262,12 +264,13 @@ void multistep_backward_cpu(const N& n, const Firing& f, bool detach_reset, cons
   const int64_t chunks = (count + kCpuChunk - 1) / kCpuChunk;
   std::vector<double> partial(size_t(chunks * kP), 0.0);
   with_backward_firing(f, [&](const auto& firing) {
+    const T* const records_in = records;  // a local copy, for clang (see multistep_forward_input_cpu)
 SG_NEURON_OMP_FOR
     for (int64_t c = 0; c < chunks; ++c) {
       const int64_t i0 = c * kCpuChunk, len = std::min(kCpuChunk, count - i0);
       backward_chunk(n, firing, detach_reset, grad_spikes, p, grad_x, &partial[size_t(c * kP)], steps, count, i0,
                      len, [&](int64_t t, int64_t j, T* rec) {
-                       for (int k = 0; k < N::kSaved; ++k) rec[k] = records[(k * steps + t) * count + i0 + j];
+                       for (int k = 0; k < N::kSaved; ++k) rec[k] = records_in[(k * steps + t) * count + i0 + j];
                      });
     }
   });
@@ -320,8 +323,9 @@ void rga_backward_cpu(const T* grad_spikes, const T* x_mean, T tau, T gamma, T* 
 
 // ---- CUDA (float32) --------------------------------------------------------------------------------------
 // Declared here so host code can call them; defined in multistep.cuh and instantiated per neuron by
-// SG_INSTANTIATE_NEURON_CUDA(Neuron) in a .cu file (neurons.cu for the built-ins). All run on the default
-// stream without synchronising. scratch: multistep_cuda_scratch(N::kParams, count) doubles (null if 0).
+// SG_INSTANTIATE_NEURON_CUDA(Neuron) in a .cu file (neurons.cu for Lif and Plif, engine/registered_neurons.cu
+// for the registry's neurons). All run on the default stream without synchronising.
+// scratch: multistep_cuda_scratch(N::kParams, count) doubles (null if 0).
 template <class N>
 void multistep_forward_cuda(const N& n, const Firing& f, const float* x, const float* params, float* spikes,
                             float* records, float* x_mean, int64_t steps, int64_t count);

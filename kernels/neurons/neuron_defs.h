@@ -27,7 +27,8 @@
 //   next_vjp, threshold_vjp, charge_vjp  derivatives of reset and charge as vector-Jacobian products:
 //                                        they ADD into the gradient of the previous state, g_h, g_spike and
 //                                        the per-step parameter gradient g_params.
-// kernels/neurons/multistep.h chains them (BPTT); docs/neurons.md shows how to add a neuron.
+// kernels/neurons/multistep.h chains them (BPTT); kernels/neurons/one_state.h derives all but the charge for a
+// neuron whose only state is v; README "Adding a neuron" and docs/neurons.md show how to add and register one.
 #pragma once
 #include <math.h>
 
@@ -47,7 +48,7 @@ template <class T> SG_HD T nabs(T x) { return x < T(0) ? -x : x; }
 template <class T> SG_HD T nclamp01(T x) { return x < T(0) ? T(0) : (x > T(1) ? T(1) : x); }
 
 // mul_rn (kernels/common.h) keeps the products that feed h unfused on CUDA; neurons::mul_rn is its name in
-// neuron code (docs/neurons.md, tests/custom_neuron.h).
+// neuron code (docs/neurons.md, examples/neurons/).
 using spikegrad::mul_rn;
 
 // sig(x) without overflow: exp of a non-positive argument only, so both branches stay in [0, 1].

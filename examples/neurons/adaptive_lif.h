@@ -1,12 +1,14 @@
-// A neuron defined only in the tests, to prove the extension API (docs/neurons.md): an adaptive-threshold
-// LIF that runs through ops::spike_with on the CPU and, via tests/test_custom_neuron.cu, on CUDA, with no
-// edit to engine/ or kernels/.
+// An adaptive-threshold LIF, written against the full neuron contract (kernels/neurons/neuron_defs.h): its
+// threshold moves with a trace of recent spikes, a second state that the one-state adapter cannot express.
+// Registered as "adaptive_lif" (engine/registered_neurons.cu); docs/neurons.md walks through it.
 //   h_t = decay v_{t-1} + x_t;  theta_t = theta0 + beta a_{t-1};  s_t = fire(h_t - theta_t)
 //   v_t = (1 - s_t) h_t;        a_t = rho a_{t-1} + s_t            (a: a trace of recent spikes)
+// It sets its own threshold and reset, so the run's --threshold and --reset do not apply to it.
 #pragma once
 #include "kernels/neurons/neuron_defs.h"
+#include "kernels/neurons/neuron_info.h"
 
-namespace spikegrad::testing {
+namespace spikegrad::examples {
 
 struct AdaptiveLif {
   static constexpr int kSaved = 2;   // h_t and a_{t-1}: the state before the step cannot be rebuilt from h alone
@@ -47,6 +49,16 @@ struct AdaptiveLif {
     g_prev.v += T(decay) * g_h;
     return g_h;
   }
+
+  static neurons::NeuronInfo<AdaptiveLif> info() {
+    using R = neurons::OptionRange;
+    return {"adaptive_lif",
+            "LIF whose threshold rises with its recent spikes, theta = theta0 + beta a, a' = rho a + s",
+            {{"decay", &AdaptiveLif::decay, R::between(0, 1), "membrane leak: h = decay v + x"},
+             {"theta0", &AdaptiveLif::theta0, R::above(0), "resting threshold"},
+             {"beta", &AdaptiveLif::beta, R::at_least(0), "threshold rise per unit of spike trace"},
+             {"rho", &AdaptiveLif::rho, R::between(0, 1), "spike-trace decay"}}};
+  }
 };
 
-}  // namespace spikegrad::testing
+}  // namespace spikegrad::examples
