@@ -20,6 +20,9 @@ RunConfig config_for_checkpoint(const RunConfig& flags, const RunConfig& saved) 
                         << saved.dataset << ")");
   RunConfig c = saved;  // model, neuron, dataset and normalisation come from the checkpoint
   c.data_dir = flags.data_dir.empty() ? saved.data_dir : flags.data_dir;
+  c.dvs_cache_dir = flags.dvs_cache_dir.empty() ? saved.dvs_cache_dir : flags.dvs_cache_dir;
+  c.val_labels = flags.val_labels.empty() ? saved.val_labels : flags.val_labels;
+  c.decode_threads = flags.decode_threads;
   c.device = flags.device;
   c.seed = flags.seed;
   c.test_subset = flags.test_subset;

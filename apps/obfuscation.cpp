@@ -60,11 +60,14 @@ std::vector<ObfuscationCheck> obfuscation_checks(Model& model, const Dataset& da
   bptt.basic.grad = AttackGrad::bptt;
   extra.push_back(rga);
   extra.push_back(bptt);
-  for (AttackGrad g : {AttackGrad::ann_relu, AttackGrad::ann_qcfs}) {
-    SweepAttack ann = basic(c, "pgd", largest);
-    ann.basic.grad = g;
-    extra.push_back(ann);
-  }
+  // A model that reads event frames has no one-image ANN to run (Model::set_ann_mode): no ANN comparisons.
+  const bool ann_modes = !model.config().frame_input;
+  if (ann_modes)
+    for (AttackGrad g : {AttackGrad::ann_relu, AttackGrad::ann_qcfs}) {
+      SweepAttack ann = basic(c, "pgd", largest);
+      ann.basic.grad = g;
+      extra.push_back(ann);
+    }
   PassOptions p = pass;
   p.label = pass.label.empty() ? "obfuscation checks" : pass.label;
   const int64_t subset = std::min<int64_t>(c.attack_subset > 0 ? c.attack_subset : data.size(), kCheckExamples);
@@ -145,9 +148,11 @@ std::vector<ObfuscationCheck> obfuscation_checks(Model& model, const Dataset& da
   // A gradient that ignores the spiking dynamics should not beat the exact surrogate gradient by much; when it
   // does, BPTT's gradients are the weak link and the BPTT numbers overstate robustness.
   const double b = x[5].result.robust_accuracy();
-  const std::pair<const char*, double> others[] = {{"RGA", x[4].result.robust_accuracy()},
-                                                   {"ANN-ReLU", x[6].result.robust_accuracy()},
-                                                   {"ANN-QCFS", x[7].result.robust_accuracy()}};
+  std::vector<std::pair<const char*, double>> others = {{"RGA", x[4].result.robust_accuracy()}};
+  if (ann_modes) {
+    others.push_back({"ANN-ReLU", x[6].result.robust_accuracy()});
+    others.push_back({"ANN-QCFS", x[7].result.robust_accuracy()});
+  }
   for (const auto& [name, acc] : others)
     out.push_back({std::string("BPTT vs ") + name, acc >= b - 0.05,
                    "PGD at the largest eps: BPTT " + pct(b) + ", " + name + " " + pct(acc)});

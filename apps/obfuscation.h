@@ -18,7 +18,7 @@
 //   BPTT vs RGA        PGD with the rate-gradient approximation is not stronger than PGD with BPTT by more
 //                      than 5 points at the largest ε (the other way round is the expected direction)
 //   BPTT vs ANN-ReLU,  the same for PGD crafted on the weights run as a one-step ReLU / QCFS network
-//   BPTT vs ANN-QCFS   (--attack-grad ann-relu / ann-qcfs)
+//   BPTT vs ANN-QCFS   (--attack-grad ann-relu / ann-qcfs); not run for models that read event frames
 #pragma once
 #include <string>
 #include <vector>

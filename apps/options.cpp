@@ -19,8 +19,11 @@
 #include <cstring>
 
 #include "apps/attack_sweep.h"
+#include "apps/data_options.h"
+#include "apps/option_flags.h"
 #include "datasets/registry.h"
 #include "engine/check.h"
+#include "engine/neuron_registry.h"
 
 namespace spikegrad::app {
 
@@ -28,7 +31,10 @@ namespace spikegrad::app {
 // NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT stops at 63 fields; this list has no such limit.)
 #define SG_RUN_CONFIG_FIELDS(X) \
     X(dataset) X(data_dir) X(val_size) X(select_on_test) X(train_subset) X(test_subset) X(augment) X(model) \
-    X(time_steps) X(neuron) X(threshold) X(decay) X(reset) X(detach_reset) X(surrogate) X(surrogate_alpha) \
+    X(image_size) X(resize_size) X(jpeg_recipe) X(crop_scale_min) X(crop_padding) X(dct_scaling) X(skip_corrupt) \
+    X(val_labels) X(dvs_split) X(dvs_split_seed) X(dvs_split_by) X(dvs_size) X(dvs_frame_norm) X(dvs_cache_dir) \
+    X(decode_threads) \
+    X(time_steps) X(neuron) X(neuron_opt) X(threshold) X(decay) X(reset) X(detach_reset) X(surrogate) X(surrogate_alpha) \
     X(memory_savers) X(conv) X(tf32) X(loss) X(tet_lambda) X(tet_phi) X(mi_lambda) X(mi_x) X(mi_z) \
     X(entropy_weight) X(entropy_sign) X(optimizer) X(lr) X(momentum) X(weight_decay) X(nesterov) X(schedule) \
     X(step_size) X(gamma) X(grad_clip) X(adv) X(adv_eps) X(adv_alpha) X(adv_steps) X(adv_random_start) \
@@ -60,98 +66,6 @@ RunConfig RunConfig::from_json(const nlohmann::json& j) {
   for (const auto& [key, value] : j.items()) SG_CHECK(known.contains(key), "config: unknown key '" << key << "'");
   return j.get<RunConfig>();
 }
-
-namespace {
-
-// "--T,--time-steps" -> "--T": the name a message uses.
-std::string flag_name(const std::string& names) { return names.substr(0, names.find(',')); }
-
-bool looks_like_integer(const std::string& text) {
-  size_t i = text.size() > 0 && (text[0] == '-' || text[0] == '+') ? 1 : 0;
-  if (i == text.size()) return false;
-  for (; i < text.size(); ++i)
-    if (!std::isdigit(static_cast<unsigned char>(text[i]))) return false;
-  return true;
-}
-
-// Decimal integer text -> value; values beyond +-2^100 are clamped there (out of every flag's range anyway).
-std::optional<__int128> parse_integer_text(const std::string& text) {
-  if (!looks_like_integer(text)) return std::nullopt;
-  const bool negative = text[0] == '-';
-  const __int128 cap = __int128(1) << 100;
-  __int128 v = 0;
-  for (size_t i = (text[0] == '-' || text[0] == '+') ? 1 : 0; i < text.size(); ++i) {
-    v = v * 10 + (text[i] - '0');
-    if (v > cap) { v = cap; break; }
-  }
-  return negative ? -v : v;
-}
-
-std::string format_number(double v) {
-  std::ostringstream os;
-  os << v;
-  return os.str();
-}
-
-}  // namespace
-
-namespace {
-
-// Integer flags are parsed from the text into the flag's real range: no wrapping of "-1" into an unsigned
-// seed or of 2^32 + 1 into an int, and a range error that reads "--steps must be in [1, 2147483647], got X".
-template <typename T>
-void add_integer_option(CLI::App* app, const std::string& names, T& var, const std::string& desc, T lo,
-                        T hi = std::numeric_limits<T>::max(), bool show_default = true) {
-  const std::string flag = flag_name(names);
-  CLI::Option* opt = app->add_option(
-      names,
-      [&var, flag, lo, hi](const CLI::results_t& res) {
-        const std::string& text = res.back();
-        const std::optional<__int128> v = parse_integer_text(text);
-        if (!v) throw CLI::ValidationError(flag + " must be an integer, got '" + text + "'");
-        if (*v < __int128(lo) && hi == std::numeric_limits<T>::max())
-          throw CLI::ValidationError(flag + " must be >= " + std::to_string(lo) + ", got " + text);
-        if (*v < __int128(lo) || *v > __int128(hi))
-          throw CLI::ValidationError(flag + " must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + text);
-        var = T(*v);
-        return true;
-      },
-      desc);
-  opt->type_name("INT")->type_size(1)->expected(1);
-  if (show_default) opt->default_str(std::to_string(var));
-}
-
-enum class Bound { none, open, closed };
-
-// Real flags: finite, inside [lo, hi] / (lo, hi]; "--lr must be > 0, got 0" rather than CLI11's 309-digit bound.
-CLI::Option* add_real_option(CLI::App* app, const std::string& names, double& var, const std::string& desc,
-                     Bound lo_kind = Bound::none, double lo = 0, double hi = std::numeric_limits<double>::infinity()) {
-  const std::string flag = flag_name(names);
-  CLI::Option* opt = app->add_option(
-      names,
-      [&var, flag, lo_kind, lo, hi](const CLI::results_t& res) {
-        const std::string& text = res.back();
-        char* end = nullptr;
-        errno = 0;
-        const double v = text.empty() || std::isspace(static_cast<unsigned char>(text[0])) ? std::nan("") : std::strtod(text.c_str(), &end);
-        if (end == nullptr || *end != '\0' || !std::isfinite(v) || errno == ERANGE)
-          throw CLI::ValidationError(flag + " must be a finite number, got '" + text + "'");
-        const bool lo_ok = lo_kind == Bound::none || (lo_kind == Bound::open ? v > lo : v >= lo);
-        if (!lo_ok || v > hi) {
-          const std::string l = format_number(lo), h = format_number(hi);
-          if (std::isinf(hi))
-            throw CLI::ValidationError(flag + " must be " + (lo_kind == Bound::open ? "> " : ">= ") + l + ", got " + text);
-          throw CLI::ValidationError(flag + " must be in " + (lo_kind == Bound::open ? "(" : "[") + l + ", " + h + "], got " + text);
-        }
-        var = v;
-        return true;
-      },
-      desc);
-  opt->type_name("FLOAT")->type_size(1)->expected(1)->default_str(format_number(var));
-  return opt;
-}
-
-}  // namespace
 
 double parse_fraction(const std::string& text, const std::string& flag) {
   try {
@@ -188,19 +102,92 @@ std::vector<double> parse_fraction_list(const std::string& text, const std::stri
   return out;
 }
 
+namespace {
+// --neuron takes every registered neuron (engine/neuron_registry.h); --neuron-opt the chosen one's own options,
+// checked against it in validate() (the neuron may be named after its options, or in the --config file).
+void add_neuron_options(CLI::App* app, RunConfig& c) {
+  app->add_option("--neuron", c.neuron, "spiking neuron (its own options: --neuron-opt): " + neurons_help())
+      ->check(CLI::Validator(
+          [](std::string& name) {
+            const std::vector<std::string> known = neuron_names();
+            if (std::find(known.begin(), known.end(), name) != known.end()) return std::string();
+            std::string list;
+            for (const std::string& n : known) list += (list.empty() ? "" : ", ") + n;
+            return "unknown neuron '" + name + "'; registered neurons: " + list;
+          },
+          ""))
+      ->capture_default_str();
+  app->add_option_function<std::vector<std::string>>(
+         "--neuron-opt",
+         [&c](const std::vector<std::string>& items) {
+           try {
+             c.neuron_opt = parse_neuron_opt(items);
+           } catch (const Error& e) {
+             throw CLI::ValidationError(e.what());
+           }
+         },
+         "the neuron's own options as KEY=VALUE, repeated or comma-separated (" + neuron_options_help() + ")")
+      ->delimiter(',')
+      ->type_name("KEY=VALUE");
+}
+}  // namespace
+
+std::map<std::string, double> parse_neuron_opt(const std::vector<std::string>& items) {
+  std::map<std::string, double> out;
+  for (const std::string& raw : items) {
+    const size_t a = raw.find_first_not_of(" \t"), b = raw.find_last_not_of(" \t");
+    const std::string item = a == std::string::npos ? "" : raw.substr(a, b - a + 1);
+    const size_t eq = item.find('=');
+    SG_CHECK(eq != std::string::npos && eq > 0 && eq + 1 < item.size(),
+             "--neuron-opt: expected KEY=VALUE, got '" << item << "'");
+    const std::string key = item.substr(0, eq), text = item.substr(eq + 1);
+    char* end = nullptr;
+    errno = 0;
+    const double value = std::strtod(text.c_str(), &end);
+    SG_CHECK(end == text.c_str() + text.size() && errno == 0 && std::isfinite(value),
+             "--neuron-opt: the value of '" << key << "' must be a finite number, got '" << text << "'");
+    SG_CHECK(out.emplace(key, value).second, "--neuron-opt: '" << key << "' is given twice");
+  }
+  return out;
+}
+
+void check_neuron_settings(const RunConfig& c) {
+  const NeuronType* type = nullptr;
+  try {
+    type = &find_neuron(c.neuron);
+  } catch (const Error& e) {
+    SG_FAIL("--neuron: " << e.what());
+  }
+  const NeuronType& t = *type;
+  complete_neuron_options({c.neuron, c.neuron_opt}, "--neuron-opt");
+  // The shared settings a neuron does not take: a value other than the default would be ignored.
+  const RunConfig defaults;
+  std::string own;
+  for (const NeuronOptionSpec& o : t.options) own += (own.empty() ? "" : ", ") + o.key;
+  own = own.empty() ? "" : " (its own options, for --neuron-opt: " + own + ")";
+  SG_CHECK(t.takes_threshold || c.threshold == defaults.threshold,
+           "--threshold " << c.threshold << ": --neuron " << c.neuron << " sets its own threshold" << own);
+  SG_CHECK(t.takes_reset || c.reset == defaults.reset,
+           "--reset " << c.reset << ": --neuron " << c.neuron << " sets its own reset" << own);
+  SG_CHECK(t.takes_decay || c.decay == defaults.decay,
+           "--decay " << c.decay << ": --neuron " << c.neuron << " does not take it (it is lif's leak)" << own);
+}
+
 void add_common_options(CLI::App* app, RunConfig& c) {
+  std::string names;
+  for (const std::string& n : known_dataset_names()) names += (names.empty() ? "" : " | ") + n;
   if (app->get_name() == "train") {
-    app->add_option("--dataset", c.dataset, "fashion-mnist | mnist | cifar10 | cifar100")
-        ->check(CLI::IsMember({"fashion-mnist", "mnist", "cifar10", "cifar100"}))
-        ->capture_default_str();
+    app->add_option("--dataset", c.dataset, names)->check(CLI::IsMember(known_dataset_names()))->capture_default_str();
+    add_dataset_options(app, c);
   } else {
     // eval/attack score a checkpoint on the dataset it was trained on: empty means the checkpoint's, and
     // another one is an error (config_for_checkpoint), not silently ignored.
     c.dataset.clear();
     app->add_option("--dataset", c.dataset,
                     "must match the checkpoint's dataset (default: the checkpoint's; --data-dir reads another copy)")
-        ->check(CLI::IsMember({"fashion-mnist", "mnist", "cifar10", "cifar100"}));
+        ->check(CLI::IsMember(known_dataset_names()));
   }
+  add_data_location_options(app, c);
   std::string data_dirs;  // the real defaults, from the dataset registry
   for (const std::string& name : known_dataset_names())
     data_dirs += (data_dirs.empty() ? "" : ", ") + default_dataset_dir(name) + " for " + name;
@@ -224,7 +211,7 @@ void add_train_options(CLI::App* app, RunConfig& c) {
   app->add_option("--augment", c.augment, "auto | on | off")->check(CLI::IsMember({"auto", "on", "off"}))->capture_default_str();
   app->add_option("--model", c.model, "vggsnn | vgg11 | vgg11_rat | alexnet | small_cnn")->capture_default_str();
   add_integer_option<int64_t>(app, "--T,--time-steps", c.time_steps, "time steps", 1);
-  app->add_option("--neuron", c.neuron, "lif | if")->check(CLI::IsMember({"lif", "if"}))->capture_default_str();
+  add_neuron_options(app, c);
   add_real_option(app, "--threshold", c.threshold, "firing threshold", Bound::open, 0);
   add_real_option(app, "--decay", c.decay, "LIF decay factor (h = decay*v + I)", Bound::closed, 0, 1);
   app->add_option("--reset", c.reset, "hard | soft")->check(CLI::IsMember({"hard", "soft"}))->capture_default_str();
@@ -322,6 +309,8 @@ void add_eval_options(CLI::App* app, RunConfig& c, bool sweep) {
 }
 
 void validate(const RunConfig& c) {
+  check_neuron_settings(c);
+  check_dataset_settings(c);
   parse_fraction_list(c.eps, "--eps");
   alpha_at(c.alpha, 1.0);
   if (!c.gn_std.empty()) parse_fraction(c.gn_std, "--gn-std");
@@ -427,7 +416,9 @@ RunConfig config_for_resume(const RunConfig& recorded, const RunConfig& asked, c
                             const std::string& checkpoint_path) {
   // Where and how the run goes on, never what it computes. `resume` and `name` agree by construction;
   // `epochs` has its own rule below.
-  static const std::set<std::string> may_differ = {"device", "progress", "data_dir", "runs_dir", "name", "resume", "epochs"};
+  static const std::set<std::string> may_differ = {"device",         "progress",      "data_dir",  "runs_dir", "name",
+                                                   "resume",         "epochs",        "decode_threads",
+                                                   "dvs_cache_dir",  "val_labels"};
   const nlohmann::json was = recorded.to_json(), now = asked.to_json();
   auto shown = [](const nlohmann::json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); };
   std::string differences;
@@ -438,7 +429,8 @@ RunConfig config_for_resume(const RunConfig& recorded, const RunConfig& asked, c
   }
   SG_CHECK(differences.empty(),
            "--resume continues the run recorded in " << checkpoint_path << " as it was started: " << differences
-               << ". Only --epochs (to extend it), --device, --progress, --data-dir, --runs-dir may change; drop the "
+               << ". Only --epochs (to extend it), --device, --progress, --data-dir, --runs-dir, --decode-threads, "
+                  "--dvs-cache-dir, --val-labels may change; drop the "
                   "other flags, or start a new run with --name");
   RunConfig c = recorded;
   if (given.has("epochs")) {
@@ -451,6 +443,9 @@ RunConfig config_for_resume(const RunConfig& recorded, const RunConfig& asked, c
   if (given.has("device")) c.device = asked.device;
   if (given.has("progress")) c.progress = asked.progress;
   if (given.has("data_dir")) c.data_dir = asked.data_dir;
+  if (given.has("decode_threads")) c.decode_threads = asked.decode_threads;
+  if (given.has("dvs_cache_dir")) c.dvs_cache_dir = asked.dvs_cache_dir;
+  if (given.has("val_labels")) c.val_labels = asked.val_labels;
   c.runs_dir = asked.runs_dir;  // the folder was found through these two
 
   c.name = asked.name;

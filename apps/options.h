@@ -1,6 +1,7 @@
 // Every setting of a run, with the defaults of reference.md where the papers fix them, and the CLI/TOML
 // binding. One struct serves train, eval and attack so a checkpoint can carry the config it was made with.
 #pragma once
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -15,17 +16,37 @@ namespace spikegrad::app {
 
 struct RunConfig {
   // data
-  std::string dataset = "fashion-mnist";  // fashion-mnist | mnist | cifar10 | cifar100
+  std::string dataset = "fashion-mnist";  // datasets/registry.h: fashion-mnist | mnist | cifar10 | cifar100 |
+                                          // tiny-imagenet | imagenet | cifar10-dvs
   std::string data_dir;                   // empty: the dataset's default directory
   int64_t val_size = 5000;                // held out from the training set for model selection
   bool select_on_test = false;            // the released code's behaviour (pitfall 12): marked in the report
   int64_t train_subset = 0;               // 0: the whole training split; N: the first N after the split
   int64_t test_subset = 0;                // 0: the whole test split for clean accuracy
-  std::string augment = "auto";           // auto (crop+flip for CIFAR, none otherwise) | on | off
+  std::string augment = "auto";           // auto (the dataset's training recipe: crop+flip for CIFAR, the JPEG
+                                          // and DVS datasets' own; none for MNIST-style) | on | off
+  // JPEG datasets (tiny-imagenet, imagenet; datasets/image_folder.h JpegDatasetOptions) — apps/data_options.h
+  int64_t image_size = 0;        // output side; 0: the dataset's (ImageNet 224, Tiny-ImageNet 64)
+  int64_t resize_size = 0;       // evaluation Resize before the center crop; 0: round(S*256/224) (Tiny: S)
+  std::string jpeg_recipe;       // resized-crop | pad-crop; empty: the dataset's
+  double crop_scale_min = 0.08;  // RandomResizedCrop's smallest area fraction
+  int64_t crop_padding = 4;      // pad-crop: RandomCrop padding
+  bool dct_scaling = true;       // decode at a reduced DCT scale where the transform shrinks anyway
+  bool skip_corrupt = false;     // validate every JPEG when listing; leave unreadable ones out (counted)
+  std::string val_labels;        // ImageNet flat val/: its label file; empty: <data-dir>/val_labels.txt
+  // CIFAR10-DVS (datasets/cifar10_dvs.h DvsOptions); T is --T
+  std::string dvs_split = "random-9000-1000";  // random-9000-1000 | per-class-700-300 | per-class-100-test | per-class-90-10
+  uint64_t dvs_split_seed = 42;
+  std::string dvs_split_by = "number";  // number | time
+  int64_t dvs_size = 48;                // frames resized 128x128 -> SxS (area)
+  std::string dvs_frame_norm = "max";   // max (TET/TMI, values in [0,1]) | none (event counts)
+  std::string dvs_cache_dir;            // empty: <data-dir>/frames_cache
+  int64_t decode_threads = -1;          // loader worker threads; -1 auto, 0 all hardware threads
   // model
   std::string model = "small_cnn";
   int64_t time_steps = 4;
-  std::string neuron = "lif";      // lif | if
+  std::string neuron = "lif";      // a registered neuron (engine/neuron_registry.h): lif | if | plif | ...
+  std::map<std::string, double> neuron_opt;  // the neuron's own options given (--neuron-opt key=value)
   double threshold = 1.0;
   double decay = 0.5;
   std::string reset = "hard";      // hard | soft
@@ -114,7 +135,8 @@ std::string flag_for_key(const std::string& key);
 
 // Issue 16, defect 5. `--resume` continues the run as recorded in its checkpoint. What may differ:
 //   --epochs   to extend the run (>= the recorded count; not given: the recorded count, never the default);
-//   --device, --progress, --data-dir, --runs-dir, --name   where and how it runs, not what it computes
+//   --device, --progress, --data-dir, --runs-dir, --name, --decode-threads, --dvs-cache-dir, --val-labels
+//              where and how it runs, not what it computes
 //              (not given: as recorded, except --runs-dir and --name, which found the folder).
 // Any other setting that was given (asked.has) and differs from the recorded one is an error naming every
 // such flag with both values; a setting not given takes the recorded value. Returns the config to run.
@@ -129,7 +151,13 @@ void add_eval_options(CLI::App* app, RunConfig& c, bool sweep);
 // "4/255", "0.0157", "8/255" -> value; error names the flag.
 double parse_fraction(const std::string& text, const std::string& flag);
 std::vector<double> parse_fraction_list(const std::string& text, const std::string& flag);
-// Checks values that CLI11's validators do not cover (cross-field rules).
+// --neuron-opt items "key=value" (already split at commas) -> key -> value; a bad item or a key given twice
+// is an error naming --neuron-opt. The keys are checked against the neuron by check_neuron_settings.
+std::map<std::string, double> parse_neuron_opt(const std::vector<std::string>& items);
+// --neuron names a registered neuron, --neuron-opt holds only its options, in range, and --threshold, --reset,
+// --decay are at their defaults where the neuron does not take them. Errors name the flag and the neuron.
+void check_neuron_settings(const RunConfig& c);
+// Checks values that CLI11's validators do not cover (cross-field rules), check_neuron_settings included.
 void validate(const RunConfig& c);
 // Cross-flag rules of adversarial training (--adv-mix needs --adv), checked on a run's final config: on
 // --resume only after the recorded config is adopted (the command line alone may leave --adv out).

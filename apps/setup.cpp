@@ -1,5 +1,8 @@
 #include "apps/setup.h"
 
+#include <cstdio>
+
+#include "apps/data_options.h"
 #include "datasets/registry.h"
 #include "engine/cuda_context.h"
 
@@ -24,18 +27,35 @@ Dataset first_n(const Dataset& d, int64_t n) {
 }
 }  // namespace
 
+namespace {
+// What reading a split had to say: the DVS cache's status, the JPEG files left out by --skip-corrupt.
+void report_loading(const Dataset& d, const char* split) {
+  if (!d.load_note.empty()) std::fprintf(stderr, "%s\n", d.load_note.c_str());
+  if (!d.lazy()) return;
+  const std::vector<std::string> skipped = d.source->skipped_files();
+  if (skipped.empty()) return;
+  std::fprintf(stderr, "%s %s: --skip-corrupt left out %zu unreadable file(s):\n", d.name.c_str(), split, skipped.size());
+  for (size_t i = 0; i < skipped.size() && i < 10; ++i) std::fprintf(stderr, "  %s\n", skipped[i].c_str());
+  if (skipped.size() > 10) std::fprintf(stderr, "  ... and %zu more\n", skipped.size() - 10);
+}
+}  // namespace
+
 Data load_data(const RunConfig& c, bool need_train) {
   const std::string dir = c.data_dir.empty() ? default_dataset_dir(c.dataset) : c.data_dir;
+  const DatasetOptions options = dataset_options(c);
   Data data;
   if (need_train) {
-    Dataset full = load_dataset(c.dataset, dir, Split::Train);
+    Dataset full = load_dataset(c.dataset, dir, Split::Train, options);
+    report_loading(full, "train");
     SG_CHECK(c.val_size < full.size(), "--val-size " << c.val_size << " must be smaller than the training split ("
                                                      << full.size() << " examples)");
     TrainValidationSplit split = split_train_validation(full, c.val_size, c.seed);
     data.train = first_n(split.train, c.train_subset);
     data.validation = split.validation;
   }
-  data.test = first_n(load_dataset(c.dataset, dir, Split::Test), c.test_subset);
+  Dataset test = load_dataset(c.dataset, dir, Split::Test, options);
+  report_loading(test, "test");
+  data.test = first_n(test, c.test_subset);
   return data;
 }
 
@@ -46,10 +66,16 @@ std::unique_ptr<Model> build_model(const RunConfig& c, const Dataset& d, Device 
   mc.image_size = d.height();
   mc.num_classes = d.num_classes;
   mc.time_steps = c.time_steps;
+  // Event data carries its own T frames per example (no repetition); the reader made them with --T.
+  const SampleLayout layout = d.sample_layout();
+  mc.frame_input = layout.time_steps > 0;
+  SG_CHECK(!mc.frame_input || layout.time_steps == c.time_steps,
+           c.dataset << ": the examples have " << layout.time_steps << " frames but --T is " << c.time_steps);
   mc.mean = d.mean;
   mc.std = d.std;
   mc.init_seed = c.seed;
   mc.fuse_bn_spike = mc.pack_spike_inputs = c.memory_savers;
+  mc.neuron_spec = {c.neuron, c.neuron_opt};  // any registered neuron; its own options checked when the model is built
   ops::SpikeOptions& n = mc.neuron;
   n.neuron = c.neuron == "if" ? ops::NeuronKind::if_ : ops::NeuronKind::lif;
   n.threshold = c.threshold;

@@ -223,8 +223,14 @@ std::string run_train(RunConfig c, const GivenSettings& given) {
   const std::optional<AttackConfig> adv = training_attack(c);
 
   LoaderOptions lo = LoaderOptions::training(data.train, c.batch, c.seed);
-  if (c.augment == "on") lo.augmentation = Augmentation{4, true};  // the CIFAR recipe: crop (pad 4) + flip
-  if (c.augment == "off") lo.augmentation = Augmentation{};
+  lo.decode_threads = c.decode_threads;
+  if (data.train.lazy()) {
+    // JPEG and event datasets transform in their source: auto/on is its training recipe, off its evaluation one.
+    if (c.augment == "off") lo.sample_mode = SampleMode::Evaluate;
+  } else {
+    if (c.augment == "on") lo.augmentation = Augmentation{4, true};  // the CIFAR recipe: crop (pad 4) + flip
+    if (c.augment == "off") lo.augmentation = Augmentation{};
+  }
   Loader loader(data.train, lo);
   SG_CHECK(loader.batches_per_epoch() > 0, "--batch " << c.batch << " is larger than the training set ("
                                                       << data.train.size() << " examples)");

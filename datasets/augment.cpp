@@ -1,6 +1,7 @@
 #include "datasets/augment.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 #include "datasets/dataset.h"
@@ -49,6 +50,15 @@ void apply_augmentation(const uint8_t* src, uint8_t* dst, int64_t channels, int6
       if (draw.flip) std::reverse(out_row, out_row + width);
     }
   }
+}
+
+void to_unit_range(const uint8_t* src, float* dst, size_t count) {
+  static const std::array<float, 256> table = [] {
+    std::array<float, 256> t{};
+    for (int i = 0; i < 256; ++i) t[size_t(i)] = float(i) / 255.0f;
+    return t;
+  }();
+  for (size_t j = 0; j < count; ++j) dst[j] = table[src[j]];
 }
 
 }  // namespace spikegrad

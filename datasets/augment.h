@@ -41,4 +41,7 @@ AugmentDraw draw_augmentation(const Augmentation& aug, Generator& gen);
 void apply_augmentation(const uint8_t* src, uint8_t* dst, int64_t channels, int64_t height, int64_t width,
                         const Augmentation& aug, const AugmentDraw& draw);
 
+// dst[j] = src[j] / 255 in float32, exactly torchvision's ToTensor (a table lookup: every loader path shares it).
+void to_unit_range(const uint8_t* src, float* dst, size_t count);
+
 }  // namespace spikegrad

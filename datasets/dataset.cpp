@@ -13,19 +13,60 @@ Split parse_split(const std::string& name) {
 
 const char* split_name(Split split) { return split == Split::Train ? "train" : "test"; }
 
+SampleLayout Dataset::sample_layout() const {
+  if (lazy()) return source->layout();
+  SG_CHECK(images.defined() && images.ndim() == 4,
+           "dataset '" << name << "': in-memory images must be (N,C,H,W), got "
+                       << (images.defined() ? shape_str(images.shape()) : "none"));
+  return {0, images.size(1), images.size(2), images.size(3)};
+}
+
+namespace {
+
+void check_lazy_samples(const Dataset& d, const std::string& context) {
+  SG_CHECK(!d.images.defined(), context << ": a dataset has either in-memory images or a sample source, not both");
+  const SampleLayout l = d.source->layout();
+  SG_CHECK(l.time_steps >= 0 && l.channels >= 1 && l.channels <= 3 && l.height >= 1 && l.width >= 1,
+           context << ": the sample source's layout must have T >= 0, 1..3 channels and non-empty H,W, got (T="
+                   << l.time_steps << ", C=" << l.channels << ", H=" << l.height << ", W=" << l.width << ")");
+  const int64_t n = d.labels.size(0), available = d.source->size();
+  if (!d.source_indices) {
+    SG_CHECK(n == available, context << ": " << available << " source samples but " << n << " labels");
+    return;
+  }
+  SG_CHECK(int64_t(d.source_indices->size()) == n,
+           context << ": " << d.source_indices->size() << " source indices but " << n << " labels");
+  for (int64_t k = 0; k < n; ++k) {
+    const int64_t i = (*d.source_indices)[size_t(k)];
+    SG_CHECK(i >= 0 && i < available,
+             context << ": row " << k << " refers to source sample " << i << ", outside [0, " << available << ")");
+  }
+}
+
+}  // namespace
+
 void check_dataset(const Dataset& d, const std::string& context) {
-  SG_CHECK(d.images.defined() && d.labels.defined(), context << ": images and labels must be set");
-  SG_CHECK(d.images.dtype() == DType::U8 && d.images.ndim() == 4 && d.images.device() == Device::CPU,
-           context << ": images must be uint8 (N,C,H,W) on the cpu, got " << d.images);
-  const int64_t n = d.images.size(0), c = d.images.size(1);
-  SG_CHECK(c >= 1 && c <= 3 && d.images.size(2) >= 1 && d.images.size(3) >= 1,
-           context << ": images must have 1..3 channels and non-empty H,W, got " << shape_str(d.images.shape()));
+  SG_CHECK(d.labels.defined() && (d.images.defined() || d.lazy()),
+           context << ": images (or a sample source) and labels must be set");
   SG_CHECK(d.labels.dtype() == DType::I32 && d.labels.ndim() == 1 && d.labels.device() == Device::CPU,
            context << ": labels must be int32 (N) on the cpu, got " << d.labels);
-  SG_CHECK(d.labels.size(0) == n, context << ": " << n << " images but " << d.labels.size(0) << " labels");
+  const int64_t n = d.labels.size(0);
+  int64_t c = 0;
+  if (d.lazy()) {
+    check_lazy_samples(d, context);
+    c = d.source->layout().channels;
+  } else {
+    SG_CHECK(d.images.dtype() == DType::U8 && d.images.ndim() == 4 && d.images.device() == Device::CPU,
+             context << ": images must be uint8 (N,C,H,W) on the cpu, got " << d.images);
+    c = d.images.size(1);
+    SG_CHECK(c >= 1 && c <= 3 && d.images.size(2) >= 1 && d.images.size(3) >= 1,
+             context << ": images must have 1..3 channels and non-empty H,W, got " << shape_str(d.images.shape()));
+    SG_CHECK(d.images.size(0) == n, context << ": " << d.images.size(0) << " images but " << n << " labels");
+  }
   SG_CHECK(d.num_classes >= 1, context << ": num_classes must be >= 1, got " << d.num_classes);
   for (int64_t ch = 0; ch < c; ++ch)
-    SG_CHECK(d.std[ch] > 0.f, context << ": std of channel " << ch << " must be > 0, got " << d.std[ch]);
+    SG_CHECK(d.std[size_t(ch)] > 0.f,
+             context << ": std of channel " << ch << " must be > 0, got " << d.std[size_t(ch)]);
   const int32_t* labels = d.labels.data<int32_t>();
   for (int64_t i = 0; i < n; ++i)
     SG_CHECK(labels[i] >= 0 && labels[i] < d.num_classes,
@@ -34,20 +75,32 @@ void check_dataset(const Dataset& d, const std::string& context) {
 
 Dataset select_samples(const Dataset& d, const std::vector<int64_t>& indices) {
   const int64_t n = d.size();
+  for (const int64_t i : indices)
+    SG_CHECK(i >= 0 && i < n, "select_samples: index " << i << " is outside [0, " << n << ") of " << d.name);
+  Dataset out;
+  out.name = d.name;
+  out.labels = Tensor::empty({int64_t(indices.size())}, DType::I32);
+  out.num_classes = d.num_classes;
+  out.mean = d.mean;
+  out.std = d.std;
+  const int32_t* src_labels = d.labels.data<int32_t>();
+  int32_t* dst_labels = out.labels.data<int32_t>();
+  for (size_t k = 0; k < indices.size(); ++k) dst_labels[k] = src_labels[indices[k]];
+  if (d.lazy()) {
+    auto map = std::make_shared<std::vector<int64_t>>(indices.size());
+    for (size_t k = 0; k < indices.size(); ++k) (*map)[k] = d.source_index(indices[k]);
+    out.source = d.source;
+    out.source_indices = std::move(map);
+    return out;
+  }
   Shape shape = d.images.shape();
   shape[0] = int64_t(indices.size());
   const size_t sample_bytes = size_t(shape[1] * shape[2] * shape[3]);
-  Dataset out{d.name, Tensor::empty(shape, DType::U8), Tensor::empty({shape[0]}, DType::I32), d.num_classes, d.mean, d.std};
+  out.images = Tensor::empty(shape, DType::U8);
   const uint8_t* src = d.images.data<uint8_t>();
   uint8_t* dst = out.images.data<uint8_t>();
-  const int32_t* src_labels = d.labels.data<int32_t>();
-  int32_t* dst_labels = out.labels.data<int32_t>();
-  for (size_t k = 0; k < indices.size(); ++k) {
-    const int64_t i = indices[k];
-    SG_CHECK(i >= 0 && i < n, "select_samples: index " << i << " is outside [0, " << n << ") of " << d.name);
-    std::memcpy(dst + k * sample_bytes, src + size_t(i) * sample_bytes, sample_bytes);
-    dst_labels[k] = src_labels[i];
-  }
+  for (size_t k = 0; k < indices.size(); ++k)
+    std::memcpy(dst + k * sample_bytes, src + size_t(indices[k]) * sample_bytes, sample_bytes);
   return out;
 }
 

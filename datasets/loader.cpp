@@ -1,7 +1,7 @@
 #include "datasets/loader.h"
 
 #include <algorithm>
-#include <array>
+#include <cstring>
 #include <numeric>
 
 namespace spikegrad {
@@ -11,15 +11,17 @@ namespace {
 constexpr uint64_t kShuffleTag = 0x53485546;  // 'SHUF'
 constexpr uint64_t kAugmentTag = 0x4155474D;  // 'AUGM'
 constexpr int64_t kMaxPrefetch = 64;
+constexpr int64_t kMaxThreads = 256;
+// Auto thread count for lazy datasets: beyond ~8 decoders a GPU step is rarely the bottleneck any more, and more
+// threads would compete with the training process's own OpenMP threads.
+constexpr int64_t kAutoLazyThreads = 8;
 
-// pixel / 255 in float32, as torchvision's ToTensor computes it; a table makes the conversion a load.
-const std::array<float, 256>& unit_scale_table() {
-  static const std::array<float, 256> table = [] {
-    std::array<float, 256> t{};
-    for (int i = 0; i < 256; ++i) t[size_t(i)] = float(i) / 255.0f;
-    return t;
-  }();
-  return table;
+int64_t hardware_threads() { return std::max<int64_t>(1, int64_t(std::thread::hardware_concurrency())); }
+
+int64_t resolve_threads(int64_t requested, bool lazy) {
+  if (requested == LoaderOptions::kAutoThreads) return lazy ? std::min(hardware_threads(), kAutoLazyThreads) : 1;
+  if (requested == 0) return hardware_threads();
+  return requested;
 }
 
 }  // namespace
@@ -30,6 +32,7 @@ LoaderOptions LoaderOptions::training(const Dataset& dataset, int64_t batch_size
   o.shuffle = true;
   o.drop_last = true;
   o.augmentation = default_augmentation(dataset.name);
+  o.sample_mode = SampleMode::Train;
   o.seed = seed;
   return o;
 }
@@ -39,6 +42,7 @@ LoaderOptions LoaderOptions::evaluation(int64_t batch_size) {
   o.batch_size = batch_size;
   o.shuffle = false;
   o.drop_last = false;
+  o.sample_mode = SampleMode::Evaluate;
   return o;
 }
 
@@ -49,11 +53,22 @@ Loader::Loader(const Dataset& dataset, LoaderOptions options) : dataset_(dataset
            "loader: prefetch_batches must be in [1, " << kMaxPrefetch << "], got " << options_.prefetch_batches);
   SG_CHECK(options_.augmentation.crop_padding >= 0,
            "loader: augmentation crop_padding must be >= 0, got " << options_.augmentation.crop_padding);
+  SG_CHECK(
+      !dataset_.lazy() || !options_.augmentation.enabled(),
+      "loader: dataset '" << dataset_.name << "' is decoded on demand: its training transform is chosen with "
+                          << "sample_mode = Train; crop_padding/flip augmentation applies to in-memory images only");
+  SG_CHECK(options_.decode_threads == LoaderOptions::kAutoThreads ||
+               (options_.decode_threads >= 0 && options_.decode_threads <= kMaxThreads),
+           "loader: decode_threads must be in [0, " << kMaxThreads << "] (0 = hardware threads) or "
+                                                    << LoaderOptions::kAutoThreads << " (auto), got "
+                                                    << options_.decode_threads);
+  threads_ = resolve_threads(options_.decode_threads, dataset_.lazy());
   const int64_t n = dataset_.size();
-  batches_per_epoch_ = options_.drop_last ? n / options_.batch_size : (n + options_.batch_size - 1) / options_.batch_size;
+  batches_per_epoch_ =
+      options_.drop_last ? n / options_.batch_size : (n + options_.batch_size - 1) / options_.batch_size;
 }
 
-Loader::~Loader() { stop_worker(); }
+Loader::~Loader() { stop_workers(); }
 
 std::vector<int64_t> Loader::epoch_order(int64_t epoch) const {
   const int64_t n = dataset_.size();
@@ -66,103 +81,187 @@ std::vector<int64_t> Loader::epoch_order(int64_t epoch) const {
   return random_permutation(n, gen);
 }
 
-bool Loader::build_batch(const std::vector<int64_t>& order, int64_t epoch, int64_t batch_index, Batch& out) const {
-  const int64_t begin = batch_index * options_.batch_size;
-  const int64_t count = std::min(options_.batch_size, dataset_.size() - begin);
-  const int64_t c = dataset_.channels(), h = dataset_.height(), w = dataset_.width();
-  const size_t sample_bytes = size_t(c * h * w);
-  out.images = Tensor::empty({count, c, h, w}, DType::F32);
-  out.labels = Tensor::empty({count}, DType::I32);
-  out.indices.assign(order.begin() + begin, order.begin() + begin + count);
-  out.epoch = epoch;
-  out.batch_index = batch_index;
+bool Loader::has_work_locked() const {
+  for (const std::unique_ptr<Slot>& slot : slots_)
+    if (slot->claimed < slot->count) return true;
+  return !failed_ && batches_per_epoch_ > 0 && int64_t(slots_.size()) <= options_.prefetch_batches;
+}
 
-  const uint8_t* images = dataset_.images.data<uint8_t>();
+Loader::Slot* Loader::start_slot_locked() {
+  if (fill_batch_ == batches_per_epoch_) {  // run on into the next epoch, as next() will
+    ++fill_epoch_;
+    fill_batch_ = 0;
+  }
+  if (order_epoch_ != fill_epoch_) {
+    order_ = epoch_order(fill_epoch_);
+    order_epoch_ = fill_epoch_;
+  }
+  auto slot = std::make_unique<Slot>();
+  Batch& b = slot->batch;
+  const int64_t begin = fill_batch_ * options_.batch_size;
+  slot->count = std::min(options_.batch_size, dataset_.size() - begin);
+  const SampleLayout layout = dataset_.sample_layout();
+  if (layout.time_steps > 0) {
+    b.images =
+        Tensor::empty({slot->count, layout.time_steps, layout.channels, layout.height, layout.width}, DType::F32);
+  } else {
+    b.images = Tensor::empty({slot->count, layout.channels, layout.height, layout.width}, DType::F32);
+  }
+  b.labels = Tensor::empty({slot->count}, DType::I32);
+  b.indices.assign(order_.begin() + begin, order_.begin() + begin + slot->count);
+  b.epoch = fill_epoch_;
+  b.batch_index = fill_batch_;
   const int32_t* labels = dataset_.labels.data<int32_t>();
-  float* dst_images = out.images.data<float>();
-  int32_t* dst_labels = out.labels.data<int32_t>();
-  const std::array<float, 256>& to_unit = unit_scale_table();
-  const Augmentation& aug = options_.augmentation;
-  const uint64_t augment_key = derive_seed(options_.seed, uint64_t(epoch), kAugmentTag);
-  Generator augment_gen(augment_key);
-  std::vector<uint8_t> augmented(aug.enabled() ? sample_bytes : 0);
+  int32_t* dst_labels = b.labels.data<int32_t>();
+  for (int64_t k = 0; k < slot->count; ++k) dst_labels[k] = labels[b.indices[size_t(k)]];
+  ++fill_batch_;
+  slots_.push_back(std::move(slot));
+  return slots_.back().get();
+}
 
-  for (int64_t k = 0; k < count; ++k) {
+bool Loader::produce_samples(Slot& slot, int64_t begin, int64_t end) const {
+  const Batch& out = slot.batch;
+  const uint64_t augment_key = derive_seed(options_.seed, uint64_t(out.epoch), kAugmentTag);
+  float* dst_images = out.images.data<float>();
+  if (!dataset_.lazy()) {
+    const int64_t c = dataset_.channels(), h = dataset_.height(), w = dataset_.width();
+    const size_t sample_bytes = size_t(c * h * w);
+    const uint8_t* images = dataset_.images.data<uint8_t>();
+    const Augmentation& aug = options_.augmentation;
+    Generator augment_gen(augment_key);
+    std::vector<uint8_t> augmented(aug.enabled() ? sample_bytes : 0);
+    for (int64_t k = begin; k < end; ++k) {
+      if (stop_.load(std::memory_order_relaxed)) return false;
+      const int64_t i = out.indices[size_t(k)];
+      const uint8_t* src = images + size_t(i) * sample_bytes;
+      if (aug.enabled()) {
+        // The sample's own counters: independent of batch size, order and which samples came before.
+        augment_gen.set_state(augment_key, uint64_t(i) * kAugmentDrawsPerSample);
+        apply_augmentation(src, augmented.data(), c, h, w, aug, draw_augmentation(aug, augment_gen));
+        src = augmented.data();
+      }
+      to_unit_range(src, dst_images + size_t(k) * sample_bytes, sample_bytes);
+    }
+    return true;
+  }
+
+  const SampleSource& source = *dataset_.source;
+  const uint64_t draws = source.draws_per_sample();
+  const size_t sample = size_t(source.layout().numel());  // (C,H,W), or (T,C,H,W) for frames: batch-major either way
+  for (int64_t k = begin; k < end; ++k) {
     if (stop_.load(std::memory_order_relaxed)) return false;
     const int64_t i = out.indices[size_t(k)];
-    const uint8_t* src = images + size_t(i) * sample_bytes;
-    if (aug.enabled()) {
-      // The sample's own counters: independent of batch size, order and which samples came before.
-      augment_gen.set_state(augment_key, uint64_t(i) * kAugmentDrawsPerSample);
-      apply_augmentation(src, augmented.data(), c, h, w, aug, draw_augmentation(aug, augment_gen));
-      src = augmented.data();
-    }
-    float* dst = dst_images + size_t(k) * sample_bytes;
-    for (size_t j = 0; j < sample_bytes; ++j) dst[j] = to_unit[src[j]];
-    dst_labels[k] = labels[i];
+    Generator gen(augment_key);
+    gen.set_state(augment_key, uint64_t(i) * draws);
+    source.load(dataset_.source_index(i), options_.sample_mode, gen, dst_images + size_t(k) * sample);
   }
   return true;
 }
 
-void Loader::worker_main(int64_t epoch, int64_t batch_index) {
-  try {
-    std::vector<int64_t> order = epoch_order(epoch);
-    for (;;) {
-      if (batch_index == batches_per_epoch_) {  // run on into the next epoch, as next() will
-        ++epoch;
-        batch_index = 0;
-        order = epoch_order(epoch);
-      }
-      Batch batch;
-      if (!build_batch(order, epoch, batch_index, batch)) return;
-      if (options_.worker_transform) options_.worker_transform(batch);
-      std::unique_lock<std::mutex> lock(mutex_);
-      space_.wait(lock, [&] { return stop_.load() || int64_t(queue_.size()) < options_.prefetch_batches; });
-      if (stop_.load()) return;
-      queue_.push_back(std::move(batch));
+// Called with the lock held by the worker that finished the last sample of `slot`.
+void Loader::finish_slot(std::unique_lock<std::mutex>& lock, Slot& slot) {
+  if (!slot.error && options_.worker_transform) {
+    lock.unlock();
+    try {
+      std::lock_guard<std::mutex> serial(transform_mutex_);
+      options_.worker_transform(slot.batch);
+    } catch (...) {
+      lock.lock();
+      slot.error = std::current_exception();
+      failed_ = true;
+      slot.ready = true;
       ready_.notify_one();
-      ++batch_index;
+      return;
     }
-  } catch (...) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    error_ = std::current_exception();
-    ready_.notify_all();
+    lock.lock();
+  }
+  slot.ready = true;
+  ready_.notify_one();
+}
+
+void Loader::worker_main() {
+  // Chunks of claimed samples: one at a time for a lazy dataset (a sample is milliseconds of decoding), a share of
+  // the batch in memory (a sample is a copy of a few KB, so per-sample locking would dominate).
+  const bool per_sample = dataset_.lazy();
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (;;) {
+    work_.wait(lock, [&] { return stop_.load() || has_work_locked(); });
+    if (stop_.load()) return;
+    Slot* slot = nullptr;
+    for (const std::unique_ptr<Slot>& s : slots_)
+      if (s->claimed < s->count) {
+        slot = s.get();
+        break;
+      }
+    if (slot == nullptr) slot = start_slot_locked();
+    const int64_t chunk = per_sample ? 1 : std::max<int64_t>(1, (slot->count + threads_ - 1) / threads_);
+    const int64_t begin = slot->claimed, end = std::min(slot->count, begin + chunk);
+    slot->claimed = end;
+    if (slot->claimed < slot->count || has_work_locked()) work_.notify_all();
+    lock.unlock();
+
+    std::exception_ptr error;
+    bool finished = false;
+    try {
+      finished = produce_samples(*slot, begin, end);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    lock.lock();
+    if (!finished && !error) return;  // stopped part-way
+    if (error) {
+      if (!slot->error) slot->error = error;
+      failed_ = true;
+    }
+    slot->done += end - begin;
+    if (slot->done == slot->count) finish_slot(lock, *slot);
   }
 }
 
-void Loader::start_worker() { worker_ = std::thread([this, e = epoch_, b = next_batch_] { worker_main(e, b); }); }
+void Loader::start_workers() {
+  fill_epoch_ = epoch_;
+  fill_batch_ = next_batch_;
+  for (int64_t t = 0; t < threads_; ++t) workers_.emplace_back([this] { worker_main(); });
+}
 
-void Loader::stop_worker() {
-  if (!worker_.joinable()) return;
+void Loader::stop_workers() {
+  if (workers_.empty()) return;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stop_.store(true);
   }
-  space_.notify_all();
-  worker_.join();
-  queue_.clear();
-  error_ = nullptr;
+  work_.notify_all();
+  for (std::thread& t : workers_) t.join();
+  workers_.clear();
+  slots_.clear();
+  failed_ = false;
   stop_.store(false);
 }
 
 bool Loader::next(Batch& batch) {
   if (next_batch_ >= batches_per_epoch_) {
-    // End of the epoch: report it once; the worker has already moved on to the next epoch's batches.
+    // End of the epoch: report it once; the workers have already moved on to the next epoch's batches.
     ++epoch_;
     next_batch_ = 0;
     return false;
   }
-  if (!worker_.joinable()) start_worker();
+  if (error_) std::rethrow_exception(error_);
+  if (workers_.empty()) start_workers();
   std::unique_lock<std::mutex> lock(mutex_);
-  ready_.wait(lock, [&] { return !queue_.empty() || error_ != nullptr; });
-  if (queue_.empty()) std::rethrow_exception(error_);
-  batch = std::move(queue_.front());
-  queue_.pop_front();
+  ready_.wait(lock, [&] { return !slots_.empty() && slots_.front()->ready; });
+  std::unique_ptr<Slot> slot = std::move(slots_.front());
+  slots_.pop_front();
   lock.unlock();
-  space_.notify_one();
-  SG_CHECK(batch.epoch == epoch_ && batch.batch_index == next_batch_,
+  work_.notify_all();  // room for another batch
+  if (slot->error) {
+    error_ = slot->error;
+    std::rethrow_exception(error_);
+  }
+  SG_CHECK(slot->batch.epoch == epoch_ && slot->batch.batch_index == next_batch_,
            "loader: internal order error: expected batch " << next_batch_ << " of epoch " << epoch_ << ", got batch "
-                                                           << batch.batch_index << " of epoch " << batch.epoch);
+                                                           << slot->batch.batch_index << " of epoch "
+                                                           << slot->batch.epoch);
+  batch = std::move(slot->batch);
   ++next_batch_;
   return true;
 }
@@ -170,10 +269,12 @@ bool Loader::next(Batch& batch) {
 void Loader::restore(const LoaderState& state) {
   SG_CHECK(state.epoch >= 0, "loader: restore: epoch must be >= 0, got " << state.epoch);
   SG_CHECK(state.next_batch >= 0 && state.next_batch <= batches_per_epoch_,
-           "loader: restore: next_batch must be in [0, " << batches_per_epoch_ << "] for this dataset and batch size, got "
-                                                         << state.next_batch);
-  stop_worker();
+           "loader: restore: next_batch must be in [0, "
+               << batches_per_epoch_ << "] for this dataset and batch size, got " << state.next_batch);
+  stop_workers();
+  error_ = nullptr;
   options_.seed = state.seed;
+  order_epoch_ = -1;  // the seed may have changed
   epoch_ = state.epoch;
   next_batch_ = state.next_batch;
 }

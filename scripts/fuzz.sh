@@ -4,7 +4,7 @@
 #
 #   scripts/fuzz.sh [seconds-per-target] [target...]     # default: 600 s each, every target, one after another
 #
-# Targets: safetensors idx cifar toml_config (tests/fuzz/fuzz_<target>.cpp). Per target:
+# Targets: safetensors idx cifar toml_config aedat jpeg (tests/fuzz/fuzz_<target>.cpp). Per target:
 #   - the saved regression inputs (tests/fuzz/regressions/<target>/) are replayed first; any failure is a finding;
 #   - the seeds (tests/fuzz/corpus/<target>/, plus configs/*.toml for toml_config) are copied into
 #     build-fuzz/corpus/<target>/, which libFuzzer grows and later runs resume from;
@@ -17,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ALL_TARGETS=(safetensors idx cifar toml_config)
+ALL_TARGETS=(safetensors idx cifar toml_config aedat jpeg)
 SECONDS_PER_TARGET=${1:-600}
 [ $# -gt 0 ] && shift
 TARGETS=("$@")
@@ -31,7 +31,7 @@ for t in "${TARGETS[@]}"; do
 done
 
 # ---- dependencies (only those missing; idempotent) ----
-FUZZ_PACKAGES=(cmake make clang-14 libclang-rt-14-dev libomp-14-dev libeigen3-dev nlohmann-json3-dev zlib1g-dev libcli11-dev)
+FUZZ_PACKAGES=(cmake make clang-14 libclang-rt-14-dev libomp-14-dev libeigen3-dev nlohmann-json3-dev zlib1g-dev libcli11-dev libturbojpeg0-dev pkg-config)
 missing=()
 for p in "${FUZZ_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

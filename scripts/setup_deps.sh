@@ -5,7 +5,7 @@
 set -euo pipefail
 
 SPIKEGRAD_PACKAGES=(cmake make g++ ccache libeigen3-dev libgtest-dev libbenchmark-dev zlib1g-dev libcli11-dev
-  nlohmann-json3-dev libfmt-dev dataset-fashion-mnist libboost-context-dev)
+  nlohmann-json3-dev dataset-fashion-mnist libboost-context-dev libturbojpeg0-dev pkg-config)
 
 missing=()
 for p in "${SPIKEGRAD_PACKAGES[@]}"; do

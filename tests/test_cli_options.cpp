@@ -226,6 +226,33 @@ TEST_F(CliOptions, RangeErrorsReadPlainly) {
   EXPECT_NE(err.find("no-data"), std::string::npos) << "past the command line, to the missing data: " << err;
 }
 
+// The dataset flags of the JPEG and event datasets: ranges and choices checked on the command line, before any
+// data is read; the readers' own checks (missing folders, bad files) come after.
+TEST_F(CliOptions, DatasetFlagsAreCheckedBeforeTheData) {
+  std::string err;
+  EXPECT_EQ(run("train --dataset cifar10-dvs --dvs-split random-50-50" + no_data(), &err), 2);
+  EXPECT_EQ(err.rfind("spikegrad: error: --dvs-split: random-50-50 not in", 0), 0u) << err;
+  EXPECT_EQ(run("train --dataset cifar10-dvs --dvs-size 129" + no_data(), &err), 2);
+  EXPECT_EQ(err, "spikegrad: error: --dvs-size must be in [1, 128], got 129\n");
+  EXPECT_EQ(run("train --decode-threads -2" + no_data(), &err), 2);
+  EXPECT_EQ(err, "spikegrad: error: --decode-threads must be in [-1, 256], got -2\n");
+  EXPECT_EQ(run("train --dataset imagenet --crop-scale-min 0" + no_data(), &err), 2);
+  EXPECT_EQ(err, "spikegrad: error: --crop-scale-min must be in (0, 1], got 0\n");
+  EXPECT_EQ(run("train --dataset imagenet-21k" + no_data(), &err), 2);
+  EXPECT_EQ(err.rfind("spikegrad: error: --dataset: imagenet-21k not in", 0), 0u) << err;
+  app::CommandLine cl;
+  ASSERT_EQ(parse({"train", "--dataset", "tiny-imagenet", "--jpeg-recipe", "resized-crop", "--image-size", "32",
+                   "--skip-corrupt", "--no-dct-scaling", "--decode-threads", "3"},
+                  &cl, &err),
+            -1)
+      << err;
+  EXPECT_EQ(cl.config.jpeg_recipe, "resized-crop");
+  EXPECT_EQ(cl.config.image_size, 32);
+  EXPECT_TRUE(cl.config.skip_corrupt);
+  EXPECT_FALSE(cl.config.dct_scaling);
+  EXPECT_EQ(cl.config.decode_threads, 3);
+}
+
 // Defect 12: no source locations in what users read (they used to end every message: " [apps/train.cpp:
 // 123]"), but behind --verbose / SPIKEGRAD_VERBOSE=1; the help shows the real defaults of the negatable
 // flags (it printed "--progress,--no-progress{false}") and the datasets' default folders.

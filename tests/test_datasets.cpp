@@ -430,10 +430,11 @@ TEST(DatasetRegistry, LoadsByNameAndListsKnownNames) {
   const Dataset d = load_dataset("mnist", dir.path.string(), Split::Test);
   EXPECT_EQ(d.name, "mnist");
   EXPECT_EQ(d.size(), kN);
-  EXPECT_EQ(known_dataset_names(), (std::vector<std::string>{"fashion-mnist", "mnist", "cifar10", "cifar100"}));
+  EXPECT_EQ(known_dataset_names(), (std::vector<std::string>{"fashion-mnist", "mnist", "cifar10", "cifar100",
+                                                              "tiny-imagenet", "imagenet", "cifar10-dvs"}));
   EXPECT_EQ(default_dataset_dir("fashion-mnist"), "/usr/share/datasets/fashion-mnist");
-  expect_error([&] { load_dataset("imagenet", "", Split::Test); },
-               {"unknown name 'imagenet'", "fashion-mnist|mnist|cifar10|cifar100"});
+  expect_error([&] { load_dataset("imagenet-21k", "", Split::Test); },
+               {"unknown name 'imagenet-21k'", "fashion-mnist|mnist|cifar10|cifar100|tiny-imagenet|imagenet"});
   expect_error([&] { load_dataset("cifar10", dir.path.string(), Split::Test); }, {dir.file("test_batch.bin")});
 }
 

@@ -113,3 +113,58 @@ put("toml_config", "invalid_duplicate.toml", "[train]\nseed = 1\nseed = 2\n")
 put("toml_config", "invalid_section.toml", "[training]\nseed = 1\n")
 put("toml_config", "invalid_value.toml", "[train]\nepochs = [1, 2]\nlr = 0x10\nname = \"unterminated\n")
 put("toml_config", "invalid_range.toml", "[train]\nepochs = 0\nseed = -1\nsteps = 4294967297\n")
+
+# ---- AEDAT 2.0 (CIFAR10-DVS): '#' header lines (first '#!AER-DAT2.0'), then big-endian (address, timestamp) ----
+AEDAT_HEADER = b"#!AER-DAT2.0\r\n# This is a raw AE data file - do not edit\r\n"
+
+
+def aedat(events, header=AEDAT_HEADER):
+    # events: (sensor_x, sensor_y, polarity_bit, timestamp[, extra address bits])
+    out = header
+    for e in events:
+        sx, sy, p, t = e[:4]
+        extra = e[4] if len(e) > 4 else 0
+        out += struct.pack(">II", extra | (sy << 8) | (sx << 1) | p, t)
+    return out
+
+
+put("aedat", "valid_events.aedat", aedat([(0, 0, 0, 100), (5, 10, 1, 200), (127, 127, 1, 300), (64, 3, 0, 300)]))
+put("aedat", "valid_wrap_out_of_order.aedat", aedat([(1, 2, 0, 0xFFFFFFF0), (3, 4, 1, 5), (5, 6, 0, 3), (7, 8, 1, 9)]))
+put("aedat", "valid_high_bits.aedat", aedat([(1, 1, 1, 1, 1 << 15), (2, 2, 0, 2, 0x80000000)]))
+put("aedat", "valid_header_only.aedat", AEDAT_HEADER)
+put("aedat", "valid_lf_only.aedat", aedat([(9, 9, 1, 42)], b"#!AER-DAT2.0\n"))
+put("aedat", "invalid_version.aedat", aedat([(1, 2, 0, 5)], b"#!AER-DAT3.1\r\n"))
+put("aedat", "invalid_no_magic.aedat", aedat([(1, 2, 0, 5)], b""))
+put("aedat", "invalid_truncated_header.aedat", b"#!AER-DAT2.0\r\n# unterminated")
+put("aedat", "invalid_odd_bytes.aedat", aedat([(1, 2, 0, 5), (3, 4, 1, 6)])[:-4])
+
+# ---- JPEG (Tiny-ImageNet / ImageNet files): small images written by Pillow, and broken variants ----
+def jpeg_seeds():
+    try:
+        from PIL import Image
+    except ImportError:
+        print("make_seeds: Pillow missing, jpeg seeds not written")
+        return
+    import io
+
+    def encode(img, **kw):
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", **kw)
+        return buf.getvalue()
+
+    rgb = Image.new("RGB", (16, 12))
+    rgb.putdata([((x * 16) & 255, (y * 20) & 255, ((x + y) * 9) & 255) for y in range(12) for x in range(16)])
+    put("jpeg", "valid_rgb444.jpg", encode(rgb, quality=90, subsampling=0))
+    put("jpeg", "valid_rgb420_progressive.jpg", encode(rgb, quality=75, subsampling=2, progressive=True))
+    put("jpeg", "valid_restart_markers.jpg", encode(rgb.resize((40, 24)), quality=80, restart_marker_blocks=1))
+    put("jpeg", "valid_gray.jpg", encode(rgb.convert("L"), quality=90))
+    put("jpeg", "valid_cmyk_adobe.jpg", encode(rgb.convert("CMYK"), quality=90))
+    good = encode(rgb, quality=90, subsampling=2)
+    put("jpeg", "invalid_truncated.jpg", good[: len(good) * 2 // 3])
+    put("jpeg", "invalid_cut_before_frame.jpg", good[:40])
+    put("jpeg", "invalid_png_named_jpeg.jpg", b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR")
+    sof = good.index(b"\xff\xc0")
+    put("jpeg", "invalid_huge_frame.jpg", good[:sof + 5] + b"\xff\xff\xff\xff" + good[sof + 9:])
+
+
+jpeg_seeds()
