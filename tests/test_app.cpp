@@ -19,6 +19,7 @@
 #include "support/op_cases.h"
 #include "support/saved_adversarials.h"
 #include "support/synthetic_data.h"
+#include "support/cli_runs.h"
 
 namespace spikegrad::testing {
 namespace {
@@ -171,13 +172,6 @@ TEST_F(App, SavedAdversarialInputsReproduceTheReportedAccuracy) {
 }
 
 #ifdef SPIKEGRAD_CLI_PATH
-int run_cli(const std::string& args, std::string* err) {
-  const fs::path out = fs::path(::testing::TempDir()) / ("spikegrad_cli_stderr_" + std::to_string(getpid()) + ".txt");
-  const int status = std::system((std::string(SPIKEGRAD_CLI_PATH) + " " + args + " 2>" + out.string() + " >/dev/null").c_str());
-  std::ifstream in(out);
-  err->assign((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
 
 TEST_F(App, CliErrorsAreOneLineWithExitCode2) {
   std::string err;

@@ -13,6 +13,7 @@
 #include "datasets/event_frames.h"
 #include "engine/safetensors.h"
 #include "support/op_cases.h"
+#include "support/temp_dir.h"
 
 namespace spikegrad::testing {
 namespace {
@@ -20,18 +21,6 @@ namespace {
 namespace fs = std::filesystem;
 using Bytes = std::vector<uint8_t>;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path = fs::temp_directory_path() /
-           ("spikegrad_" + std::to_string(getpid()) + "_" + info->test_suite_name() + "_" + info->name());
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 // A raw event: sensor coordinates and polarity bit as the address encodes them, plus extra high bits.
 struct RawEvent {

@@ -15,6 +15,7 @@
 
 #include "apps/cli.h"
 #include "engine/check.h"
+#include "support/cli_runs.h"
 
 namespace spikegrad::testing {
 namespace {
@@ -39,13 +40,7 @@ class CliOptions : public ::testing::Test {
   }
   // In process: the exit code (-1: the command would run), the parsed command line, and stderr.
   int parse(std::vector<std::string> args, app::CommandLine* cl, std::string* err) const {
-    args.insert(args.begin(), "spikegrad");
-    std::vector<const char*> argv;
-    for (const std::string& a : args) argv.push_back(a.c_str());
-    ::testing::internal::CaptureStderr();
-    const int code = app::parse_command_line(int(argv.size()), argv.data(), cl);
-    *err = ::testing::internal::GetCapturedStderr();
-    return code;
+    return parse_cli(std::move(args), cl, err);
   }
 #ifdef SPIKEGRAD_CLI_PATH
   // The real binary: its exit code and stderr.

@@ -67,6 +67,18 @@ app::RunConfig jpeg_run(const std::string& dataset, const fs::path& data, const 
   return c;
 }
 
+// eval of a run's best checkpoint on the CPU, its per-example logits saved to `logits`; the dataset and its
+// settings come from the checkpoint, as the CLI's eval does by default.
+app::RunConfig eval_flags(const fs::path& run, const fs::path& logits) {
+  app::RunConfig eval;
+  eval.dataset.clear();
+  eval.checkpoint = (run / "best.safetensors").string();
+  eval.device = "cpu";
+  eval.progress = false;
+  eval.save_logits = logits.string();
+  return eval;
+}
+
 double report_accuracy(const fs::path& run, const std::string& key) {
   const std::vector<std::vector<std::string>> rows = read_csv(run / "metrics.csv");
   EXPECT_GE(rows.size(), 2u);
@@ -88,15 +100,10 @@ TEST(DatasetCli, TrainsAndEvaluatesOnTinyImageNetLayout) {
   EXPECT_GE(report_accuracy(run, "test_acc"), 50.0);
 
   // eval takes the crop size and recipe from the checkpoint: a different --image-size cannot be asked for.
-  app::RunConfig eval;
-  eval.dataset.clear();  // the checkpoint's, as the CLI's eval defaults to
-  eval.checkpoint = (run / "best.safetensors").string();
-  eval.device = "cpu";
-  eval.progress = false;
+  app::RunConfig eval = eval_flags(run, dir / "logits.safetensors");
   eval.attacks = "fgsm";
   eval.attack_subset = 4;
   eval.eval_batch = 5;
-  eval.save_logits = (dir / "logits.safetensors").string();
   app::run_eval(eval);
   const SafetensorsFile logits = load_safetensors(eval.save_logits);
   ASSERT_FALSE(logits.tensors.empty());
@@ -187,14 +194,9 @@ TEST(DatasetCli, TrainsOnCifar10DvsFramesAndAttacksThem) {
   EXPECT_NE(config.find("\"dvs_split\": \"per-class-700-300\""), std::string::npos) << config;
 
   // --T must match the frames the run was made with; eval rebuilds the frames from the checkpoint's settings.
-  app::RunConfig eval;
-  eval.dataset.clear();  // the checkpoint's, as the CLI's eval defaults to
-  eval.checkpoint = (run / "best.safetensors").string();
-  eval.device = "cpu";
-  eval.progress = false;
+  app::RunConfig eval = eval_flags(run, dir / "logits.safetensors");
   eval.attacks = "none";
   eval.dvs_cache_dir = c.dvs_cache_dir;
-  eval.save_logits = (dir / "logits.safetensors").string();
   app::run_eval(eval);
   const SafetensorsFile logits = load_safetensors(eval.save_logits);
   ASSERT_FALSE(logits.tensors.empty());

@@ -12,6 +12,7 @@
 
 #include "datasets/loader.h"
 #include "support/op_cases.h"
+#include "support/loader_batches.h"
 
 namespace spikegrad::testing {
 namespace {
@@ -38,23 +39,6 @@ std::vector<Batch> take(Loader& loader, int64_t count) {
   return out;
 }
 
-std::vector<Batch> whole_epoch(Loader& loader) {
-  std::vector<Batch> out;
-  Batch b;
-  while (loader.next(b)) out.push_back(b);
-  return out;
-}
-
-void expect_same_batches(const std::vector<Batch>& a, const std::vector<Batch>& b) {
-  ASSERT_EQ(a.size(), b.size());
-  for (size_t k = 0; k < a.size(); ++k) {
-    EXPECT_EQ(a[k].epoch, b[k].epoch);
-    EXPECT_EQ(a[k].batch_index, b[k].batch_index);
-    EXPECT_EQ(a[k].indices, b[k].indices);
-    EXPECT_EQ(a[k].labels.to_vector<int32_t>(), b[k].labels.to_vector<int32_t>());
-    EXPECT_EQ(a[k].images.to_vector<float>(), b[k].images.to_vector<float>()) << "batch " << k;
-  }
-}
 
 TEST(Loader, EverySampleExactlyOncePerEpochWithMatchingPixelsAndLabels) {
   const Dataset d = synthetic(103);

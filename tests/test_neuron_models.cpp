@@ -22,6 +22,7 @@
 #include "support/model_config.h"
 #include "support/op_cases.h"
 #include "support/synthetic_data.h"
+#include "support/cli_runs.h"
 
 namespace spikegrad::testing {
 namespace {
@@ -169,15 +170,7 @@ TEST_F(NeuronRuns, TheExampleNeuronTrainsAndAnEditedCheckpointIsRefused) {
 }
 
 // ---- the command line ---------------------------------------------------------------------------------------
-int parse(std::vector<std::string> args, app::CommandLine* cl, std::string* err) {
-  args.insert(args.begin(), "spikegrad");
-  std::vector<const char*> argv;
-  for (const std::string& a : args) argv.push_back(a.c_str());
-  ::testing::internal::CaptureStderr();
-  const int code = app::parse_command_line(int(argv.size()), argv.data(), cl);
-  *err = ::testing::internal::GetCapturedStderr();
-  return code;
-}
+int parse(std::vector<std::string> args, app::CommandLine* cl, std::string* err) { return parse_cli(args, cl, err); }
 
 TEST(NeuronCli, NeuronTakesEveryRegisteredNameAndNeuronOptItsOptions) {
   app::CommandLine cl;
@@ -255,14 +248,6 @@ TEST(NeuronCli, ConfigFilesAndResumeCarryTheNeuronOptions) {
 }
 
 #ifdef SPIKEGRAD_CLI_PATH
-int run_cli(const std::string& args, std::string* err) {
-  const fs::path out = fs::path(::testing::TempDir()) / ("spikegrad_neuron_cli_stderr_" + std::to_string(getpid()) + ".txt");
-  const int status = std::system((std::string(SPIKEGRAD_CLI_PATH) + " " + args + " 2>" + out.string() + " >/dev/null").c_str());
-  std::ifstream in(out);
-  err->assign((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  fs::remove(out);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
 
 // The binary: an unknown neuron or a bad option stops before any data is read (exit 2, one line).
 TEST(NeuronCli, TheBinaryRejectsUnknownNeuronsAndBadOptions) {

@@ -106,19 +106,17 @@ struct Firing {
   }
 };
 
-// LIF exactly as reference.md §2 by default: h = decay*v + x (decay 0.5, a multiplicative factor), spike
-// iff h > threshold (1), hard reset v = (1 - s) h with the gradient through both factors. IF is this
-// neuron with decay 1 (and, in the RAT/RGA code, a non-strict Firing). Soft reset: v = h - s*theta.
-struct Lif {
-  static constexpr int kSaved = 1;   // h_t
-  static constexpr int kParams = 0;  // decay and threshold are fixed
+// What LIF and every one-state neuron (kernels/neurons/one_state.h) share: the state is the membrane potential v
+// alone, the threshold is the fixed theta, and the reset is hard, v' = (1 - s) h, with the gradient through both
+// factors, or soft, v' = h - s*theta. The state after a step depends on h alone, so the record is h and nothing
+// else. A neuron derives from it and adds its charge (and charge_vjp).
+struct MembraneReset {
+  static constexpr int kSaved = 1;  // h_t
   template <class T> struct State { T v = T(0); };
 
-  double decay = 0.5;
   double theta = 1.0;
   ResetKind reset = ResetKind::hard;
 
-  template <class T> SG_HD T charge(const State<T>& s, T x, const T*) const { return mul_rn(T(decay), s.v) + x; }
   template <class T> SG_HD T threshold(const State<T>&, const T*) const { return T(theta); }
   template <class T> SG_HD State<T> next(const State<T>&, T h, T spike, const T*) const {
     return {reset == ResetKind::hard ? h * (T(1) - spike) : h - spike * T(theta)};
@@ -145,6 +143,17 @@ struct Lif {
     }
   }
   template <class T> SG_HD void threshold_vjp(const State<T>&, T, const T*, State<T>&, T*) const {}
+};
+
+// LIF exactly as reference.md §2 by default: h = decay*v + x (decay 0.5, a multiplicative factor), spike
+// iff h > threshold (1), hard reset v = (1 - s) h with the gradient through both factors. IF is this
+// neuron with decay 1 (and, in the RAT/RGA code, a non-strict Firing). Soft reset: v = h - s*theta.
+struct Lif : MembraneReset {
+  static constexpr int kParams = 0;  // decay and threshold are fixed
+
+  double decay = 0.5;
+
+  template <class T> SG_HD T charge(const State<T>& s, T x, const T*) const { return mul_rn(T(decay), s.v) + x; }
   // h = decay*v + x: dh/dv = decay, dh/dx = 1 (the return value is dL/dx).
   template <class T> SG_HD T charge_vjp(const State<T>&, T, T g_h, const T*, State<T>& g_prev, T*) const {
     g_prev.v += T(decay) * g_h;

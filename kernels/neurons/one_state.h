@@ -40,43 +40,14 @@ template <class C> struct ParamsOf<C, std::void_t<decltype(C::kParams)>> : std::
 }  // namespace one_state_detail
 
 template <class Charge>
-struct OneState : Charge {
-  static constexpr int kSaved = 1;  // h_t
+struct OneState : Charge, MembraneReset {
   static constexpr int kParams = one_state_detail::ParamsOf<Charge>::value;
   // The registry writes theta and reset from the run's settings before every call (engine/neuron_registration.h).
   static constexpr bool kRunThreshold = true, kRunReset = true;
-  template <class T> struct State { T v = T(0); };
-
-  double theta = 1.0;
-  ResetKind reset = ResetKind::hard;
+  using MembraneReset::State;  // threshold, reset, record and their derivatives: LIF's (neuron_defs.h)
 
   // The charge's own members are named alike; the qualified calls reach them past these.
   template <class T> SG_HD T charge(const State<T>& s, T x, const T* p) const { return Charge::charge(s.v, x, p); }
-  template <class T> SG_HD T threshold(const State<T>&, const T*) const { return T(theta); }
-  template <class T> SG_HD State<T> next(const State<T>&, T h, T spike, const T*) const {
-    return {reset == ResetKind::hard ? h * (T(1) - spike) : h - spike * T(theta)};
-  }
-  template <class T> SG_HD void save(const State<T>&, T h, T* rec) const { rec[0] = h; }
-  template <class T, class F> SG_HD State<T> after(const T* rec, const F& f, const T* p) const {  // F: a Firing
-    const State<T> any{};
-    const T h = rec[0];
-    return next(any, h, f.spike(h - threshold(any, p)), p);
-  }
-
-  // The reset's derivatives, as LIF's: hard dv'/dh = 1 − s, dv'/ds = −h; soft dv'/dh = 1, dv'/ds = −θ.
-  // detach_reset drops the dv'/ds path only.
-  template <class T>
-  SG_HD void next_vjp(const State<T>&, T h, T spike, const State<T>& g_next, const T*, bool detach_reset,
-                      State<T>&, T& g_h, T& g_spike, T*) const {
-    if (reset == ResetKind::hard) {
-      g_h += g_next.v * (T(1) - spike);
-      if (!detach_reset) g_spike -= g_next.v * h;
-    } else {
-      g_h += g_next.v;
-      if (!detach_reset) g_spike -= g_next.v * T(theta);
-    }
-  }
-  template <class T> SG_HD void threshold_vjp(const State<T>&, T, const T*, State<T>&, T*) const {}
   template <class T>
   SG_HD T charge_vjp(const State<T>& s, T h, T g_h, const T* p, State<T>& g_prev, T* g_params) const {
     ChargeGrad<T, kParams> d;
