@@ -3,6 +3,7 @@
 // attacks; eval reads the dataset settings back from the checkpoint.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 
@@ -10,6 +11,7 @@
 #include "apps/train.h"
 #include "datasets/jpeg.h"
 #include "engine/safetensors.h"
+#include "support/cli_runs.h"
 #include "support/jpeg_files.h"
 #include "support/synthetic_data.h"
 
@@ -202,6 +204,44 @@ TEST(DatasetCli, TrainsOnCifar10DvsFramesAndAttacksThem) {
   ASSERT_FALSE(logits.tensors.empty());
   EXPECT_EQ(logits.tensors[0].tensor.shape(), (Shape{30, 10}));  // per class 10 - round(0.7 * 10) = 3 test files
 }
+
+
+#ifdef SPIKEGRAD_CLI_PATH
+// The error line of a failed run ("spikegrad: error: ..." to the end of its line); empty when there is none.
+std::string error_line(const std::string& err) {
+  const size_t at = err.find("spikegrad: error: ");
+  return at == std::string::npos ? std::string() : err.substr(at, err.find('\n', at) - at);
+}
+
+// Damaged data through the real binary: exit code 2 and one error line naming the file, never a crash.
+TEST(DatasetCli, DamagedFilesAreOneLineExit2ErrorsNamingTheFile) {
+  const fs::path dir = fresh_test_dir("dataset_cli");
+  const std::string common = " --device cpu --epochs 1 --val-size 4 --batch 4 --runs-dir " + (dir / "runs").string();
+  std::string err;
+
+  // An event file whose data is not whole 8-byte events.
+  write_dvs_layout(dir / "dvs", 3);
+  const fs::path odd = dir / "dvs" / "cat" / "cifar10_cat_1.aedat";
+  std::ofstream(odd, std::ios::binary | std::ios::app) << 'x';
+  EXPECT_EQ(run_cli("train --dataset cifar10-dvs --T 2 --data-dir " + (dir / "dvs").string() + common, &err), 2);
+  EXPECT_EQ(err.rfind("spikegrad: error: ", 0), 0u) << err;  // before anything else: the frames are built first
+  EXPECT_NE(error_line(err).find(odd.string()), std::string::npos) << err;
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+
+  // A truncated JPEG: found when the loader reaches it, named; with --skip-corrupt it is left out and counted.
+  write_tiny_layout(dir / "tiny");
+  const fs::path bad = dir / "tiny" / "train" / "n03" / "images" / "n03_5.JPEG";
+  const Bytes full = learnable_jpeg(2, 5);
+  write_bytes(bad, Bytes(full.begin(), full.begin() + full.size() / 2));
+  const std::string tiny = "train --dataset tiny-imagenet --image-size 16 --attacks none --data-dir " +
+                           (dir / "tiny").string() + common;
+  EXPECT_EQ(run_cli(tiny + " --name strict", &err), 2);
+  EXPECT_NE(error_line(err).find(bad.string()), std::string::npos) << err;
+  EXPECT_EQ(run_cli(tiny + " --name skipping --skip-corrupt --no-progress", &err), 0) << err;
+  EXPECT_NE(err.find("--skip-corrupt left out 1 unreadable file(s)"), std::string::npos) << err;
+  EXPECT_NE(err.find(bad.string()), std::string::npos) << err;
+}
+#endif
 
 }  // namespace
 }  // namespace spikegrad::testing
