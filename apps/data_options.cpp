@@ -82,6 +82,11 @@ void check_dataset_settings(const RunConfig& c) {
   SG_CHECK(c.dvs_frame_norm == "max" || c.dvs_frame_norm == "none",
            "--dvs-frame-norm must be max or none, got '" << c.dvs_frame_norm << "'");
   SG_CHECK(c.decode_threads >= -1 && c.decode_threads <= 256, "--decode-threads must be in [-1, 256], got " << c.decode_threads);
+  // Frame data has no one-image ANN (Model::set_ann_mode): refused here, before a training run or a checkpoint
+  // is spent on it.
+  SG_CHECK(!(c.dataset == "cifar10-dvs" && c.attack_grad.rfind("ann-", 0) == 0),
+           "--attack-grad " << c.attack_grad << ": models of cifar10-dvs read event frames, which have no one-image "
+                                                "ANN to run; use bptt or rga");
 }
 
 DatasetOptions dataset_options(const RunConfig& c) {

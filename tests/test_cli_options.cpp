@@ -233,6 +233,8 @@ TEST_F(CliOptions, DatasetFlagsAreCheckedBeforeTheData) {
   EXPECT_EQ(err, "spikegrad: error: --decode-threads must be in [-1, 256], got -2\n");
   EXPECT_EQ(run("train --dataset imagenet --crop-scale-min 0" + no_data(), &err), 2);
   EXPECT_EQ(err, "spikegrad: error: --crop-scale-min must be in (0, 1], got 0\n");
+  EXPECT_EQ(run("train --dataset cifar10-dvs --attack-grad ann-qcfs" + no_data(), &err), 2);
+  EXPECT_EQ(err.rfind("spikegrad: error: --attack-grad ann-qcfs: models of cifar10-dvs read event frames", 0), 0u) << err;
   EXPECT_EQ(run("train --dataset imagenet-21k" + no_data(), &err), 2);
   EXPECT_EQ(err.rfind("spikegrad: error: --dataset: imagenet-21k not in", 0), 0u) << err;
   app::CommandLine cl;
