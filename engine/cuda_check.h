@@ -9,8 +9,6 @@
 
 namespace spikegrad {
 const char* cublas_status_string(cublasStatus_t s);
-cublasHandle_t cublas_handle();  // one per process, default stream
-cudnnHandle_t cudnn_handle();
 }  // namespace spikegrad
 
 #define CUDA_CHECK(call)                                                                 \

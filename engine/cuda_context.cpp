@@ -7,6 +7,7 @@
 
 #include "engine/check.h"
 #include "engine/cuda_check.h"
+#include "engine/cuda_handles.h"
 
 namespace spikegrad {
 

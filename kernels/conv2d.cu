@@ -19,6 +19,7 @@
 #include <mutex>
 #include <vector>
 
+#include "engine/cuda_handles.h"
 #include "engine/tensor.h"
 #include "kernels/conv2d.h"
 #include "kernels/cuda_utils.cuh"

@@ -10,6 +10,7 @@
 #include <cub/block/block_reduce.cuh>
 
 #include "engine/cuda_check.h"
+#include "engine/cuda_handles.h"
 #include "kernels/cuda_utils.cuh"
 #include "kernels/kde_mi.h"
 

@@ -1,6 +1,7 @@
 // CUDA linear: cuBLAS sgemm plus a bias-add and a column-sum kernel (see kernels/linear.h).
 #include <climits>
 
+#include "engine/cuda_handles.h"
 #include "kernels/cuda_utils.cuh"
 #include "kernels/linear.h"
 
