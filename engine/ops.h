@@ -13,6 +13,7 @@
 #include <functional>
 #include <string>
 
+#include "engine/batch_norm_options.h"
 #include "engine/rng.h"
 #include "engine/tape.h"
 #include "engine/tensor.h"
@@ -82,11 +83,7 @@ ConvSettings conv_settings();
 // statistics are shared across time steps as in the reference code. training: batch statistics
 // (biased variance to normalise) and running_mean/var updated in place with the unbiased variance:
 // r = (1-momentum) r + momentum * batch. Eval: running statistics. weight/bias (C) are affine.
-struct BatchNormOptions {
-  bool training = true;
-  double momentum = 0.1;
-  double eps = 1e-5;
-};
+// BatchNormOptions {training = true, momentum = 0.1, eps = 1e-5}: engine/batch_norm_options.h.
 Tensor batch_norm(Tape& tape, const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                   const Tensor& running_var, BatchNormOptions opt = {});
 

@@ -8,8 +8,8 @@
 #pragma once
 #include <optional>
 
+#include "engine/batch_norm_options.h"
 #include "engine/op_util.h"
-#include "engine/ops.h"  // BatchNormOptions (ops.h includes this header at its end; #pragma once resolves the cycle)
 #include "engine/tape.h"
 #include "engine/tensor.h"
 #include "kernels/neurons/multistep.h"
