@@ -5,6 +5,10 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <utility>
+#include <vector>
+
+#include "engine/neuron_registry.h"
 
 namespace spikegrad::app {
 
@@ -54,20 +58,25 @@ std::vector<ObfuscationCheck> obfuscation_checks(Model& model, const Dataset& da
   unbounded.basic.steps = 10;
   unbounded.basic.alpha = 0.2;
   extra.push_back(unbounded);
-  SweepAttack rga = basic(c, "pgd", largest);
-  rga.basic.grad = AttackGrad::rga;
   SweepAttack bptt = basic(c, "pgd", largest);
   bptt.basic.grad = AttackGrad::bptt;
-  extra.push_back(rga);
-  extra.push_back(bptt);
-  // A model that reads event frames has no one-image ANN to run (Model::set_ann_mode): no ANN comparisons.
-  const bool ann_modes = !model.config().frame_input;
-  if (ann_modes)
-    for (AttackGrad g : {AttackGrad::ann_relu, AttackGrad::ann_qcfs}) {
-      SweepAttack ann = basic(c, "pgd", largest);
-      ann.basic.grad = g;
-      extra.push_back(ann);
-    }
+  extra.push_back(bptt);  // index 4
+  // The other gradients, each where the model has it: RGA needs the neuron's leak τ (lif and if have one; other
+  // registered neurons need SpikeOptions::rga_tau, which no flag sets), and a model that reads event frames has
+  // no one-image ANN to run (Model::set_ann_mode).
+  std::vector<std::pair<const char*, size_t>> others;  // name, row of x
+  std::vector<std::pair<const char*, AttackGrad>> grads;
+  if (neuron_has_rga_tau(model.config().neuron_spec.name)) grads.push_back({"RGA", AttackGrad::rga});
+  if (!model.config().frame_input) {
+    grads.push_back({"ANN-ReLU", AttackGrad::ann_relu});
+    grads.push_back({"ANN-QCFS", AttackGrad::ann_qcfs});
+  }
+  for (const auto& [name, g] : grads) {
+    SweepAttack other = basic(c, "pgd", largest);
+    other.basic.grad = g;
+    others.push_back({name, extra.size()});
+    extra.push_back(other);
+  }
   PassOptions p = pass;
   p.label = pass.label.empty() ? "obfuscation checks" : pass.label;
   const int64_t subset = std::min<int64_t>(c.attack_subset > 0 ? c.attack_subset : data.size(), kCheckExamples);
@@ -147,15 +156,12 @@ std::vector<ObfuscationCheck> obfuscation_checks(Model& model, const Dataset& da
 
   // A gradient that ignores the spiking dynamics should not beat the exact surrogate gradient by much; when it
   // does, BPTT's gradients are the weak link and the BPTT numbers overstate robustness.
-  const double b = x[5].result.robust_accuracy();
-  std::vector<std::pair<const char*, double>> others = {{"RGA", x[4].result.robust_accuracy()}};
-  if (ann_modes) {
-    others.push_back({"ANN-ReLU", x[6].result.robust_accuracy()});
-    others.push_back({"ANN-QCFS", x[7].result.robust_accuracy()});
-  }
-  for (const auto& [name, acc] : others)
+  const double b = x[4].result.robust_accuracy();
+  for (const auto& [name, row] : others) {
+    const double acc = x[row].result.robust_accuracy();
     out.push_back({std::string("BPTT vs ") + name, acc >= b - 0.05,
                    "PGD at the largest eps: BPTT " + pct(b) + ", " + name + " " + pct(acc)});
+  }
   return out;
 }
 

@@ -19,6 +19,7 @@
 //                      than 5 points at the largest ε (the other way round is the expected direction)
 //   BPTT vs ANN-ReLU,  the same for PGD crafted on the weights run as a one-step ReLU / QCFS network
 //   BPTT vs ANN-QCFS   (--attack-grad ann-relu / ann-qcfs); not run for models that read event frames
+//                      (and BPTT vs RGA only for neurons with an RGA τ: lif, if)
 #pragma once
 #include <string>
 #include <vector>

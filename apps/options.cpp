@@ -171,6 +171,10 @@ void check_neuron_settings(const RunConfig& c) {
            "--reset " << c.reset << ": --neuron " << c.neuron << " sets its own reset" << own);
   SG_CHECK(t.takes_decay || c.decay == defaults.decay,
            "--decay " << c.decay << ": --neuron " << c.neuron << " does not take it (it is lif's leak)" << own);
+  // Checked with the neuron, so that eval/attack see the checkpoint's neuron (validate() after config_for_checkpoint).
+  SG_CHECK(c.attack_grad != "rga" || neuron_has_rga_tau(c.neuron),
+           "--attack-grad rga: the rate-gradient approximation needs the neuron's leak τ, which lif and if have and --neuron "
+               << c.neuron << " does not; use bptt or an ANN mode");
 }
 
 void add_common_options(CLI::App* app, RunConfig& c) {

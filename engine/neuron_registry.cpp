@@ -228,4 +228,6 @@ std::string neuron_options_help() {
   return os.str();
 }
 
+bool neuron_has_rga_tau(const std::string& name) { return name == "lif" || name == "if"; }
+
 }  // namespace spikegrad

@@ -90,6 +90,10 @@ ConfiguredNeuron configure_neuron(const NeuronSpec& spec, const std::string& wha
 // SpikeOptions::neuron (the lif/if switch of ops::spike) is if_ only for "if". Runners check it per call.
 void check_run_settings(const NeuronType& type, const ops::SpikeOptions& opt);
 
+// Whether RGA gradients (SpikeOptions::backward = rga) work for the neuron as the CLI builds it: its leak is
+// RGA's τ for lif (decay) and if (1); the other registered neurons need SpikeOptions::rga_tau, which no flag sets.
+bool neuron_has_rga_tau(const std::string& name);
+
 // For --help: "lif: <help>; if: <help>; ..." (every neuron), and "plif: init_tau (> 1, default 2); ..."
 // (every neuron that has options of its own).
 std::string neurons_help();

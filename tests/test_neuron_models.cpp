@@ -123,6 +123,24 @@ class NeuronRuns : public ::testing::Test {
   fs::path data_, runs_;
 };
 
+// The default report runs the attacks and the obfuscation checklist: for a neuron without an RGA τ the checklist
+// leaves "BPTT vs RGA" out (it used to fail the finished run at report time), and --attack-grad rga is refused
+// before training starts.
+TEST_F(NeuronRuns, TheDefaultReportRunsForNeuronsWithoutAnRgaTau) {
+  app::RunConfig c = base("plif", {});
+  c.attacks = "fgsm";
+  c.obfuscation_checks = true;
+  c.epochs = 1;
+  const fs::path run = app::run_train(c);
+  const std::string report = read_text(run / "report.md");
+  EXPECT_NE(report.find("BPTT vs ANN-ReLU"), std::string::npos) << report;
+  EXPECT_EQ(report.find("BPTT vs RGA"), std::string::npos) << report;
+  c.attack_grad = "rga";
+  c.name = "rga";
+  expect_error([&] { app::run_train(c); }, "--attack-grad rga: the rate-gradient approximation needs the neuron's leak");
+  EXPECT_FALSE(fs::exists(runs_ / "rga" / "metrics.csv"));
+}
+
 // The run config records the neuron and its options; eval rebuilds the model from it and loads w; --resume
 // continues a PLIF run exactly as an uninterrupted one (w and its optimizer state included).
 TEST_F(NeuronRuns, PlifTrainsEvaluatesAndResumesFromItsCheckpoint) {
