@@ -4,6 +4,7 @@
 #include <vector>
 #include <sstream>
 
+#include "apps/data_options.h"
 #include "datasets/registry.h"
 #include "engine/neuron_registry.h"
 #include "engine/strict_load.h"
@@ -32,15 +33,10 @@ void check_config_choices(const RunConfig& c) {
   const std::vector<std::string> neurons = neuron_names();  // the registered ones (engine/neuron_registry.h)
   std::vector<const char*> neuron_choices;
   for (const std::string& n : neurons) neuron_choices.push_back(n.c_str());
-  std::vector<const char*> dataset_choices, split_choices;
+  std::vector<const char*> dataset_choices;
   for (const std::string& n : known_dataset_names()) dataset_choices.push_back(n.c_str());
-  for (const std::string& n : cifar10_dvs_split_schemes()) split_choices.push_back(n.c_str());
   const Choice choices[] = {
       {"dataset", c.dataset, dataset_choices},
-      {"jpeg_recipe", c.jpeg_recipe, {"", "resized-crop", "pad-crop"}},
-      {"dvs_split", c.dvs_split, split_choices},
-      {"dvs_split_by", c.dvs_split_by, {"number", "time"}},
-      {"dvs_frame_norm", c.dvs_frame_norm, {"max", "none"}},
       {"augment", c.augment, {"auto", "on", "off"}},
       {"neuron", c.neuron, neuron_choices},
       {"reset", c.reset, {"hard", "soft"}},
@@ -63,6 +59,7 @@ void check_config_choices(const RunConfig& c) {
     SG_CHECK(known, "config." << ch.key << ": unknown value '" << ch.value << "' (expected one of " << list << ")");
   }
   complete_neuron_options({c.neuron, c.neuron_opt}, "config.neuron_opt");  // the neuron's own options, in range
+  check_dataset_settings(c);  // the JPEG and DVS choices and ranges, as the command line checks them
 }
 
 template <typename T>

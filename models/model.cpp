@@ -75,19 +75,21 @@ void Model::to(Device device) {
 ForwardResult Model::forward(Tape& tape, const Tensor& images, const TapKeep& keep) {
   const ModelConfig& c = config_;
   const int64_t want_ndim = c.frame_input ? 5 : 4;
-  const std::string want = c.frame_input ? "(B," + std::to_string(c.time_steps) + "," + std::to_string(c.in_channels) + "," +
-                                               std::to_string(c.image_size) + "," + std::to_string(c.image_size) + ") frames"
-                                         : "(B," + std::to_string(c.in_channels) + "," + std::to_string(c.image_size) + "," +
-                                               std::to_string(c.image_size) + ") images";
+  // The expected shape in words, built only when a check fails (forward runs every batch and attack iteration).
+  auto want = [&c] {
+    const std::string chw = std::to_string(c.in_channels) + "," + std::to_string(c.image_size) + "," +
+                            std::to_string(c.image_size);
+    return c.frame_input ? "(B," + std::to_string(c.time_steps) + "," + chw + ") frames" : "(B," + chw + ") images";
+  };
   SG_CHECK(images.defined() && images.ndim() == want_ndim,
-           name_ << ": expected " << want << ", got " << (images.defined() ? shape_str(images.shape()) : "undefined"));
+           name_ << ": expected " << want() << ", got " << (images.defined() ? shape_str(images.shape()) : "undefined"));
   SG_CHECK(images.dtype() == DType::F32, name_ << ": images must be float32 in [0,1], got " << dtype_name(images.dtype()));
   SG_CHECK(images.device() == device_, name_ << ": images are on " << device_name(images.device()) << " but the model is on "
                                              << device_name(device_));
   const int64_t f = c.frame_input ? 1 : 0;  // frames carry T in dim 1
   SG_CHECK((!c.frame_input || images.size(1) == c.time_steps) && images.size(1 + f) == c.in_channels &&
                images.size(2 + f) == c.image_size && images.size(3 + f) == c.image_size,
-           name_ << ": expected " << want << ", got " << shape_str(images.shape()));
+           name_ << ": expected " << want() << ", got " << shape_str(images.shape()));
   const int64_t batch = images.size(0), steps = layer_run().steps;
   const Shape step_shape{steps * batch, c.in_channels, c.image_size, c.image_size};
   Tensor x;
