@@ -12,6 +12,7 @@
 #include "apps/train.h"
 #include "engine/check.h"
 #include "engine/cuda_context.h"
+#include "engine/distributed.h"
 
 namespace spikegrad::app {
 namespace {
@@ -391,20 +392,28 @@ int cli_main(int argc, const char* const* argv) {
   CommandLine cl;
   const int code = parse_command_line(argc, argv, &cl);
   if (code >= 0) return code;
+  // Under mpirun: which rank speaks (every rank may report the same error; rank 0 alone prints results).
+  const dist::Communicator& comm = dist::world();
+  const std::string rank = comm.distributed() ? "rank " + std::to_string(comm.rank()) + " of " +
+                                                    std::to_string(comm.size()) + ": "
+                                              : std::string();
   try {
     check_outputs_differ_from_inputs(cl.config, cl.config_file);
-    if (cl.command == "train") std::printf("run folder: %s\n", run_train(cl.config, cl.given).c_str());
+    if (cl.command == "train") {
+      const std::string folder = run_train(cl.config, cl.given);
+      if (comm.rank() == 0) std::printf("run folder: %s\n", folder.c_str());
+    }
     else if (cl.command == "eval") run_eval(cl.config);
     else run_attack(cl.config);
   } catch (const Interrupted& e) {  // SIGINT/SIGTERM: last.safetensors holds the position; 128 + SIGINT
-    std::fprintf(stderr, "spikegrad: %s\n", e.what());
+    std::fprintf(stderr, "spikegrad: %s%s\n", rank.c_str(), e.what());
     return 130;
   } catch (const Error& e) {
     const std::string where = cl.verbose && !e.where().empty() ? " [" + e.where() + "]" : "";
-    std::fprintf(stderr, "spikegrad: error: %s%s\n", one_line(e.what()).c_str(), where.c_str());
+    std::fprintf(stderr, "spikegrad: error: %s%s%s\n", rank.c_str(), one_line(e.what()).c_str(), where.c_str());
     return 2;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "spikegrad: error: %s\n", one_line(e.what()).c_str());
+    std::fprintf(stderr, "spikegrad: error: %s%s\n", rank.c_str(), one_line(e.what()).c_str());
     return 2;
   }
   return 0;

@@ -42,7 +42,7 @@ namespace spikegrad::app {
     X(progress) X(checkpoint) X(attack_subset) X(eps) X(alpha) X(steps) X(gn_std) X(attack_grad) \
     X(save_logits) X(save_adv) X(eval_batch) X(attacks) X(attack_loss) X(apgd_iterations) X(fab_iterations) \
     X(square_queries) X(target_classes) X(cw_c) X(cw_kappa) X(cw_steps) X(cw_lr) \
-    X(obfuscation_checks) X(source_checkpoint)
+    X(obfuscation_checks) X(source_checkpoint) X(sync_bn) X(collective_timeout)
 
 void to_json(nlohmann::json& j, const RunConfig& c) {
 #define SG_FIELD_TO_JSON(f) j[#f] = c.f;
@@ -272,6 +272,14 @@ void add_train_options(CLI::App* app, RunConfig& c) {
   app->add_option("--runs-dir", c.runs_dir, "parent folder of run folders")->capture_default_str();
   app->add_option("--name", c.name, "run folder name (default <model>-<dataset>-<loss>)");
   app->add_flag("--resume", c.resume, "continue the run in runs/<name> from its last checkpoint");
+  app->add_flag("--sync-bn,!--no-sync-bn", c.sync_bn,
+                "under mpirun: batch-norm statistics over every rank's examples, so N ranks with --batch B compute "
+                "what one process with B computes (default: off, per-rank statistics as PyTorch DDP)");
+  add_real_option(app, "--collective-timeout", c.collective_timeout,
+                  "under mpirun: seconds a rank waits for the others in a collective before the job stops with an "
+                  "error (longer than rank 0's per-epoch evaluation)",
+                  Bound::open, 0)
+      ->capture_default_str();
 }
 
 void add_eval_options(CLI::App* app, RunConfig& c, bool sweep) {
@@ -422,7 +430,7 @@ RunConfig config_for_resume(const RunConfig& recorded, const RunConfig& asked, c
   // `epochs` has its own rule below.
   static const std::set<std::string> may_differ = {"device",         "progress",      "data_dir",  "runs_dir", "name",
                                                    "resume",         "epochs",        "decode_threads",
-                                                   "dvs_cache_dir",  "val_labels"};
+                                                   "dvs_cache_dir",  "val_labels",    "collective_timeout"};
   const nlohmann::json was = recorded.to_json(), now = asked.to_json();
   auto shown = [](const nlohmann::json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); };
   std::string differences;
@@ -434,7 +442,7 @@ RunConfig config_for_resume(const RunConfig& recorded, const RunConfig& asked, c
   SG_CHECK(differences.empty(),
            "--resume continues the run recorded in " << checkpoint_path << " as it was started: " << differences
                << ". Only --epochs (to extend it), --device, --progress, --data-dir, --runs-dir, --decode-threads, "
-                  "--dvs-cache-dir, --val-labels may change; drop the "
+                  "--dvs-cache-dir, --val-labels may change (and --collective-timeout and the number of MPI ranks); drop the "
                   "other flags, or start a new run with --name");
   RunConfig c = recorded;
   if (given.has("epochs")) {
@@ -450,6 +458,7 @@ RunConfig config_for_resume(const RunConfig& recorded, const RunConfig& asked, c
   if (given.has("decode_threads")) c.decode_threads = asked.decode_threads;
   if (given.has("dvs_cache_dir")) c.dvs_cache_dir = asked.dvs_cache_dir;
   if (given.has("val_labels")) c.val_labels = asked.val_labels;
+  if (given.has("collective_timeout")) c.collective_timeout = asked.collective_timeout;
   c.runs_dir = asked.runs_dir;  // the folder was found through these two
 
   c.name = asked.name;

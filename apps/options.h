@@ -94,6 +94,9 @@ struct RunConfig {
   std::string name;             // run folder name; empty: <model>-<dataset>-<loss>
   bool resume = false;
   bool progress = true;         // progress bar on a terminal
+  // data-parallel training under mpirun (README "Scaling out"); --batch is the global batch
+  bool sync_bn = false;              // batch-norm statistics over all ranks' examples (N ranks = one process)
+  double collective_timeout = 300;   // seconds a rank waits for the others in a collective before failing
   // evaluation (train's final report, eval, attack)
   std::string checkpoint;       // eval/attack: the checkpoint to load
   int64_t attack_subset = 1000; // examples attacked (the first N of the test split); 0: all
@@ -135,8 +138,9 @@ std::string flag_for_key(const std::string& key);
 
 // Issue 16, defect 5. `--resume` continues the run as recorded in its checkpoint. What may differ:
 //   --epochs   to extend the run (>= the recorded count; not given: the recorded count, never the default);
-//   --device, --progress, --data-dir, --runs-dir, --name, --decode-threads, --dvs-cache-dir, --val-labels
-//              where and how it runs, not what it computes
+//   --device, --progress, --data-dir, --runs-dir, --name, --decode-threads, --dvs-cache-dir, --val-labels,
+//   --collective-timeout
+//              where and how it runs, not what it computes (the number of ranks, too: see train.h)
 //              (not given: as recorded, except --runs-dir and --name, which found the folder).
 // Any other setting that was given (asked.has) and differs from the recorded one is an error naming every
 // such flag with both values; a setting not given takes the recorded value. Returns the config to run.

@@ -8,6 +8,7 @@
 #include "apps/options.h"
 #include "attacks/attack.h"
 #include "engine/check.h"
+#include "engine/distributed.h"
 #include "losses/losses.h"
 
 namespace spikegrad::app {
@@ -25,9 +26,16 @@ namespace spikegrad::app {
 // The run folder is locked for the call's life (a second run into it is an error naming the holder's
 // pid); --name must be one folder name inside --runs-dir; every file is written through the checked
 // writers of apps/run_folder.h, so a failed write is an error naming the file.
+// Under `mpirun -np N` every rank calls it with the same flags: --batch is the global batch, each rank trains
+// on its B/N examples of every batch, gradients are averaged over the ranks, and rank 0 alone writes the run
+// folder and the report (the rules: apps/distributed_run.h; README "Scaling out"). Every rank returns the
+// run folder.
 // With --resume, `given` says which settings the user gave (config_for_resume, apps/options.h); a caller
 // filling a whole RunConfig gives all of them.
 std::string run_train(RunConfig config, const GivenSettings& given = GivenSettings());
+// The same on the given processes instead of the job's (dist::world()): a default-constructed Communicator is
+// a one-process world, which the MPI tests use for the single-process reference run inside a 2-rank job.
+std::string run_train(RunConfig config, const GivenSettings& given, dist::Communicator& ranks);
 
 // SNN-RAT adversarial training (reference.md §4.4), the parts run_train uses (public for tests):
 // the attack that crafts each training minibatch from --adv* (BPTT gradients); none for --adv none.

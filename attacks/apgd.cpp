@@ -26,8 +26,8 @@ PointValues values_at(Model& model, const std::vector<float>& x, const attack_de
   v.correct.resize(static_cast<size_t>(shape[0]));
   attack_detail::LogitPass pass = attack_detail::logit_pass(
       model, x, shape, in.device,
-      [&](int64_t i, const float* z, int64_t k, double* grad_z) {
-        v.loss[size_t(i)] = apgd_row_loss(cfg.loss, z, k, labels[size_t(i)], targets[size_t(i)], grad_z);
+      [&](int64_t i, const float* z, int64_t k, double* gz) {
+        v.loss[size_t(i)] = apgd_row_loss(cfg.loss, z, k, labels[size_t(i)], targets[size_t(i)], gz);
         v.correct[size_t(i)] = attack_detail::first_max(z, k) == labels[size_t(i)];
       },
       "apgd");
@@ -61,16 +61,16 @@ std::vector<int> apgd_checkpoints(int iterations) {
   return w;
 }
 
-double apgd_row_loss(ApgdLoss loss, const float* z, int64_t k, int32_t label, int32_t target, double* grad_z) {
+double apgd_row_loss(ApgdLoss loss, const float* z, int64_t k, int32_t label, int32_t target, double* gz) {
   SG_CHECK(label >= 0 && label < k, "apgd: label " << label << " outside [0," << k << ")");
-  std::fill(grad_z, grad_z + k, 0.0);
+  std::fill(gz, gz + k, 0.0);
   if (loss == ApgdLoss::ce) {
     double mx = -INFINITY;
     for (int64_t j = 0; j < k; ++j) mx = std::max(mx, double(z[j]));
     double s = 0;
     for (int64_t j = 0; j < k; ++j) s += std::exp(double(z[j]) - mx);
-    for (int64_t j = 0; j < k; ++j) grad_z[j] = std::exp(double(z[j]) - mx) / s;
-    grad_z[label] -= 1.0;
+    for (int64_t j = 0; j < k; ++j) gz[j] = std::exp(double(z[j]) - mx) / s;
+    gz[label] -= 1.0;
     return mx + std::log(s) - double(z[label]);
   }
   const std::vector<int64_t> r = attack_detail::ranked_classes(z, k);
@@ -80,10 +80,10 @@ double apgd_row_loss(ApgdLoss loss, const float* z, int64_t k, int32_t label, in
     const int64_t other = r[0] == label ? r[1] : r[0];
     const double den = double(z[r[0]]) - double(z[r[2]]) + 1e-12;
     const double num = double(z[label]) - double(z[other]);
-    grad_z[label] += -1.0 / den;
-    grad_z[other] += 1.0 / den;
-    grad_z[r[0]] += num / (den * den);
-    grad_z[r[2]] -= num / (den * den);
+    gz[label] += -1.0 / den;
+    gz[other] += 1.0 / den;
+    gz[r[0]] += num / (den * den);
+    gz[r[2]] -= num / (den * den);
     return -num / den;
   }
   SG_CHECK(k >= 4, "apgd: the targeted DLR loss needs at least 4 classes (it divides by z_π1 − (z_π3 + z_π4)/2), "
@@ -91,11 +91,11 @@ double apgd_row_loss(ApgdLoss loss, const float* z, int64_t k, int32_t label, in
   SG_CHECK(target >= 0 && target < k, "apgd: target class " << target << " outside [0," << k << ")");
   const double den = double(z[r[0]]) - 0.5 * (double(z[r[2]]) + double(z[r[3]])) + 1e-12;
   const double num = double(z[label]) - double(z[target]);
-  grad_z[label] += -1.0 / den;
-  grad_z[target] += 1.0 / den;
-  grad_z[r[0]] += num / (den * den);
-  grad_z[r[2]] -= 0.5 * num / (den * den);
-  grad_z[r[3]] -= 0.5 * num / (den * den);
+  gz[label] += -1.0 / den;
+  gz[target] += 1.0 / den;
+  gz[r[0]] += num / (den * den);
+  gz[r[2]] -= 0.5 * num / (den * den);
+  gz[r[3]] -= 0.5 * num / (den * den);
   return -num / den;
 }
 

@@ -57,7 +57,7 @@ std::vector<int> apgd_checkpoints(int iterations);
 
 // Per-row loss and its gradient w.r.t. the K logits z of one example (double precision). `target` is used by
 // dlr_targeted only. Throws when the loss needs more classes than K, naming it.
-double apgd_row_loss(ApgdLoss loss, const float* z, int64_t k, int32_t label, int32_t target, double* grad_z);
+double apgd_row_loss(ApgdLoss loss, const float* z, int64_t k, int32_t label, int32_t target, double* gz);
 const char* apgd_loss_name(ApgdLoss loss);
 
 // Throws a spikegrad::Error naming the field for a config APGD cannot run with.

@@ -30,11 +30,11 @@ Tensor loss_gradient(Model& model, const Tensor& x, const Tensor& labels, const 
     const std::vector<int32_t> y = labels.to_vector<int32_t>();
     const attack_detail::LogitPass pass = attack_detail::logit_pass(
         model, x.to_vector<float>(), x.shape(), x.device(),
-        [&](int64_t i, const float* z, int64_t k, double* grad_z) {
+        [&](int64_t i, const float* z, int64_t k, double* gz) {
           const int32_t label = y[size_t(i)];
           const int64_t other = attack_detail::best_other(z, k, label);
-          grad_z[other] = 1.0;
-          grad_z[label] = -1.0;
+          gz[other] = 1.0;
+          gz[label] = -1.0;
         },
         op);
     return Tensor::from_vector<float>(pass.grad, x.shape()).to(x.device());

@@ -43,14 +43,14 @@ CwResult cw_l2(Model& model, const Tensor& images, const Tensor& labels, const C
     // d/dz of c·max(z_y − max_{i≠y} z_i, −κ): zero once the margin is below −κ.
     const attack_detail::LogitPass pass = attack_detail::logit_pass(
         model, point, in.shape, in.device,
-        [&](int64_t i, const float* z, int64_t k, double* grad_z) {
+        [&](int64_t i, const float* z, int64_t k, double* gz) {
           const int32_t label = y[size_t(i)];
           const int64_t other = attack_detail::best_other(z, k, label);
           margin[size_t(i)] = double(z[label]) - double(z[other]);
           wrong[size_t(i)] = attack_detail::first_max(z, k) != label;
           if (margin[size_t(i)] > -cfg.kappa) {
-            grad_z[label] = cfg.c;
-            grad_z[other] = -cfg.c;
+            gz[label] = cfg.c;
+            gz[other] = -cfg.c;
           }
         },
         "cw");

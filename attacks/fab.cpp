@@ -97,11 +97,11 @@ FabResult fab_targeted(Model& model, const Tensor& images, const Tensor& labels,
     const std::vector<float> points = gather(rows);
     const attack_detail::LogitPass pass = attack_detail::logit_pass(
         model, points, rows_shape, in.device,
-        [&](int64_t j, const float* z, int64_t k, double* grad_z) {
+        [&](int64_t j, const float* z, int64_t k, double* gz) {
           const size_t si = size_t(rows[size_t(j)]);
           g[si] = double(z[t[si]]) - double(z[y[si]]);
-          grad_z[t[si]] += 1.0;
-          grad_z[y[si]] -= 1.0;
+          gz[t[si]] += 1.0;
+          gz[y[si]] -= 1.0;
           wrong[si] = attack_detail::first_max(z, k) != y[si];
         },
         "fab");

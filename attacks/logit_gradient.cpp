@@ -26,14 +26,14 @@ LogitPass logit_pass(Model& model, const std::vector<float>& x, const Shape& sha
   p.logits = z.to_vector<float>();
   p.classes = z.size(1);
   const int64_t k = p.classes;
-  std::vector<float> grad_z(static_cast<size_t>(b * k));
+  std::vector<float> gz(static_cast<size_t>(b * k));
   std::vector<double> row(static_cast<size_t>(k));
   for (int64_t i = 0; i < b; ++i) {
     std::fill(row.begin(), row.end(), 0.0);
     row_grad(i, p.logits.data() + i * k, k, row.data());
-    for (int64_t j = 0; j < k; ++j) grad_z[size_t(i * k + j)] = float(row[size_t(j)]);
+    for (int64_t j = 0; j < k; ++j) gz[size_t(i * k + j)] = float(row[size_t(j)]);
   }
-  const Tensor g = tape.vjp(z, Tensor::from_vector<float>(grad_z, {b, k}).to(device), {leaf})[0];
+  const Tensor g = tape.vjp(z, Tensor::from_vector<float>(gz, {b, k}).to(device), {leaf})[0];
   SG_CHECK(g.defined() && g.shape() == shape, op << ": the model's output does not depend on its input");
   p.grad = g.to_vector<float>();
   return p;

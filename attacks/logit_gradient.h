@@ -28,7 +28,7 @@ struct LogitPass {
   int64_t classes = 0;
 };
 
-// row_grad(b, z_b, K, grad_z_b): fill the K entries of grad_z_b = d f_b / d z_b (zeroed before the call).
+// row_grad(b, z_b, K, gz_b): fill the K entries of gz_b = d f_b / d z_b (zeroed before the call).
 LogitPass logit_pass(Model& model, const std::vector<float>& x, const Shape& shape, Device device,
                      const std::function<void(int64_t, const float*, int64_t, double*)>& row_grad, const char* op);
 

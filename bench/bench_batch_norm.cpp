@@ -13,6 +13,7 @@
 #include "bench/gpu_timer.h"
 #include "bench/skip_without_cuda.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
@@ -29,6 +30,8 @@ constexpr int64_t kShapes[3][4] = {{256, 64, 32, 32}, {256, 128, 32, 32}, {256, 
 struct Layer {
   int64_t N, C, S;
   Tensor x, gy, gx, weight, bias, running_mean, running_var, save_mean, save_invstd, channel_sums, gweight, gbias, y;
+  Tensor scratch;  // the reductions' block partials (batch_norm_cuda_scratch_size doubles)
+  int64_t scratch_size = 0;
 };
 
 Layer make_layer(int64_t index) {
@@ -53,20 +56,23 @@ Layer make_layer(int64_t index) {
   l.channel_sums = Tensor::empty({2, l.C}, DType::F32, d);
   l.gweight = Tensor::zeros({l.C}, DType::F32, d);
   l.gbias = Tensor::zeros({l.C}, DType::F32, d);
+  l.scratch_size = batch_norm_cuda_scratch_size(l.N, l.C, l.S);
+  l.scratch = Tensor::empty({std::max<int64_t>(l.scratch_size, 1)}, DType::F64, d);
   return l;
 }
 
 void forward(Layer& l, bool with_y) {
   batch_norm_forward_cuda(l.x.data<float>(), l.weight.data<float>(), l.bias.data<float>(),
                           l.running_mean.data<float>(), l.running_var.data<float>(), l.N, l.C, l.S, true, 0.1f, 1e-5f,
-                          with_y ? l.y.data<float>() : nullptr, l.save_mean.data<float>(), l.save_invstd.data<float>());
+                          with_y ? l.y.data<float>() : nullptr, l.save_mean.data<float>(), l.save_invstd.data<float>(),
+                          l.scratch.data<double>(), l.scratch_size);
 }
 
 void backward(Layer& l) {
   batch_norm_backward_cuda(l.x.data<float>(), l.weight.data<float>(), l.save_mean.data<float>(),
                            l.save_invstd.data<float>(), l.gy.data<float>(), l.N, l.C, l.S, true,
                            l.channel_sums.data<float>(), l.gx.data<float>(), l.gweight.data<float>(),
-                           l.gbias.data<float>());
+                           l.gbias.data<float>(), l.scratch.data<double>(), l.scratch_size);
 }
 
 void set_counters(benchmark::State& state, const Layer& l, int64_t bytes_per_element) {

@@ -28,6 +28,7 @@
 #include <utility>
 
 #include "engine/cuda_context.h"
+#include "engine/op_util.h"
 #include "engine/rng.h"
 #include "kernels/conv2d.h"
 #include "kernels/conv2d_igemm.h"
@@ -150,8 +151,10 @@ void BM_conv2d_forward_cudnn(benchmark::State& state) {
   if (bench::skip_without_cuda(state)) return;
   const Conv2dShape s = shape_from(state);
   ConvTensors t = make_tensors(s, Device::CUDA, false);
+  const detail::CudaScratch ws = detail::cuda_scratch(conv2d_forward_cuda_workspace_bytes(s));  // outside the timing
   bench::time_on_gpu(state, [&] {
-    conv2d_forward_cuda(t.x.data<float>(), t.w.data<float>(), t.b.data<float>(), t.y.data<float>(), s);
+    conv2d_forward_cuda(t.x.data<float>(), t.w.data<float>(), t.b.data<float>(), t.y.data<float>(), s, ws.ptr,
+                        ws.bytes);
   });
   set_counters(state, s, conv2d_flops(s), "TFLOP", 1e-12);
 #else
@@ -164,9 +167,10 @@ void BM_conv2d_backward_cudnn(benchmark::State& state) {
   if (bench::skip_without_cuda(state)) return;
   const Conv2dShape s = shape_from(state);
   ConvTensors t = make_tensors(s, Device::CUDA, true);
+  const detail::CudaScratch ws = detail::cuda_scratch(conv2d_backward_cuda_workspace_bytes(s, true, true));
   bench::time_on_gpu(state, [&] {
     conv2d_backward_cuda(t.x.data<float>(), t.w.data<float>(), t.gy.data<float>(), t.gx.data<float>(),
-                         t.gw.data<float>(), t.gb.data<float>(), s);
+                         t.gw.data<float>(), t.gb.data<float>(), s, ws.ptr, ws.bytes);
   });
   set_counters(state, s, 2 * conv2d_flops(s), "TFLOP", 1e-12);
 #else
@@ -224,18 +228,32 @@ void run_igemm_benchmark(benchmark::State& state, ConvPass pass) {
     gy = t.gy.data<float>();
     gx = t.gx.data<float>(), gw = t.gw.data<float>(), gb = t.gb.data<float>();
   }
+  // Each side's scratch, sized by its query and allocated outside the timing.
+  const bool dgrad = pass == ConvPass::backward_data, wgrad = pass == ConvPass::backward_weight;
+  const detail::CudaScratch ours_ws = detail::cuda_scratch(
+      pass == ConvPass::forward ? conv2d_igemm_forward_workspace_bytes(s, math)
+      : dgrad                   ? conv2d_igemm_backward_data_workspace_bytes(s, math)
+                                : conv2d_igemm_backward_weight_workspace_bytes(s, math, true, true));
+  const detail::CudaScratch cudnn_ws =
+      detail::cuda_scratch(pass == ConvPass::forward ? conv2d_forward_cuda_workspace_bytes(s)
+                                                     : conv2d_backward_cuda_workspace_bytes(s, dgrad, wgrad));
+  void* const ows = ours_ws.ptr;
+  void* const cws = cudnn_ws.ptr;
+  const size_t obytes = ours_ws.bytes, cbytes = cudnn_ws.bytes;
   auto ours = [&] {
     switch (pass) {
-      case ConvPass::forward: conv2d_igemm_forward_cuda<float>(x, 1.f, w, b, y, s, math); break;
-      case ConvPass::backward_data: conv2d_igemm_backward_data_cuda(w, gy, gx, s, math); break;
-      case ConvPass::backward_weight: conv2d_igemm_backward_weight_cuda<float>(x, 1.f, gy, gw, gb, s, math); break;
+      case ConvPass::forward: conv2d_igemm_forward_cuda<float>(x, 1.f, w, b, y, s, math, ows, obytes); break;
+      case ConvPass::backward_data: conv2d_igemm_backward_data_cuda(w, gy, gx, s, math, ows, obytes); break;
+      case ConvPass::backward_weight:
+        conv2d_igemm_backward_weight_cuda<float>(x, 1.f, gy, gw, gb, s, math, ows, obytes);
+        break;
     }
   };
   auto cudnn = [&] {
     switch (pass) {
-      case ConvPass::forward: conv2d_forward_cuda(x, w, b, y, s); break;
-      case ConvPass::backward_data: conv2d_backward_cuda(x, w, gy, gx, nullptr, nullptr, s); break;
-      case ConvPass::backward_weight: conv2d_backward_cuda(x, w, gy, nullptr, gw, gb, s); break;
+      case ConvPass::forward: conv2d_forward_cuda(x, w, b, y, s, cws, cbytes); break;
+      case ConvPass::backward_data: conv2d_backward_cuda(x, w, gy, gx, nullptr, nullptr, s, cws, cbytes); break;
+      case ConvPass::backward_weight: conv2d_backward_cuda(x, w, gy, nullptr, gw, gb, s, cws, cbytes); break;
     }
   };
   bench::time_on_gpu(state, ours);

@@ -4,7 +4,7 @@
 // T in {4, 8, 16}. Args: {T, layer} with layer 0 = 64x32x32, 1 = 512x4x4.
 // Bytes = the minimum traffic the kernels must move, float32, per neuron per step:
 //   forward (training, BPTT records kept)  12 B = read x + write s + write h
-//   backward                               16 B = read grad_s + read h + read and write grad_x (+= contract)
+//   backward                               16 B = read gs + read h + read and write gx (+= contract)
 //   forward + backward                     28 B
 // GB/s = bytes / time. On CUDA each benchmark also times, in the same run, a cudaMemcpy device-to-device of
 // bytes/2 (which reads bytes/2 and writes bytes/2, so it moves the same bytes) and reports

@@ -62,6 +62,12 @@ Loader::Loader(const Dataset& dataset, LoaderOptions options) : dataset_(dataset
            "loader: decode_threads must be in [0, " << kMaxThreads << "] (0 = hardware threads) or "
                                                     << LoaderOptions::kAutoThreads << " (auto), got "
                                                     << options_.decode_threads);
+  SG_CHECK(options_.shard_count >= 1 && options_.shard_rank >= 0 && options_.shard_rank < options_.shard_count,
+           "loader: shard_rank must be in [0, shard_count), got " << options_.shard_rank << " of "
+                                                                  << options_.shard_count);
+  SG_CHECK(options_.shard_count == 1 || (options_.drop_last && options_.batch_size % options_.shard_count == 0),
+           "loader: a batch shared by " << options_.shard_count << " processes must be whole (drop_last) and "
+                                        << "divisible by their number, got batch_size " << options_.batch_size);
   threads_ = resolve_threads(options_.decode_threads, dataset_.lazy());
   const int64_t n = dataset_.size();
   batches_per_epoch_ =
@@ -98,8 +104,8 @@ Loader::Slot* Loader::start_slot_locked() {
   }
   auto slot = std::make_unique<Slot>();
   Batch& b = slot->batch;
-  const int64_t begin = fill_batch_ * options_.batch_size;
-  slot->count = std::min(options_.batch_size, dataset_.size() - begin);
+  const int64_t begin = fill_batch_ * options_.batch_size + options_.shard_rank * shard_size();
+  slot->count = std::min(shard_size(), dataset_.size() - begin);
   const SampleLayout layout = dataset_.sample_layout();
   if (layout.time_steps > 0) {
     b.images =

@@ -10,6 +10,11 @@
 //   - the epoch's order is a Fisher-Yates permutation drawn from key derive_seed(seed, epoch, 'SHUF'),
 //   - the sample at dataset row i gets the counters [i*D, i*D + D) of key derive_seed(seed, epoch, 'AUGM'),
 //     with D = 3 (kAugmentDrawsPerSample) in memory and D = source->draws_per_sample() for a lazy dataset.
+// Data-parallel training shards every batch, not the dataset: process r of N takes the examples
+// [r·B/N, (r+1)·B/N) of each batch of that one order (B the global batch_size). So the N shards of a batch
+// are exactly the batch one process would take (every example once per epoch, in the single-process order
+// for N = 1), an example's augmentation is the same whatever N, and a checkpoint's position (in global
+// batches) means the same for any N.
 // So the batches do not depend on the number of threads, the batch size (beyond grouping) or timing, and
 // LoaderState {seed, epoch, next_batch} is all a checkpoint needs: a loader restored from it yields exactly
 // the batches an uninterrupted one would, augmentation included.
@@ -49,7 +54,7 @@ struct Batch {
   Tensor labels;                 // int32 (B)
   std::vector<int64_t> indices;  // dataset index of each sample (for per-sample bookkeeping and tests)
   int64_t epoch = 0;
-  int64_t batch_index = 0;  // position within the epoch
+  int64_t batch_index = 0;  // position within the epoch (of the global batches, when sharded)
 };
 
 struct LoaderOptions {
@@ -73,6 +78,10 @@ struct LoaderOptions {
   // with the consumer (e.g. Cutout). It must be a pure function of the batch (epoch and indices
   // included) for resume to stay exact.
   std::function<void(Batch&)> worker_transform;
+  // This process's part of every batch (see the top): shard_rank in [0, shard_count), batch_size divisible by
+  // shard_count, and drop_last on (every batch whole, so every shard has batch_size / shard_count examples).
+  int64_t shard_rank = 0;
+  int64_t shard_count = 1;
 
   // Shuffled, dataset's default augmentation, Train sample mode, drop_last.
   static LoaderOptions training(const Dataset& dataset, int64_t batch_size, uint64_t seed);
@@ -97,6 +106,7 @@ class Loader {
   bool next(Batch& batch);
 
   int64_t batches_per_epoch() const { return batches_per_epoch_; }
+  int64_t shard_size() const { return options_.batch_size / options_.shard_count; }  // examples per batch here
   int64_t num_samples() const { return dataset_.size(); }
   int64_t decode_threads() const { return threads_; }  // resolved from the option
   const Dataset& dataset() const { return dataset_; }

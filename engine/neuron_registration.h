@@ -21,6 +21,7 @@
 #include <type_traits>
 
 #include "engine/neuron_registry.h"
+#include "engine/ops_neuron_ext.h"
 #include "engine/ops_neuron_fused.h"
 
 namespace spikegrad::neuron_registration {
@@ -64,7 +65,7 @@ class TypedRunner final : public NeuronRunner {
                type_->name << ": threshold must be > 0, got " << opt.threshold);
       n.theta = opt.threshold;
     }
-    if constexpr (RunReset<N>::value) n.reset = opt.reset;
+    if constexpr (RunReset<N>::value) n.reset = ops::neuron_detail::kernel_reset(opt.reset);
     return n;
   }
   neurons::Firing firing(const ops::SpikeOptions& opt) const {

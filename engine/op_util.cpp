@@ -2,6 +2,16 @@
 
 namespace spikegrad::detail {
 
+CudaScratch cuda_scratch(size_t bytes) {
+  CudaScratch scratch;
+  scratch.bytes = bytes;
+  if (bytes > 0) {
+    scratch.owner = Tensor::empty({int64_t(bytes)}, DType::U8, Device::CUDA);
+    scratch.ptr = scratch.owner.raw_data();
+  }
+  return scratch;
+}
+
 void check_defined(const Tensor& t, const char* op, const char* name) {
   SG_CHECK(t.defined(), op << ": " << name << " is undefined");
 }

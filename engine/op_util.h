@@ -1,6 +1,8 @@
 // Internal helpers for the op glue in engine/ops_*.cpp: argument checks with messages that name the
-// op, dtype dispatch for the CPU reference, and the CUDA call gate for CPU-only builds.
+// op, the CPU-or-CUDA dispatch (on_device; dtype dispatch for the CPU reference), the CUDA call gate for
+// CPU-only builds, and scratch for kernels that take it from the caller.
 #pragma once
+#include <cstddef>
 #include <initializer_list>
 #include <utility>
 
@@ -23,6 +25,34 @@ void dispatch_float(DType dtype, const char* op, F&& f) {
   if (dtype == DType::F32) f(float{});
   else if (dtype == DType::F64) f(double{});
   else SG_FAIL(op << ": expected a float32 or float64 tensor, got " << dtype_name(dtype));
+}
+
+// Scratch for a CUDA kernel, which takes caller-provided scratch (a size query + a pointer): from the
+// caching allocator, freed in stream order when `owner` goes, so keep it until the launches are queued.
+struct CudaScratch {
+  Tensor owner;         // undefined when bytes == 0
+  void* ptr = nullptr;  // null when bytes == 0
+  size_t bytes = 0;
+};
+CudaScratch cuda_scratch(size_t bytes);
+
+// The device dispatch of the op glue: for a CUDA `x`, cuda(); otherwise cpu(float{}) or cpu(double{}) for x's
+// dtype, as dispatch_float. In a build without CUDA the cuda lambda is never called — so, like SG_CUDA_CALL
+// below, the launchers it names are never emitted nor linked — and a CUDA x gives require_cuda's error.
+//   on_device(x, "relu", [&] { relu_forward_cuda(...); },
+//             [&](auto z) { using T = decltype(z); relu_forward_cpu<T>(...); });
+template <class CudaCall, class CpuCall>
+void on_device(const Tensor& x, const char* op, CudaCall&& cuda, CpuCall&& cpu) {
+  if (x.is_cuda()) {
+#ifdef SPIKEGRAD_CUDA
+    cuda();
+#else
+    (void)cuda;
+    require_cuda(op);
+#endif
+  } else {
+    dispatch_float(x.dtype(), op, std::forward<CpuCall>(cpu));
+  }
 }
 
 }  // namespace spikegrad::detail

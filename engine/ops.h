@@ -121,6 +121,8 @@ Tensor dropout(Tape& tape, const Tensor& x, double p, bool training, Generator& 
 
 }  // namespace spikegrad::ops
 
-// Spiking neurons and the KDE mutual information have their own headers, part of the same public API.
+// Spiking neurons and the KDE mutual information have their own headers, part of the same public API. Like
+// this one they include no kernel header; running a neuron struct of one's own (spike_with) is in the
+// extension header engine/ops_neuron_ext.h.
 #include "engine/ops_kde_mi.h"
 #include "engine/ops_neuron.h"

@@ -5,6 +5,8 @@
 
 namespace spikegrad::ops {
 
+using detail::on_device;
+
 Tensor channel_affine(Tape& tape, const Tensor& x, const Tensor& scale, const Tensor& shift) {
   const char* op = "channel_affine";
   detail::check_float(x, op, "x");
@@ -17,27 +19,28 @@ Tensor channel_affine(Tape& tape, const Tensor& x, const Tensor& scale, const Te
   SG_CHECK(!scale.requires_grad() && !shift.requires_grad(),
            op << ": scale and shift are constants here and must not require grad");
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
-  if (x.is_cuda()) {
-    SG_CUDA_CALL(op, channel_affine_forward_cuda(x.data<float>(), scale.data<float>(), shift.data<float>(),
-                                                 y.data<float>(), n, c, s));
-  } else {
-    detail::dispatch_float(x.dtype(), op, [&](auto z) {
-      using T = decltype(z);
-      channel_affine_forward_cpu<T>(x.data<T>(), scale.data<T>(), shift.data<T>(), y.data<T>(), n, c, s);
-    });
-  }
+  on_device(
+      x, op,
+      [&] {
+        channel_affine_forward_cuda(x.data<float>(), scale.data<float>(), shift.data<float>(),
+                                    y.data<float>(), n, c, s);
+      },
+      [&](auto z) {
+        using T = decltype(z);
+        channel_affine_forward_cpu<T>(x.data<T>(), scale.data<T>(), shift.data<T>(), y.data<T>(), n, c, s);
+      });
   if (Tape::should_record({x})) {
     tape.record(op, {x}, {y}, [scale, n, c, s](const std::vector<Tensor>& gy, const std::vector<Tensor*>& gx) {
       if (!gx[0]) return;
-      if (scale.is_cuda()) {
-        SG_CUDA_CALL("channel_affine backward",
-                     channel_affine_backward_cuda(gy[0].data<float>(), scale.data<float>(), gx[0]->data<float>(), n, c, s));
-        return;
-      }
-      detail::dispatch_float(scale.dtype(), "channel_affine backward", [&](auto z) {
-        using T = decltype(z);
-        channel_affine_backward_cpu<T>(gy[0].data<T>(), scale.data<T>(), gx[0]->data<T>(), n, c, s);
-      });
+      on_device(
+          scale, "channel_affine backward",
+          [&] {
+            channel_affine_backward_cuda(gy[0].data<float>(), scale.data<float>(), gx[0]->data<float>(), n, c, s);
+          },
+          [&](auto z) {
+            using T = decltype(z);
+            channel_affine_backward_cpu<T>(gy[0].data<T>(), scale.data<T>(), gx[0]->data<T>(), n, c, s);
+          });
     });
   }
   return y;

@@ -1,4 +1,5 @@
-// Glue for conv2d (kernels/conv2d.h): validation, device dispatch, one tape node.
+// Glue for conv2d (kernels/conv2d.h, kernels/conv2d_igemm.h): validation, device dispatch (on CUDA, cuDNN or
+// the implicit GEMM, each given the scratch its query asks for from the caching allocator), one tape node.
 #include <atomic>
 
 #include "engine/op_util.h"
@@ -12,7 +13,9 @@ namespace spikegrad::ops {
 using detail::check_float;
 using detail::check_like;
 using detail::check_shape;
-using detail::dispatch_float;
+using detail::cuda_scratch;
+using detail::CudaScratch;
+using detail::on_device;
 
 namespace {
 // Read on every CUDA conv call, written rarely (start-up): atomics keep a concurrent set well defined.
@@ -45,6 +48,115 @@ Conv2dShape validated_shape(const Tensor& x, const Tensor& w, const Tensor& b, c
   }
   return s;
 }
+
+// ---- CUDA passes ---------------------------------------------------------------------------------
+// inline, like the lambdas of SG_CUDA_CALL: emitted only where called (from on_device's CUDA branch), so
+// a build without CUDA never references the launchers.
+
+inline void forward_cuda(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y, const Conv2dShape& s) {
+  const float* bias = b.defined() ? b.data<float>() : nullptr;
+  if (use_ours()) {
+    const ConvMath math = conv_math();
+    const CudaScratch ws = cuda_scratch(conv2d_igemm_forward_workspace_bytes(s, math));
+    conv2d_igemm_forward_cuda<float>(x.data<float>(), 1.f, w.data<float>(), bias, y.data<float>(), s, math, ws.ptr,
+                                     ws.bytes);
+  } else {
+    const CudaScratch ws = cuda_scratch(conv2d_forward_cuda_workspace_bytes(s));
+    conv2d_forward_cuda(x.data<float>(), w.data<float>(), bias, y.data<float>(), s, ws.ptr, ws.bytes);
+  }
+}
+
+// What the tape node keeps for backward: w (for dx) and x (for dw) — as given, or as one byte per
+// element (input_levels), and then only when dw can be wanted at all.
+struct ConvSaved {
+  Tensor x;         // undefined when packed
+  Tensor x_levels;  // uint8 levels (kernels/spike_pack.h), when packed
+  int levels = 0;
+  Tensor w;
+  Conv2dShape s;
+};
+// The gradients backward is asked for; null where not wanted.
+struct ConvGrads {
+  Tensor* dx;
+  Tensor* dw;
+  Tensor* db;
+};
+template <class T> T* grad_ptr(Tensor* g) { return g ? g->data<T>() : nullptr; }
+
+// The hand-written implicit GEMM: dx, then dw and db, reading packed bytes directly (no float copy).
+inline void backward_ours(const ConvSaved& k, const Tensor& gy, const ConvGrads& g) {
+  const ConvMath math = conv_math();
+  if (g.dx) {
+    const CudaScratch ws = cuda_scratch(conv2d_igemm_backward_data_workspace_bytes(k.s, math));
+    conv2d_igemm_backward_data_cuda(k.w.data<float>(), gy.data<float>(), g.dx->data<float>(), k.s, math, ws.ptr,
+                                    ws.bytes);
+  }
+  if (!g.dw && !g.db) return;
+  const CudaScratch ws =
+      cuda_scratch(conv2d_igemm_backward_weight_workspace_bytes(k.s, math, g.dw != nullptr, g.db != nullptr));
+  float* dw = grad_ptr<float>(g.dw);
+  float* db = grad_ptr<float>(g.db);
+  if (k.x_levels.defined())
+    conv2d_igemm_backward_weight_cuda<uint8_t>(k.x_levels.data<uint8_t>(), 1.f / float(k.levels), gy.data<float>(),
+                                               dw, db, k.s, math, ws.ptr, ws.bytes);
+  else
+    conv2d_igemm_backward_weight_cuda<float>(k.x.data<float>(), 1.f, gy.data<float>(), dw, db, k.s, math, ws.ptr,
+                                             ws.bytes);
+}
+
+// cuDNN: all three gradients in one call; it reads float x, so packed bytes are unpacked first.
+inline void backward_cudnn(const ConvSaved& k, const Tensor& gy, const ConvGrads& g) {
+  Tensor x_float = k.x;
+  if (k.x_levels.defined() && g.dw) {  // a transient copy, freed after this node
+    x_float = Tensor::empty(k.x_levels.shape(), DType::F32, Device::CUDA);
+    unpack_levels_cuda(k.x_levels.data<uint8_t>(), x_float.data<float>(), k.x_levels.numel(), k.levels);
+  }
+  const CudaScratch ws = cuda_scratch(conv2d_backward_cuda_workspace_bytes(k.s, g.dx != nullptr, g.dw != nullptr));
+  conv2d_backward_cuda(x_float.defined() ? x_float.data<float>() : nullptr, k.w.data<float>(), gy.data<float>(),
+                       grad_ptr<float>(g.dx), grad_ptr<float>(g.dw), grad_ptr<float>(g.db), k.s, ws.ptr, ws.bytes);
+}
+
+// ---- CPU backward ----------------------------------------------------------------------------------
+template <class T>
+void backward_cpu(const ConvSaved& k, const Tensor& gy, const ConvGrads& g) {
+  T* dx = grad_ptr<T>(g.dx);
+  T* dw = grad_ptr<T>(g.dw);
+  T* db = grad_ptr<T>(g.db);
+  if (k.x_levels.defined())
+    conv2d_backward_packed_cpu<T>(k.x_levels.data<uint8_t>(), k.levels, k.w.data<T>(), gy.data<T>(), dx, dw, db, k.s);
+  else
+    conv2d_backward_cpu<T>(k.x.data<T>(), k.w.data<T>(), gy.data<T>(), dx, dw, db, k.s);
+}
+
+// x as one byte per element: the promise of input_levels is checked on the CPU (failing with the first
+// element that breaks it) and trusted on CUDA (rounded to the nearest level; see Conv2dOptions).
+Tensor pack_input(const Tensor& x, int levels) {
+  Tensor x_levels = Tensor::empty(x.shape(), DType::U8, x.device());
+  on_device(
+      x, "conv2d", [&] { pack_levels_cuda(x.data<float>(), x_levels.data<uint8_t>(), x.numel(), levels); },
+      [&](auto z) {
+        using T = decltype(z);
+        const int64_t bad = pack_levels_cpu<T>(x.data<T>(), x_levels.data<uint8_t>(), x.numel(), levels);
+        SG_CHECK(bad < 0, "conv2d: input_levels = " << levels << " promises x holds multiples of 1/" << levels
+                                                    << " in [0," << 255.0 / levels << "], but x[" << bad
+                                                    << "] = " << double(x.data<T>()[bad]));
+      });
+  return x_levels;
+}
+
+// gy has y's device and dtype, which are x's.
+void conv2d_backward(const ConvSaved& k, const Tensor& gy, const ConvGrads& g) {
+  on_device(
+      gy, "conv2d backward",
+      [&] {
+        if (use_ours())
+          backward_ours(k, gy, g);
+        else
+          backward_cudnn(k, gy, g);
+      },
+      [&](auto z) { backward_cpu<decltype(z)>(k, gy, g); });
+}
+
 }  // namespace
 
 void set_conv_settings(const ConvSettings& settings) {
@@ -60,93 +172,33 @@ Tensor conv2d(Tape& tape, const Tensor& x, const Tensor& w, const Tensor& b, Con
   const Conv2dShape s = validated_shape(x, w, b, opt);
   const bool has_bias = b.defined();
   Tensor y = Tensor::empty({s.N, s.K, s.P, s.Q}, x.dtype(), x.device());
-  if (x.is_cuda()) {
-    const float* bias = has_bias ? b.data<float>() : nullptr;
-    if (use_ours())
-      SG_CUDA_CALL("conv2d", conv2d_igemm_forward_cuda<float>(x.data<float>(), 1.f, w.data<float>(), bias,
-                                                              y.data<float>(), s, conv_math()));
-    else
-      SG_CUDA_CALL("conv2d", conv2d_forward_cuda(x.data<float>(), w.data<float>(), bias, y.data<float>(), s));
-  } else {
-    dispatch_float(x.dtype(), "conv2d", [&](auto z) {
-      using T = decltype(z);
-      conv2d_forward_cpu<T>(x.data<T>(), w.data<T>(), has_bias ? b.data<T>() : nullptr, y.data<T>(), s);
-    });
-  }
+  on_device(
+      x, "conv2d", [&] { forward_cuda(x, w, b, y, s); },
+      [&](auto z) {
+        using T = decltype(z);
+        conv2d_forward_cpu<T>(x.data<T>(), w.data<T>(), has_bias ? b.data<T>() : nullptr, y.data<T>(), s);
+      });
 
   std::vector<Tensor> inputs{x, w};
   if (has_bias) inputs.push_back(b);
   if (!Tape::should_record(inputs)) return y;
 
-  // Backward needs x (for dw) and w (for dx); the bias gradient needs only gy. With input_levels, x is
-  // kept as bytes, and only when dw can be wanted at all (x itself is then not held by this node).
-  const int levels = opt.input_levels;
-  const bool pack = levels > 0 && w.requires_grad();
-  Tensor x_saved = pack ? Tensor() : x;
-  Tensor x_levels;
-  if (pack) {
-    x_levels = Tensor::empty(x.shape(), DType::U8, x.device());
-    if (x.is_cuda()) {
-      SG_CUDA_CALL("conv2d", pack_levels_cuda(x.data<float>(), x_levels.data<uint8_t>(), x.numel(), levels));
-    } else {
-      dispatch_float(x.dtype(), "conv2d", [&](auto z) {
-        using T = decltype(z);
-        const int64_t bad = pack_levels_cpu<T>(x.data<T>(), x_levels.data<uint8_t>(), x.numel(), levels);
-        SG_CHECK(bad < 0, "conv2d: input_levels = " << levels << " promises x holds multiples of 1/" << levels
-                                                    << " in [0," << 255.0 / levels << "], but x[" << bad
-                                                    << "] = " << double(x.data<T>()[bad]));
-      });
-    }
-  }
+  // With input_levels, x is kept as bytes, and only when dw can be wanted at all (x itself is then not
+  // held by this node).
+  ConvSaved saved;
+  saved.levels = opt.input_levels;
+  const bool pack = saved.levels > 0 && w.requires_grad();
+  if (pack)
+    saved.x_levels = pack_input(x, saved.levels);
+  else
+    saved.x = x;
+  saved.w = w;
+  saved.s = s;
   tape.record("conv2d", inputs, {y},
-              [x_saved, x_levels, levels, w, has_bias, s](const std::vector<Tensor>& gy, const std::vector<Tensor*>& gx) {
-                Tensor* dx = gx[0];
-                Tensor* dw = gx[1];
-                Tensor* db = has_bias ? gx[2] : nullptr;
-                if (!dx && !dw && !db) return;
-                const Tensor& ref = x_levels.defined() ? w : x_saved;  // device and dtype of the computation
-                if (ref.is_cuda() && use_ours()) {
-                  const ConvMath math = conv_math();
-                  if (dx)
-                    SG_CUDA_CALL("conv2d backward", conv2d_igemm_backward_data_cuda(w.data<float>(), gy[0].data<float>(),
-                                                                                    dx->data<float>(), s, math));
-                  if (!dw && !db) return;
-                  float* dw_p = dw ? dw->data<float>() : nullptr;
-                  float* db_p = db ? db->data<float>() : nullptr;
-                  if (x_levels.defined())  // the bytes are read directly: no float copy of the input
-                    SG_CUDA_CALL("conv2d backward", conv2d_igemm_backward_weight_cuda<uint8_t>(
-                                                        x_levels.data<uint8_t>(), 1.f / float(levels),
-                                                        gy[0].data<float>(), dw_p, db_p, s, math));
-                  else
-                    SG_CUDA_CALL("conv2d backward",
-                                 conv2d_igemm_backward_weight_cuda<float>(x_saved.data<float>(), 1.f, gy[0].data<float>(),
-                                                                          dw_p, db_p, s, math));
-                  return;
-                }
-                if (ref.is_cuda()) {
-                  Tensor x_float = x_saved;
-                  if (x_levels.defined() && dw) {  // cuDNN reads float: a transient copy, freed after this node
-                    x_float = Tensor::empty(x_levels.shape(), DType::F32, Device::CUDA);
-                    SG_CUDA_CALL("conv2d backward", unpack_levels_cuda(x_levels.data<uint8_t>(), x_float.data<float>(),
-                                                                       x_levels.numel(), levels));
-                  }
-                  SG_CUDA_CALL("conv2d backward",
-                               conv2d_backward_cuda(x_float.defined() ? x_float.data<float>() : nullptr, w.data<float>(),
-                                                    gy[0].data<float>(), dx ? dx->data<float>() : nullptr,
-                                                    dw ? dw->data<float>() : nullptr, db ? db->data<float>() : nullptr, s));
-                  return;
-                }
-                dispatch_float(ref.dtype(), "conv2d backward", [&](auto z) {
-                  using T = decltype(z);
-                  T* dx_p = dx ? dx->data<T>() : nullptr;
-                  T* dw_p = dw ? dw->data<T>() : nullptr;
-                  T* db_p = db ? db->data<T>() : nullptr;
-                  if (x_levels.defined())
-                    conv2d_backward_packed_cpu<T>(x_levels.data<uint8_t>(), levels, w.data<T>(), gy[0].data<T>(), dx_p,
-                                                  dw_p, db_p, s);
-                  else
-                    conv2d_backward_cpu<T>(x_saved.data<T>(), w.data<T>(), gy[0].data<T>(), dx_p, dw_p, db_p, s);
-                });
+              [saved, has_bias](const std::vector<Tensor>& gy, const std::vector<Tensor*>& gx) {
+                const ConvGrads g{gx[0], gx[1], has_bias ? gx[2] : nullptr};
+                if (!g.dx && !g.dw && !g.db) return;
+                conv2d_backward(saved, gy[0], g);
               });
   return y;
 }

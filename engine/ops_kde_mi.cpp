@@ -12,7 +12,7 @@ namespace spikegrad::ops {
 
 using detail::check_float;
 using detail::check_like;
-using detail::dispatch_float;
+using detail::on_device;
 
 const char* rate_reduce_name(RateReduce r) { return r == RateReduce::Mean ? "mean" : "channel_max"; }
 
@@ -31,20 +31,23 @@ Tensor firing_rate(Tape& tape, const Tensor& spikes, RateReduce reduce, double s
   Tensor rate = Tensor::empty({T, B}, spikes.dtype(), spikes.device());
   Tensor argmax;
   if (chmax) argmax = Tensor::empty({T, B}, DType::I32, spikes.device());
-  if (spikes.is_cuda()) {
-    SG_CUDA_CALL("firing_rate", chmax ? firing_rate_chmax_forward_cuda(spikes.data<float>(), rate.data<float>(),
-                                                                       argmax.data<int32_t>(), rows, C, S, float(scale))
-                                      : firing_rate_mean_forward_cuda(spikes.data<float>(), rate.data<float>(), rows, F,
-                                                                      float(scale)));
-  } else {
-    dispatch_float(spikes.dtype(), "firing_rate", [&](auto zero) {
-      using T_ = decltype(zero);
-      if (chmax)
-        firing_rate_chmax_forward_cpu<T_>(spikes.data<T_>(), rate.data<T_>(), argmax.data<int32_t>(), rows, C, S, scale);
-      else
-        firing_rate_mean_forward_cpu<T_>(spikes.data<T_>(), rate.data<T_>(), rows, F, scale);
-    });
-  }
+  on_device(
+      spikes, "firing_rate",
+      [&] {
+        if (chmax)
+          firing_rate_chmax_forward_cuda(spikes.data<float>(), rate.data<float>(), argmax.data<int32_t>(), rows, C, S,
+                                         float(scale));
+        else
+          firing_rate_mean_forward_cuda(spikes.data<float>(), rate.data<float>(), rows, F, float(scale));
+      },
+      [&](auto zero) {
+        using T_ = decltype(zero);
+        if (chmax)
+          firing_rate_chmax_forward_cpu<T_>(spikes.data<T_>(), rate.data<T_>(), argmax.data<int32_t>(), rows, C, S,
+                                            scale);
+        else
+          firing_rate_mean_forward_cpu<T_>(spikes.data<T_>(), rate.data<T_>(), rows, F, scale);
+      });
   if (Tape::should_record({spikes})) {
     // The per-element factor, rounded once here so both backends multiply by the same number.
     const double factor = scale / double(chmax ? S : F);
@@ -52,22 +55,23 @@ Tensor firing_rate(Tape& tape, const Tensor& spikes, RateReduce reduce, double s
                 [argmax, rows, F, C, S, factor, chmax](const std::vector<Tensor>& gy, const std::vector<Tensor*>& gx) {
                   if (!gx[0]) return;
                   Tensor& gs = *gx[0];
-                  if (gs.is_cuda()) {
-                    SG_CUDA_CALL("firing_rate backward",
-                                 chmax ? firing_rate_chmax_backward_cuda(gy[0].data<float>(), argmax.data<int32_t>(),
-                                                                         gs.data<float>(), rows, C, S, float(factor))
-                                       : firing_rate_mean_backward_cuda(gy[0].data<float>(), gs.data<float>(), rows, F,
-                                                                        float(factor)));
-                    return;
-                  }
-                  dispatch_float(gs.dtype(), "firing_rate backward", [&](auto zero) {
-                    using T_ = decltype(zero);
-                    if (chmax)
-                      firing_rate_chmax_backward_cpu<T_>(gy[0].data<T_>(), argmax.data<int32_t>(), gs.data<T_>(), rows,
-                                                         C, S, T_(factor));
-                    else
-                      firing_rate_mean_backward_cpu<T_>(gy[0].data<T_>(), gs.data<T_>(), rows, F, T_(factor));
-                  });
+                  on_device(
+                      gs, "firing_rate backward",
+                      [&] {
+                        if (chmax)
+                          firing_rate_chmax_backward_cuda(gy[0].data<float>(), argmax.data<int32_t>(), gs.data<float>(),
+                                                          rows, C, S, float(factor));
+                        else
+                          firing_rate_mean_backward_cuda(gy[0].data<float>(), gs.data<float>(), rows, F, float(factor));
+                      },
+                      [&](auto zero) {
+                        using T_ = decltype(zero);
+                        if (chmax)
+                          firing_rate_chmax_backward_cpu<T_>(gy[0].data<T_>(), argmax.data<int32_t>(), gs.data<T_>(),
+                                                             rows, C, S, T_(factor));
+                        else
+                          firing_rate_mean_backward_cpu<T_>(gy[0].data<T_>(), gs.data<T_>(), rows, F, T_(factor));
+                      });
                 });
   }
   return rate;
@@ -93,15 +97,13 @@ KdeMiParams checked_params(const Tensor& x, const Tensor& z, const KdeMiOptions&
 Tensor kde_forward(const Tensor& x, const Tensor& z, const KdeMiParams& p, Tensor& stats) {
   stats = Tensor::empty({p.B, kKdeStatCount}, x.dtype(), x.device());
   Tensor y = Tensor::empty({}, x.dtype(), x.device());
-  if (x.is_cuda()) {
-    SG_CUDA_CALL("kde_mutual_information",
-                 kde_mi_forward_cuda(x.data<float>(), z.data<float>(), stats.data<float>(), y.data<float>(), p));
-  } else {
-    dispatch_float(x.dtype(), "kde_mutual_information", [&](auto zero) {
-      using T_ = decltype(zero);
-      kde_mi_forward_cpu<T_>(x.data<T_>(), z.data<T_>(), stats.data<T_>(), y.data<T_>(), p);
-    });
-  }
+  on_device(
+      x, "kde_mutual_information",
+      [&] { kde_mi_forward_cuda(x.data<float>(), z.data<float>(), stats.data<float>(), y.data<float>(), p); },
+      [&](auto zero) {
+        using T_ = decltype(zero);
+        kde_mi_forward_cpu<T_>(x.data<T_>(), z.data<T_>(), stats.data<T_>(), y.data<T_>(), p);
+      });
   return y;
 }
 
@@ -115,18 +117,19 @@ Tensor kde_mutual_information(Tape& tape, const Tensor& x_rates, const Tensor& z
     tape.record("kde_mutual_information", {x_rates, z_rates}, {y},
                 [x = x_rates, z = z_rates, stats, p](const std::vector<Tensor>& gy, const std::vector<Tensor*>& gx) {
                   if (!gx[0] && !gx[1]) return;
-                  if (x.is_cuda()) {
-                    SG_CUDA_CALL("kde_mutual_information backward",
-                                 kde_mi_backward_cuda(x.data<float>(), z.data<float>(), stats.data<float>(),
-                                                      gy[0].data<float>(), gx[0] ? gx[0]->data<float>() : nullptr,
-                                                      gx[1] ? gx[1]->data<float>() : nullptr, p));
-                    return;
-                  }
-                  dispatch_float(x.dtype(), "kde_mutual_information backward", [&](auto zero) {
-                    using T_ = decltype(zero);
-                    kde_mi_backward_cpu<T_>(x.data<T_>(), z.data<T_>(), stats.data<T_>(), gy[0].data<T_>(),
-                                            gx[0] ? gx[0]->data<T_>() : nullptr, gx[1] ? gx[1]->data<T_>() : nullptr, p);
-                  });
+                  on_device(
+                      x, "kde_mutual_information backward",
+                      [&] {
+                        kde_mi_backward_cuda(x.data<float>(), z.data<float>(), stats.data<float>(),
+                                             gy[0].data<float>(), gx[0] ? gx[0]->data<float>() : nullptr,
+                                             gx[1] ? gx[1]->data<float>() : nullptr, p);
+                      },
+                      [&](auto zero) {
+                        using T_ = decltype(zero);
+                        kde_mi_backward_cpu<T_>(x.data<T_>(), z.data<T_>(), stats.data<T_>(), gy[0].data<T_>(),
+                                                gx[0] ? gx[0]->data<T_>() : nullptr,
+                                                gx[1] ? gx[1]->data<T_>() : nullptr, p);
+                      });
                 });
   }
   return y;
@@ -156,30 +159,28 @@ Tensor softmax_entropy(Tape& tape, const Tensor& logits) {
   const int64_t N = logits.size(0), K = logits.size(1);
   Tensor h = Tensor::empty({N}, logits.dtype(), logits.device());
   Tensor lse = Tensor::empty({N}, logits.dtype(), logits.device());
-  if (logits.is_cuda()) {
-    SG_CUDA_CALL("softmax_entropy",
-                 softmax_entropy_forward_cuda(logits.data<float>(), h.data<float>(), lse.data<float>(), N, K));
-  } else {
-    dispatch_float(logits.dtype(), "softmax_entropy", [&](auto zero) {
-      using T_ = decltype(zero);
-      softmax_entropy_forward_cpu<T_>(logits.data<T_>(), h.data<T_>(), lse.data<T_>(), N, K);
-    });
-  }
+  on_device(
+      logits, "softmax_entropy",
+      [&] { softmax_entropy_forward_cuda(logits.data<float>(), h.data<float>(), lse.data<float>(), N, K); },
+      [&](auto zero) {
+        using T_ = decltype(zero);
+        softmax_entropy_forward_cpu<T_>(logits.data<T_>(), h.data<T_>(), lse.data<T_>(), N, K);
+      });
   if (Tape::should_record({logits})) {
     tape.record("softmax_entropy", {logits}, {h},
                 [logits, h, lse, N, K](const std::vector<Tensor>& gy, const std::vector<Tensor*>& gx) {
                   if (!gx[0]) return;
-                  if (logits.is_cuda()) {
-                    SG_CUDA_CALL("softmax_entropy backward",
-                                 softmax_entropy_backward_cuda(logits.data<float>(), h.data<float>(), lse.data<float>(),
-                                                               gy[0].data<float>(), gx[0]->data<float>(), N, K));
-                    return;
-                  }
-                  dispatch_float(logits.dtype(), "softmax_entropy backward", [&](auto zero) {
-                    using T_ = decltype(zero);
-                    softmax_entropy_backward_cpu<T_>(logits.data<T_>(), h.data<T_>(), lse.data<T_>(), gy[0].data<T_>(),
-                                                     gx[0]->data<T_>(), N, K);
-                  });
+                  on_device(
+                      logits, "softmax_entropy backward",
+                      [&] {
+                        softmax_entropy_backward_cuda(logits.data<float>(), h.data<float>(), lse.data<float>(),
+                                                      gy[0].data<float>(), gx[0]->data<float>(), N, K);
+                      },
+                      [&](auto zero) {
+                        using T_ = decltype(zero);
+                        softmax_entropy_backward_cpu<T_>(logits.data<T_>(), h.data<T_>(), lse.data<T_>(),
+                                                         gy[0].data<T_>(), gx[0]->data<T_>(), N, K);
+                      });
                 });
   }
   return h;

@@ -8,7 +8,7 @@ namespace spikegrad::ops {
 using detail::check_float;
 using detail::check_like;
 using detail::check_shape;
-using detail::dispatch_float;
+using detail::on_device;
 
 namespace {
 LinearShape validated_shape(const Tensor& x, const Tensor& w, const Tensor& b) {
@@ -33,15 +33,16 @@ Tensor linear(Tape& tape, const Tensor& x, const Tensor& w, const Tensor& b) {
   const LinearShape s = validated_shape(x, w, b);
   const bool has_bias = b.defined();
   Tensor y = Tensor::empty({s.N, s.O}, x.dtype(), x.device());
-  if (x.is_cuda()) {
-    SG_CUDA_CALL("linear", linear_forward_cuda(x.data<float>(), w.data<float>(), has_bias ? b.data<float>() : nullptr,
-                                               y.data<float>(), s));
-  } else {
-    dispatch_float(x.dtype(), "linear", [&](auto z) {
-      using T = decltype(z);
-      linear_forward_cpu<T>(x.data<T>(), w.data<T>(), has_bias ? b.data<T>() : nullptr, y.data<T>(), s);
-    });
-  }
+  on_device(
+      x, "linear",
+      [&] {
+        linear_forward_cuda(x.data<float>(), w.data<float>(), has_bias ? b.data<float>() : nullptr,
+                            y.data<float>(), s);
+      },
+      [&](auto z) {
+        using T = decltype(z);
+        linear_forward_cpu<T>(x.data<T>(), w.data<T>(), has_bias ? b.data<T>() : nullptr, y.data<T>(), s);
+      });
 
   std::vector<Tensor> inputs{x, w};
   if (has_bias) inputs.push_back(b);
@@ -52,18 +53,18 @@ Tensor linear(Tape& tape, const Tensor& x, const Tensor& w, const Tensor& b) {
       Tensor* dw = gx[1];
       Tensor* db = has_bias ? gx[2] : nullptr;
       if (!dx && !dw && !db) return;
-      if (x.is_cuda()) {
-        SG_CUDA_CALL("linear backward",
-                     linear_backward_cuda(x.data<float>(), w.data<float>(), gy[0].data<float>(),
-                                          dx ? dx->data<float>() : nullptr, dw ? dw->data<float>() : nullptr,
-                                          db ? db->data<float>() : nullptr, s));
-        return;
-      }
-      dispatch_float(x.dtype(), "linear backward", [&](auto z) {
-        using T = decltype(z);
-        linear_backward_cpu<T>(x.data<T>(), w.data<T>(), gy[0].data<T>(), dx ? dx->data<T>() : nullptr,
-                               dw ? dw->data<T>() : nullptr, db ? db->data<T>() : nullptr, s);
-      });
+      on_device(
+          x, "linear backward",
+          [&] {
+            linear_backward_cuda(x.data<float>(), w.data<float>(), gy[0].data<float>(),
+                                 dx ? dx->data<float>() : nullptr, dw ? dw->data<float>() : nullptr,
+                                 db ? db->data<float>() : nullptr, s);
+          },
+          [&](auto z) {
+            using T = decltype(z);
+            linear_backward_cpu<T>(x.data<T>(), w.data<T>(), gy[0].data<T>(), dx ? dx->data<T>() : nullptr,
+                                   dw ? dw->data<T>() : nullptr, db ? db->data<T>() : nullptr, s);
+          });
     });
   }
   return y;

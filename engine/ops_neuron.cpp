@@ -1,12 +1,30 @@
 // Glue for the neuron family: option checks and the built-in neurons (LIF, IF, PLIF). The generic path is
-// neuron_detail::run_neuron in engine/ops_neuron.h (header-only so that user neurons reuse it).
+// neuron_detail::run_neuron in engine/ops_neuron_ext.h (header-only so that user neurons reuse it).
 #include <cmath>
 
-#include "engine/ops.h"
+#include "engine/ops_neuron_ext.h"
 
 namespace spikegrad::ops {
 
 namespace neuron_detail {
+
+neurons::SurrogateKind kernel_surrogate(SurrogateKind kind) {
+  switch (kind) {
+    case SurrogateKind::triangle: return neurons::SurrogateKind::triangle;
+    case SurrogateKind::sigmoid: return neurons::SurrogateKind::sigmoid;
+    case SurrogateKind::atan: return neurons::SurrogateKind::atan;
+    case SurrogateKind::rectangle: return neurons::SurrogateKind::rectangle;
+  }
+  SG_FAIL("spike: unknown surrogate kind " << int(kind) << " (expected triangle, sigmoid, atan or rectangle)");
+}
+
+neurons::ResetKind kernel_reset(ResetKind reset) {
+  switch (reset) {
+    case ResetKind::hard: return neurons::ResetKind::hard;
+    case ResetKind::soft: return neurons::ResetKind::soft;
+  }
+  SG_FAIL("spike: unknown reset kind " << int(reset) << " (expected hard or soft)");
+}
 
 void check_spike_input(const Tensor& x, const char* op) {
   spikegrad::detail::check_float(x, op, "x");
@@ -18,7 +36,7 @@ neurons::Firing firing_from(const SpikeOptions& opt, bool default_strict, const 
   SG_CHECK(std::isfinite(opt.surrogate.alpha) && opt.surrogate.alpha > 0,
            op << ": surrogate parameter (gamma, alpha or width) must be > 0, got " << opt.surrogate.alpha);
   neurons::Firing f;
-  f.kind = opt.surrogate.kind;
+  f.kind = kernel_surrogate(opt.surrogate.kind);
   f.alpha = opt.surrogate.alpha;
   f.strict = opt.strict.value_or(default_strict);
   f.smooth = opt.smooth;
@@ -52,7 +70,7 @@ LifSetup lif_setup(const SpikeOptions& opt) {
   check_threshold(opt, r.op);
   r.neuron.decay = is_if ? 1.0 : opt.decay;
   r.neuron.theta = opt.threshold;
-  r.neuron.reset = opt.reset;
+  r.neuron.reset = kernel_reset(opt.reset);
   SG_CHECK(is_if || (opt.decay >= 0 && opt.decay <= 1), r.op << ": decay must be in [0,1], got " << opt.decay);
   r.firing = firing_from(opt, /*default_strict=*/!is_if, r.op);
   r.rga_tau = opt.backward == SpikeBackward::rga ? rga_tau_checked(opt, r.neuron.decay, r.op) : 0.0;
@@ -75,7 +93,7 @@ Tensor plif_spike(Tape& tape, const Tensor& x, const Tensor& decay_logit, const 
            op << ": decay_logit must hold one value (shape () or (1)), got " << shape_str(decay_logit.shape()));
   neurons::Plif n;
   n.theta = opt.threshold;
-  n.reset = opt.reset;
+  n.reset = neuron_detail::kernel_reset(opt.reset);
   const neurons::Firing f = neuron_detail::firing_from(opt, /*default_strict=*/true, op);
   const double tau = opt.backward == SpikeBackward::rga ? neuron_detail::rga_tau_checked(opt, std::nullopt, op) : 0.0;
   return neuron_detail::run_neuron(tape, x, n, f, opt, tau, decay_logit, op);

@@ -13,15 +13,34 @@
 // for T <= neurons::kMaxRecomputeSteps, else into one scratch buffer) before the neuron's BPTT and BN's
 // backward. Gradients: x, weight, bias and, when the neuron has learnable scalars (N::kParams > 0) and the
 // backward is BPTT, `params` — the same sums in the same order as the unfused path, so fused and unfused
-// agree exactly.
+// agree exactly. With bn.cross_replica set (training), the statistics and BN's dx are over all replicas, as
+// ops::batch_norm's (engine/batch_norm_options.h).
 // CUDA tensors need SG_INSTANTIATE_NEURON_CUDA(N) (the neuron registry's SG_REGISTER_NEURON does it).
 #pragma once
 #include <type_traits>
 
-#include "engine/ops.h"
-#include "kernels/batch_norm.h"
+#include "engine/ops_neuron_ext.h"
 
 namespace spikegrad::ops {
+
+// Batch norm's device dispatch, shared by ops::batch_norm and the fused BN + neuron op (defined in
+// engine/ops_batch_norm.cpp), including the synchronised path (bn.cross_replica set, training mode).
+namespace bn_detail {
+// The statistics of x's (N, C, S) view into mean and invstd (C each): the batch's in training mode (all
+// replicas' when bn.cross_replica is set), the running buffers' in eval mode; training also steps the
+// running buffers. Then y = the normalised x, unless y is undefined (the fused op normalises on the fly).
+// Returns the elements per channel the statistics came from (over all replicas), which backward needs.
+// `op` names the op in errors.
+int64_t forward(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                const Tensor& running_var, const BatchNormOptions& bn, int64_t N, int64_t C, int64_t S, const Tensor& y,
+                const Tensor& mean, const Tensor& invstd, const char* op);
+// gx, gweight, gbias (each may be null) += batch norm's gradients from gy; M as forward returned it. In
+// training mode with cross_replica set, dx uses all replicas' Σdy and Σdy·xhat; the parameter gradients
+// stay this replica's.
+void backward(const Tensor& x, const Tensor& weight, const Tensor& mean, const Tensor& invstd, const Tensor& gy,
+              int64_t N, int64_t C, int64_t S, bool training, int64_t M, const CrossReplicaSum* cross_replica,
+              Tensor* gx, Tensor* gweight, Tensor* gbias, const char* op);
+}  // namespace bn_detail
 
 namespace neuron_detail {
 // The (N, C, S) view of the conv output that batch norm uses (S = H·W, or 1 for 2-D input).
@@ -69,18 +88,13 @@ Tensor run_bn_neuron(Tape& tape, const BnLayout& d, const Tensor& x, const Tenso
       SG_CUDA_CALL(op, neurons::multistep_forward_bn_cuda(neuron, firing, in, p, spikes, records, mean_out, steps, count));
     }
   };
+  const int64_t M = bn_detail::forward(x, weight, bias, running_mean, running_var, bn, d.N, d.C, d.S, Tensor(), mean,
+                                      invstd, op);
   if (x.is_cuda()) {
-    SG_CUDA_CALL(op, batch_norm_forward_cuda(x.data<float>(), weight.data<float>(), bias.data<float>(),
-                                             running_mean.data<float>(), running_var.data<float>(), d.N, d.C, d.S,
-                                             training, float(bn.momentum), float(bn.eps), nullptr,
-                                             mean.data<float>(), invstd.data<float>()));
     forward_neuron(y.data<float>(), static_cast<float*>(nullptr), x_mean.defined() ? x_mean.data<float>() : nullptr);
   } else {
     dispatch_float(x.dtype(), op, [&](auto z) {
       using T = decltype(z);
-      batch_norm_forward_cpu<T>(x.data<T>(), weight.data<T>(), bias.data<T>(), running_mean.data<T>(),
-                                running_var.data<T>(), d.N, d.C, d.S, training, bn.momentum, bn.eps, nullptr,
-                                mean.data<T>(), invstd.data<T>());
       forward_neuron(y.data<T>(), static_cast<T*>(nullptr), x_mean.defined() ? x_mean.data<T>() : nullptr);
     });
   }
@@ -89,13 +103,13 @@ Tensor run_bn_neuron(Tape& tape, const BnLayout& d, const Tensor& x, const Tenso
   tape.record(op, inputs, {y},
               [=, gamma = opt.rga_gamma](const std::vector<Tensor>& gy, const std::vector<Tensor*>& gx) {
                 // No parameter gradient in RGA mode: g(mean x) does not depend on the neuron's parameters.
-                Tensor* grad_p = N::kParams > 0 && !rga ? gx[3] : nullptr;
-                if (!gx[0] && !gx[1] && !gx[2] && !grad_p) return;
+                Tensor* gparams = N::kParams > 0 && !rga ? gx[3] : nullptr;
+                if (!gx[0] && !gx[1] && !gx[2] && !gparams) return;
                 // du: the gradient at the BN output (the neuron's input current), one layer's worth of scratch.
                 Tensor du = Tensor::zeros(x.shape(), x.dtype(), x.device());
                 if (x.is_cuda()) {
                   const float* p = N::kParams > 0 ? params.data<float>() : nullptr;
-                  float* gp = grad_p ? grad_p->data<float>() : nullptr;
+                  float* gp = gparams ? gparams->data<float>() : nullptr;
                   const int64_t scratch_n = gp ? neurons::multistep_cuda_scratch(N::kParams, count) : 0;
                   Tensor scratch = scratch_n > 0 ? Tensor::empty({scratch_n}, DType::F64, Device::CUDA) : Tensor();
                   double* sp = scratch.defined() ? scratch.data<double>() : nullptr;
@@ -115,31 +129,23 @@ Tensor run_bn_neuron(Tape& tape, const BnLayout& d, const Tensor& x, const Tenso
                                                                      records.data<float>(), p, du.data<float>(), gp, sp,
                                                                      steps, count));
                   }
-                  Tensor channel_sums = Tensor::empty({2, d.C}, DType::F32, Device::CUDA);
-                  SG_CUDA_CALL(op, batch_norm_backward_cuda(x.data<float>(), weight.data<float>(), mean.data<float>(),
-                                                           invstd.data<float>(), du.data<float>(), d.N, d.C, d.S,
-                                                           training, channel_sums.data<float>(),
-                                                           gx[0] ? gx[0]->data<float>() : nullptr,
-                                                           gx[1] ? gx[1]->data<float>() : nullptr,
-                                                           gx[2] ? gx[2]->data<float>() : nullptr));
-                  return;
+                } else {
+                  dispatch_float(x.dtype(), op, [&](auto z) {
+                    using T = decltype(z);
+                    if (rga) {
+                      neurons::rga_backward_cpu<T>(gy[0].data<T>(), x_mean.data<T>(), T(rga_tau), T(gamma),
+                                                   du.data<T>(), steps, count);
+                    } else {
+                      const neurons::BnInput<T> in{x.data<T>(), mean.data<T>(), invstd.data<T>(), weight.data<T>(),
+                                                   bias.data<T>(), d.C, d.S};
+                      neurons::multistep_recompute_backward_cpu<N, T>(
+                          neuron, firing, detach, in, gy[0].data<T>(), N::kParams > 0 ? params.data<T>() : nullptr,
+                          du.data<T>(), gparams ? gparams->data<T>() : nullptr, steps, count);
+                    }
+                  });
                 }
-                dispatch_float(x.dtype(), op, [&](auto z) {
-                  using T = decltype(z);
-                  if (rga) {
-                    neurons::rga_backward_cpu<T>(gy[0].data<T>(), x_mean.data<T>(), T(rga_tau), T(gamma), du.data<T>(),
-                                                 steps, count);
-                  } else {
-                    const neurons::BnInput<T> in{x.data<T>(), mean.data<T>(), invstd.data<T>(), weight.data<T>(),
-                                                 bias.data<T>(), d.C, d.S};
-                    neurons::multistep_recompute_backward_cpu<N, T>(
-                        neuron, firing, detach, in, gy[0].data<T>(), N::kParams > 0 ? params.data<T>() : nullptr,
-                        du.data<T>(), grad_p ? grad_p->data<T>() : nullptr, steps, count);
-                  }
-                  batch_norm_backward_cpu<T>(x.data<T>(), weight.data<T>(), mean.data<T>(), invstd.data<T>(),
-                                             du.data<T>(), d.N, d.C, d.S, training, gx[0] ? gx[0]->data<T>() : nullptr,
-                                             gx[1] ? gx[1]->data<T>() : nullptr, gx[2] ? gx[2]->data<T>() : nullptr);
-                });
+                bn_detail::backward(x, weight, mean, invstd, du, d.N, d.C, d.S, training, M, bn.cross_replica, gx[0],
+                                    gx[1], gx[2], op);
               });
   return y;
 }

@@ -8,7 +8,7 @@
 namespace spikegrad::ops {
 
 using detail::check_float;
-using detail::dispatch_float;
+using detail::on_device;
 
 namespace {
 struct PoolGeometry {
@@ -33,31 +33,28 @@ PoolGeometry validate(const Tensor& x, int kernel, int stride, const char* op) {
 Tensor avg_pool2d(Tape& tape, const Tensor& x, int kernel, int stride) {
   const PoolGeometry g = validate(x, kernel, stride, "avg_pool2d");
   Tensor y = Tensor::empty({x.size(0), x.size(1), g.P, g.Q}, x.dtype(), x.device());
-  if (x.is_cuda()) {
-    SG_CUDA_CALL("avg_pool2d", avg_pool2d_forward_cuda(x.data<float>(), g.planes, g.H, g.W, kernel, stride, y.data<float>()));
-  } else {
-    dispatch_float(x.dtype(), "avg_pool2d", [&](auto z) {
-      using T = decltype(z);
-      avg_pool2d_forward_cpu<T>(x.data<T>(), g.planes, g.H, g.W, kernel, stride, y.data<T>());
-    });
-  }
+  on_device(
+      x, "avg_pool2d",
+      [&] { avg_pool2d_forward_cuda(x.data<float>(), g.planes, g.H, g.W, kernel, stride, y.data<float>()); },
+      [&](auto z) {
+        using T = decltype(z);
+        avg_pool2d_forward_cpu<T>(x.data<T>(), g.planes, g.H, g.W, kernel, stride, y.data<T>());
+      });
   if (Tape::should_record({x})) {
-    const bool on_cuda = x.is_cuda();
-    const DType dtype = x.dtype();
-    tape.record("avg_pool2d", {x}, {y},
-                [g, kernel, stride, on_cuda, dtype](const std::vector<Tensor>& gy, const std::vector<Tensor*>& gx) {
-                  if (!gx[0]) return;
-                  if (on_cuda) {
-                    SG_CUDA_CALL("avg_pool2d backward",
-                                 avg_pool2d_backward_cuda(gy[0].data<float>(), g.planes, g.H, g.W, kernel, stride,
-                                                          gx[0]->data<float>()));
-                    return;
-                  }
-                  dispatch_float(dtype, "avg_pool2d backward", [&](auto z) {
-                    using T = decltype(z);
-                    avg_pool2d_backward_cpu<T>(gy[0].data<T>(), g.planes, g.H, g.W, kernel, stride, gx[0]->data<T>());
-                  });
-                });
+    // gy has x's device and dtype: the closure keeps no tensor at all.
+    tape.record("avg_pool2d", {x}, {y}, [g, kernel, stride](const std::vector<Tensor>& gy,
+                                                            const std::vector<Tensor*>& gx) {
+      if (!gx[0]) return;
+      on_device(
+          gy[0], "avg_pool2d backward",
+          [&] {
+            avg_pool2d_backward_cuda(gy[0].data<float>(), g.planes, g.H, g.W, kernel, stride, gx[0]->data<float>());
+          },
+          [&](auto z) {
+            using T = decltype(z);
+            avg_pool2d_backward_cpu<T>(gy[0].data<T>(), g.planes, g.H, g.W, kernel, stride, gx[0]->data<T>());
+          });
+    });
   }
   return y;
 }
@@ -69,34 +66,32 @@ Tensor max_pool2d(Tape& tape, const Tensor& x, int kernel, int stride) {
   // The argmax is the only thing backward needs; skip writing it when nothing will be recorded.
   Tensor argmax = record ? Tensor::empty(y.shape(), DType::I32, x.device()) : Tensor();
   int32_t* argmax_ptr = record ? argmax.data<int32_t>() : nullptr;
-  if (x.is_cuda()) {
-    SG_CUDA_CALL("max_pool2d", max_pool2d_forward_cuda(x.data<float>(), g.planes, g.H, g.W, kernel, stride,
-                                                       y.data<float>(), argmax_ptr));
-  } else {
-    dispatch_float(x.dtype(), "max_pool2d", [&](auto z) {
-      using T = decltype(z);
-      max_pool2d_forward_cpu<T>(x.data<T>(), g.planes, g.H, g.W, kernel, stride, y.data<T>(), argmax_ptr);
-    });
-  }
+  on_device(
+      x, "max_pool2d",
+      [&] {
+        max_pool2d_forward_cuda(x.data<float>(), g.planes, g.H, g.W, kernel, stride,
+                                y.data<float>(), argmax_ptr);
+      },
+      [&](auto z) {
+        using T = decltype(z);
+        max_pool2d_forward_cpu<T>(x.data<T>(), g.planes, g.H, g.W, kernel, stride, y.data<T>(), argmax_ptr);
+      });
   if (record) {
-    const bool on_cuda = x.is_cuda();
-    const DType dtype = x.dtype();
-    tape.record("max_pool2d", {x}, {y},
-                [g, kernel, stride, on_cuda, dtype, argmax](const std::vector<Tensor>& gy,
-                                                            const std::vector<Tensor*>& gx) {
-                  if (!gx[0]) return;
-                  if (on_cuda) {
-                    SG_CUDA_CALL("max_pool2d backward",
-                                 max_pool2d_backward_cuda(gy[0].data<float>(), argmax.data<int32_t>(), g.planes, g.H,
-                                                          g.W, kernel, stride, gx[0]->data<float>()));
-                    return;
-                  }
-                  dispatch_float(dtype, "max_pool2d backward", [&](auto z) {
-                    using T = decltype(z);
-                    max_pool2d_backward_cpu<T>(gy[0].data<T>(), argmax.data<int32_t>(), g.planes, g.H, g.W, kernel,
-                                               stride, gx[0]->data<T>());
-                  });
-                });
+    tape.record("max_pool2d", {x}, {y}, [g, kernel, stride, argmax](const std::vector<Tensor>& gy,
+                                                                    const std::vector<Tensor*>& gx) {
+      if (!gx[0]) return;
+      on_device(
+          gy[0], "max_pool2d backward",
+          [&] {
+            max_pool2d_backward_cuda(gy[0].data<float>(), argmax.data<int32_t>(), g.planes, g.H, g.W, kernel, stride,
+                                     gx[0]->data<float>());
+          },
+          [&](auto z) {
+            using T = decltype(z);
+            max_pool2d_backward_cpu<T>(gy[0].data<T>(), argmax.data<int32_t>(), g.planes, g.H, g.W, kernel, stride,
+                                       gx[0]->data<T>());
+          });
+    });
   }
   return y;
 }

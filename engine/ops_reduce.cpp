@@ -6,6 +6,8 @@
 
 namespace spikegrad::ops {
 
+using detail::on_device;
+
 namespace {
 
 Tensor reduce_all(Tape& tape, const Tensor& x, bool average, const char* op) {
@@ -14,33 +16,29 @@ Tensor reduce_all(Tape& tape, const Tensor& x, bool average, const char* op) {
   SG_CHECK(!average || n > 0, op << ": mean of an empty tensor " << shape_str(x.shape()) << " is undefined");
   const double scale = average ? 1.0 / double(n) : 1.0;
   Tensor y = Tensor::empty({}, x.dtype(), x.device());
-  if (x.is_cuda()) {
-#ifdef SPIKEGRAD_CUDA
-    size_t bytes = 0;
-    sum_cuda(x.data<float>(), y.data<float>(), n, nullptr, bytes);
-    Tensor scratch = Tensor::empty({int64_t(bytes)}, DType::U8, Device::CUDA);
-    sum_cuda(x.data<float>(), y.data<float>(), n, scratch.raw_data(), bytes);
-    if (average) scale_forward_cuda(y.data<float>(), float(scale), y.data<float>(), 1);  // in place
-#else
-    require_cuda(op);
-#endif
-  } else {
-    detail::dispatch_float(x.dtype(), op, [&](auto z) {
-      using T = decltype(z);
-      y.data<T>()[0] = T(sum_cpu<T>(x.data<T>(), n) * T(scale));
-    });
-  }
+  on_device(
+      x, op,
+      [&] {
+        size_t bytes = 0;
+        sum_cuda(x.data<float>(), y.data<float>(), n, nullptr, bytes);
+        Tensor scratch = Tensor::empty({int64_t(bytes)}, DType::U8, Device::CUDA);
+        sum_cuda(x.data<float>(), y.data<float>(), n, scratch.raw_data(), bytes);
+        if (average) scale_forward_cuda(y.data<float>(), float(scale), y.data<float>(), 1);  // in place
+      },
+      [&](auto z) {
+        using T = decltype(z);
+        y.data<T>()[0] = T(sum_cpu<T>(x.data<T>(), n) * T(scale));
+      });
   if (Tape::should_record({x})) {
     tape.record(op, {x}, {y}, [n, scale](const std::vector<Tensor>& gy, const std::vector<Tensor*>& gx) {
       if (!gx[0]) return;
-      if (gy[0].is_cuda()) {
-        SG_CUDA_CALL("reduce backward", broadcast_add_cuda(gy[0].data<float>(), float(scale), gx[0]->data<float>(), n));
-        return;
-      }
-      detail::dispatch_float(gy[0].dtype(), "reduce backward", [&](auto z) {
-        using T = decltype(z);
-        broadcast_add_cpu<T>(gy[0].data<T>(), T(scale), gx[0]->data<T>(), n);
-      });
+      on_device(
+          gy[0], "reduce backward",
+          [&] { broadcast_add_cuda(gy[0].data<float>(), float(scale), gx[0]->data<float>(), n); },
+          [&](auto z) {
+            using T = decltype(z);
+            broadcast_add_cpu<T>(gy[0].data<T>(), T(scale), gx[0]->data<T>(), n);
+          });
     });
   }
   return y;

@@ -6,7 +6,7 @@
 namespace spikegrad::ops {
 
 using detail::check_float;
-using detail::dispatch_float;
+using detail::on_device;
 
 Tensor reshape(Tape& tape, const Tensor& x, const Shape& shape) {
   detail::check_defined(x, "reshape", "x");
@@ -37,25 +37,22 @@ Tensor repeat_time(Tape& tape, const Tensor& x, int64_t steps) {
   s.insert(s.begin(), steps);
   Tensor y = Tensor::empty(s, x.dtype(), x.device());
   const int64_t m = x.numel();
-  if (x.is_cuda()) {
-    SG_CUDA_CALL("repeat_time", repeat_time_forward_cuda(x.data<float>(), y.data<float>(), steps, m));
-  } else {
-    dispatch_float(x.dtype(), "repeat_time", [&](auto z) {
-      using T = decltype(z);
-      repeat_time_forward_cpu<T>(x.data<T>(), y.data<T>(), steps, m);
-    });
-  }
+  on_device(
+      x, "repeat_time", [&] { repeat_time_forward_cuda(x.data<float>(), y.data<float>(), steps, m); },
+      [&](auto z) {
+        using T = decltype(z);
+        repeat_time_forward_cpu<T>(x.data<T>(), y.data<T>(), steps, m);
+      });
   if (Tape::should_record({x})) {
     tape.record("repeat_time", {x}, {y}, [steps, m](const std::vector<Tensor>& gy, const std::vector<Tensor*>& gx) {
       if (!gx[0]) return;
-      if (gy[0].is_cuda()) {
-        SG_CUDA_CALL("repeat_time backward", repeat_time_backward_cuda(gy[0].data<float>(), gx[0]->data<float>(), steps, m));
-        return;
-      }
-      dispatch_float(gy[0].dtype(), "repeat_time backward", [&](auto z) {
-        using T = decltype(z);
-        repeat_time_backward_cpu<T>(gy[0].data<T>(), gx[0]->data<T>(), steps, m);
-      });
+      on_device(
+          gy[0], "repeat_time backward",
+          [&] { repeat_time_backward_cuda(gy[0].data<float>(), gx[0]->data<float>(), steps, m); },
+          [&](auto z) {
+            using T = decltype(z);
+            repeat_time_backward_cpu<T>(gy[0].data<T>(), gx[0]->data<T>(), steps, m);
+          });
     });
   }
   return y;
@@ -69,25 +66,22 @@ Tensor mean_time(Tape& tape, const Tensor& x) {
   Shape s(x.shape().begin() + 1, x.shape().end());
   Tensor y = Tensor::empty(s, x.dtype(), x.device());
   const int64_t m = y.numel();
-  if (x.is_cuda()) {
-    SG_CUDA_CALL("mean_time", mean_time_forward_cuda(x.data<float>(), y.data<float>(), steps, m));
-  } else {
-    dispatch_float(x.dtype(), "mean_time", [&](auto z) {
-      using T = decltype(z);
-      mean_time_forward_cpu<T>(x.data<T>(), y.data<T>(), steps, m);
-    });
-  }
+  on_device(
+      x, "mean_time", [&] { mean_time_forward_cuda(x.data<float>(), y.data<float>(), steps, m); },
+      [&](auto z) {
+        using T = decltype(z);
+        mean_time_forward_cpu<T>(x.data<T>(), y.data<T>(), steps, m);
+      });
   if (Tape::should_record({x})) {
     tape.record("mean_time", {x}, {y}, [steps, m](const std::vector<Tensor>& gy, const std::vector<Tensor*>& gx) {
       if (!gx[0]) return;
-      if (gy[0].is_cuda()) {
-        SG_CUDA_CALL("mean_time backward", mean_time_backward_cuda(gy[0].data<float>(), gx[0]->data<float>(), steps, m));
-        return;
-      }
-      dispatch_float(gy[0].dtype(), "mean_time backward", [&](auto z) {
-        using T = decltype(z);
-        mean_time_backward_cpu<T>(gy[0].data<T>(), gx[0]->data<T>(), steps, m);
-      });
+      on_device(
+          gy[0], "mean_time backward",
+          [&] { mean_time_backward_cuda(gy[0].data<float>(), gx[0]->data<float>(), steps, m); },
+          [&](auto z) {
+            using T = decltype(z);
+            mean_time_backward_cpu<T>(gy[0].data<T>(), gx[0]->data<T>(), steps, m);
+          });
     });
   }
   return y;
@@ -100,26 +94,22 @@ Tensor swap_leading_dims(Tape& tape, const Tensor& x) {
   Shape s = x.shape();
   std::swap(s[0], s[1]);
   Tensor y = Tensor::empty(s, x.dtype(), x.device());
-  if (x.is_cuda()) {
-    SG_CUDA_CALL("swap_leading_dims", swap_leading_dims_forward_cuda(x.data<float>(), y.data<float>(), a, b, m));
-  } else {
-    dispatch_float(x.dtype(), "swap_leading_dims", [&](auto z) {
-      using T = decltype(z);
-      swap_leading_dims_forward_cpu<T>(x.data<T>(), y.data<T>(), a, b, m);
-    });
-  }
+  on_device(
+      x, "swap_leading_dims", [&] { swap_leading_dims_forward_cuda(x.data<float>(), y.data<float>(), a, b, m); },
+      [&](auto z) {
+        using T = decltype(z);
+        swap_leading_dims_forward_cpu<T>(x.data<T>(), y.data<T>(), a, b, m);
+      });
   if (Tape::should_record({x})) {
     tape.record("swap_leading_dims", {x}, {y}, [a, b, m](const std::vector<Tensor>& gy, const std::vector<Tensor*>& gx) {
       if (!gx[0]) return;
-      if (gy[0].is_cuda()) {
-        SG_CUDA_CALL("swap_leading_dims backward",
-                     swap_leading_dims_backward_cuda(gy[0].data<float>(), gx[0]->data<float>(), a, b, m));
-        return;
-      }
-      dispatch_float(gy[0].dtype(), "swap_leading_dims backward", [&](auto z) {
-        using T = decltype(z);
-        swap_leading_dims_backward_cpu<T>(gy[0].data<T>(), gx[0]->data<T>(), a, b, m);
-      });
+      on_device(
+          gy[0], "swap_leading_dims backward",
+          [&] { swap_leading_dims_backward_cuda(gy[0].data<float>(), gx[0]->data<float>(), a, b, m); },
+          [&](auto z) {
+            using T = decltype(z);
+            swap_leading_dims_backward_cpu<T>(gy[0].data<T>(), gx[0]->data<T>(), a, b, m);
+          });
     });
   }
   return y;

@@ -8,21 +8,25 @@
 // (per-thread sequential, fixed warp-shuffle tree, fixed cross-warp step, fixed order over partials), so
 // results are deterministic run to run on a given GPU (the split depends on its SM count and on the
 // kernels' occupancy). Accumulation is in double, as the CPU reference. The elementwise kernels (apply,
-// dx) run over all N·C·S elements.
+// dx) run over all N·C·S elements. Synchronised batch norm runs the same partial kernels, but the
+// finalize kernels only write the channel sums, which the caller all-reduces before the small finish
+// kernels (the one-launch path for splits == 1 is not used there: the all-reduce sits between its passes).
+// Nothing here allocates: the partials live in the caller's scratch (batch_norm_cuda_scratch_size).
 #include <algorithm>
 #include <climits>
 #include <cstdint>
 
 #include "engine/check.h"
-#include "engine/tensor.h"
 #include "kernels/batch_norm.h"
+#include "kernels/block_reduce.cuh"
 #include "kernels/cuda_utils.cuh"
+#include "kernels/vector_io.cuh"
 
 namespace spikegrad {
 
 namespace {
 
-// Reduction blocks: 256 threads (a multiple of the warp size, which block_sum2 relies on), each keeping
+// Reduction blocks: 256 threads (a multiple of the warp size, as block_reduce_each needs), each keeping
 // kUnroll independent loads in flight per step.
 constexpr int kReduceBlock = 256;
 constexpr int kUnroll = 4;
@@ -84,44 +88,12 @@ struct ChannelCursor {
   }
 };
 
-template <class F> __device__ __forceinline__ void for_each_float(float v, F&& f) { f(v); }
-template <class F> __device__ __forceinline__ void for_each_float(const float4& v, F&& f) {
-  f(v.x);
-  f(v.y);
-  f(v.z);
-  f(v.w);
-}
-template <class F> __device__ __forceinline__ void for_each_float_pair(float a, float b, F&& f) { f(a, b); }
-template <class F> __device__ __forceinline__ void for_each_float_pair(const float4& a, const float4& b, F&& f) {
-  f(a.x, b.x);
-  f(a.y, b.y);
-  f(a.z, b.z);
-  f(a.w, b.w);
-}
-
-__device__ __forceinline__ double warp_sum(double v) {
-  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
-  return v;
-}
-
-// Sums of a and b over the block (fixed tree: warp shuffles, then warp 0 over the per-warp sums), valid in
-// thread 0. blockDim.x must be a multiple of 32 and the whole block must call it; calling it again needs a
-// __syncthreads() in between (warp 0 may still be reading the scratch).
-__device__ void block_sum2(double& a, double& b) {
-  __shared__ double scratch_a[32], scratch_b[32];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  a = warp_sum(a);
-  b = warp_sum(b);
-  if (lane == 0) {
-    scratch_a[warp] = a;
-    scratch_b[warp] = b;
-  }
-  __syncthreads();
-  if (warp == 0) {
-    const bool live = lane < int(blockDim.x >> 5);
-    a = warp_sum(live ? scratch_a[lane] : 0.0);
-    b = warp_sum(live ? scratch_b[lane] : 0.0);
-  }
+// Sums of a and b over the block (kernels/block_reduce.cuh: fixed order, valid in every thread).
+__device__ __forceinline__ void block_sum2(double& a, double& b) {
+  double sums[2] = {a, b};
+  block_reduce_each<kReduceBlock>(sums, SumOp{});
+  a = sums[0];
+  b = sums[1];
 }
 
 // Block b = c·splits + k reduces the k-th of `splits` contiguous ranges of channel c's `units` units.
@@ -167,7 +139,7 @@ __device__ __forceinline__ double stats_thread_sum(const V* __restrict__ x, int6
 }
 
 __device__ __forceinline__ double finish_mean(double sum, int64_t c, int64_t M, double* mean, float* save_mean) {
-  const double m = sum / double(M);
+  const double m = bn_mean(sum, M);
   if (mean) mean[c] = m;
   save_mean[c] = float(m);
   return m;
@@ -177,7 +149,7 @@ __device__ __forceinline__ double finish_mean(double sum, int64_t c, int64_t M, 
 __device__ __forceinline__ void finish_var(double sum, int64_t c, int64_t M, float momentum, float eps,
                                            const float* save_mean, float* running_mean, float* running_var,
                                            float* save_invstd) {
-  const double var = sum / double(M);
+  const double var = bn_variance(sum, M);
   save_invstd[c] = float(1.0 / sqrt(var + double(eps)));
   bn_update_running<float>(running_mean[c], running_var[c], save_mean[c], float(var), M, momentum);
 }
@@ -189,9 +161,8 @@ __global__ void __launch_bounds__(kReduceBlock)
                             const double* __restrict__ mean, double* __restrict__ partial) {
   int64_t c, begin, end;
   block_range(units, splits, c, begin, end);
-  double acc = stats_thread_sum<V, kSquares>(x, begin, end, c, C, S, kSquares ? mean[c] : 0.0);
-  double unused = 0.0;
-  block_sum2(acc, unused);
+  const double m = kSquares ? mean[c] : 0.0;
+  const double acc = block_sum<kReduceBlock>(stats_thread_sum<V, kSquares>(x, begin, end, c, C, S, m));
   if (threadIdx.x == 0) partial[blockIdx.x] = acc;
 }
 
@@ -203,15 +174,11 @@ __global__ void __launch_bounds__(kReduceBlock)
     bn_stats_fused_kernel(const V* __restrict__ x, int64_t units, int64_t C, int64_t S, int64_t M, float momentum,
                           float eps, float* __restrict__ running_mean, float* __restrict__ running_var,
                           float* __restrict__ save_mean, float* __restrict__ save_invstd) {
-  __shared__ double shared_mean;
   const int64_t c = blockIdx.x;
-  double acc = stats_thread_sum<V, false>(x, 0, units, c, C, S, 0.0), unused = 0.0;
-  block_sum2(acc, unused);
-  if (threadIdx.x == 0) shared_mean = finish_mean(acc, c, M, nullptr, save_mean);
-  __syncthreads();  // also orders block_sum2's scratch reads above before its writes below
-  acc = stats_thread_sum<V, true>(x, 0, units, c, C, S, shared_mean);
-  unused = 0.0;
-  block_sum2(acc, unused);
+  const double sum = block_sum<kReduceBlock>(stats_thread_sum<V, false>(x, 0, units, c, C, S, 0.0));
+  const double mean = bn_mean(sum, M);  // every thread has the sum
+  if (threadIdx.x == 0) finish_mean(sum, c, M, nullptr, save_mean);
+  const double acc = block_sum<kReduceBlock>(stats_thread_sum<V, true>(x, 0, units, c, C, S, mean));
   if (threadIdx.x == 0) finish_var(acc, c, M, momentum, eps, save_mean, running_mean, running_var, save_invstd);
 }
 
@@ -224,7 +191,7 @@ __device__ __forceinline__ bool finalize_channel(const double* __restrict__ part
   const int lane = threadIdx.x & 31;
   double s = 0.0;
   for (int k = lane; k < splits; k += 32) s += partial[c * splits + k];
-  sum = warp_sum(s);  // valid in lane 0
+  sum = warp_sum(s);
   return true;
 }
 
@@ -295,13 +262,18 @@ __device__ __forceinline__ void backward_thread_sums(const V* __restrict__ x, co
   }
 }
 
-// Channel sums (Σdy, Σdy·xhat) into channel_sums[c], channel_sums[C + c]; the parameter gradients
-// accumulate when wanted.
+// Channel sums (Σdy, Σdy·xhat) into channel_sums[c], channel_sums[C + c] (float, for the dx kernel) or
+// totals[c], totals[C + c] (double, to be all-reduced first); the parameter gradients accumulate when
+// wanted.
 __device__ __forceinline__ void finish_backward(double sum_dy, double sum_dy_xhat, int64_t c, int64_t C,
-                                                float* channel_sums, float* gweight, float* gbias) {
+                                                float* channel_sums, double* totals, float* gweight, float* gbias) {
   if (channel_sums) {
     channel_sums[c] = float(sum_dy);
     channel_sums[C + c] = float(sum_dy_xhat);
+  }
+  if (totals) {
+    totals[c] = sum_dy;
+    totals[C + c] = sum_dy_xhat;
   }
   if (gweight) gweight[c] += float(sum_dy_xhat);
   if (gbias) gbias[c] += float(sum_dy);
@@ -314,7 +286,7 @@ __global__ void __launch_bounds__(kReduceBlock)
     bn_backward_partial_kernel(const V* __restrict__ x, const V* __restrict__ gy, const float* __restrict__ save_mean,
                                const float* __restrict__ save_invstd, int64_t units, int64_t C, int64_t S, int splits,
                                double* __restrict__ partial, bool fused, float* __restrict__ channel_sums,
-                               float* __restrict__ gweight, float* __restrict__ gbias) {
+                               double* __restrict__ totals, float* __restrict__ gweight, float* __restrict__ gbias) {
   int64_t c, begin, end;
   block_range(units, splits, c, begin, end);
   double sum_dy, sum_dy_xhat;
@@ -322,7 +294,7 @@ __global__ void __launch_bounds__(kReduceBlock)
   block_sum2(sum_dy, sum_dy_xhat);
   if (threadIdx.x != 0) return;
   if (fused) {
-    finish_backward(sum_dy, sum_dy_xhat, c, C, channel_sums, gweight, gbias);
+    finish_backward(sum_dy, sum_dy_xhat, c, C, channel_sums, totals, gweight, gbias);
   } else {
     partial[blockIdx.x] = sum_dy;
     partial[C * splits + blockIdx.x] = sum_dy_xhat;
@@ -330,49 +302,99 @@ __global__ void __launch_bounds__(kReduceBlock)
 }
 
 __global__ void bn_finalize_backward_kernel(const double* __restrict__ partial, int splits, int64_t C,
-                                            float* __restrict__ channel_sums, float* __restrict__ gweight,
-                                            float* __restrict__ gbias) {
+                                            float* __restrict__ channel_sums, double* __restrict__ totals,
+                                            float* __restrict__ gweight, float* __restrict__ gbias) {
   int64_t c;
   double sum_dy = 0.0, sum_dy_xhat = 0.0;  // both set: the two finalize calls test the same channel
   if (!finalize_channel(partial, splits, C, c, sum_dy)) return;
   finalize_channel(partial + C * splits, splits, C, c, sum_dy_xhat);
   if (threadIdx.x & 31) return;
-  finish_backward(sum_dy, sum_dy_xhat, c, C, channel_sums, gweight, gbias);
+  finish_backward(sum_dy, sum_dy_xhat, c, C, channel_sums, totals, gweight, gbias);
 }
 
-// channel_sums is read only in training mode (eval dx needs no reduction) and may be null otherwise.
+// channel_sums (float: this GPU's own sums; double: all replicas' sums, synchronised batch norm) is read
+// only in training mode (eval dx needs no reduction) and may be null otherwise. M: elements per channel.
+template <class Sum>
 __global__ void bn_input_grad_kernel(const float* x, const float* weight, const float* save_mean,
-                                     const float* save_invstd, const float* gy, const float* channel_sums, int64_t n,
-                                     int64_t N, int64_t C, int64_t S, bool training, float* gx) {
+                                     const float* save_invstd, const float* gy, const Sum* channel_sums, int64_t n,
+                                     int64_t M, int64_t C, int64_t S, bool training, float* gx) {
   SG_GRID_STRIDE(i, n) {
     const int64_t c = bn_channel_of(i, C, S);
-    const float sum_dy = training ? channel_sums[c] : 0.f;
-    const float sum_dy_xhat = training ? channel_sums[C + c] : 0.f;
+    const float sum_dy = training ? float(channel_sums[c]) : 0.f;
+    const float sum_dy_xhat = training ? float(channel_sums[C + c]) : 0.f;
     gx[i] += bn_input_grad<float>(training, x[i], gy[i], save_mean[c], save_invstd[c], weight[c], sum_dy, sum_dy_xhat,
-                                  N * S);
+                                  M);
   }
 }
 
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+// Synchronised statistics: the channel sums of `splits` partials each (one warp per channel).
+__global__ void bn_finalize_sum_kernel(const double* __restrict__ partial, int splits, int64_t C,
+                                       double* __restrict__ sums) {
+  int64_t c;
+  double sum;
+  if (!finalize_channel(partial, splits, C, c, sum) || (threadIdx.x & 31)) return;
+  sums[c] = sum;
+}
 
-// Scratch from the caching allocator, released in stream order when the Tensor goes out of scope (after
-// the launches that use it are queued; everything runs on the default stream).
-Tensor scratch_doubles(int64_t count) { return Tensor::empty({count}, DType::F64, Device::CUDA); }
+// Synchronised statistics, from all replicas' sums: the means (in place) and save_mean ...
+__global__ void bn_finish_mean_kernel(double* sums_to_mean, int64_t C, int64_t M, float* save_mean) {
+  SG_GRID_STRIDE(c, C) finish_mean(sums_to_mean[c], c, M, sums_to_mean, save_mean);
+}
+
+// ... then invstd and the running buffers' step.
+__global__ void bn_finish_var_kernel(const double* squares, int64_t C, int64_t M, float momentum, float eps,
+                                     const float* save_mean, float* running_mean, float* running_var,
+                                     float* save_invstd) {
+  SG_GRID_STRIDE(c, C) finish_var(squares[c], c, M, momentum, eps, save_mean, running_mean, running_var, save_invstd);
+}
+
+// The float4 paths read whole channel runs: S % 4 == 0 and every pointer 16-byte aligned.
+bool use_float4(int64_t S, const void* a, const void* b = nullptr) {
+  return S % 4 == 0 && is_aligned16(a) && (!b || is_aligned16(b));
+}
 
 unsigned finalize_grid(int64_t C) { return unsigned(ceil_div(C, kChannelsPerFinalizeBlock)); }
 
-// Training statistics for unit type V (S and units counted in V): four launches (partial sums, means,
-// partial squared deviations, variances), or one when the split is 1.
-template <class V>
-void train_stats(const float* x, int64_t N, int64_t C, int64_t S, float momentum, float eps, float* running_mean,
-                 float* running_var, float* save_mean, float* save_invstd) {
-  constexpr int64_t width = sizeof(V) / sizeof(float);
-  const int64_t Su = S / width, units = N * Su, M = N * S;
+// Units of V per channel (S and units counted in V).
+template <class V> int64_t units_of(int64_t N, int64_t S) { return N * (S / int64_t(sizeof(V) / sizeof(float))); }
+
+// Blocks per channel of the statistics and backward reductions for unit type V; the occupancy of both
+// statistics passes is taken, as they share one split.
+template <class V> int stats_splits(int64_t N, int64_t C, int64_t S) {
   static const int per_sm = std::min(resident_blocks_per_sm(bn_stats_partial_kernel<V, false>),
                                      resident_blocks_per_sm(bn_stats_partial_kernel<V, true>));
-  const int splits = choose_splits(C, units, int64_t(sm_count()) * per_sm);
+  return choose_splits(C, units_of<V>(N, S), int64_t(sm_count()) * per_sm);
+}
+template <class V> int backward_splits(int64_t N, int64_t C, int64_t S) {
+  static const int per_sm = resident_blocks_per_sm(bn_backward_partial_kernel<V>);
+  return choose_splits(C, units_of<V>(N, S), int64_t(sm_count()) * per_sm);
+}
+
+// Scratch doubles each reduction needs at `splits`: the forward's C·splits partials (reused by both passes:
+// the finalize of the first reads them before the second writes, in stream order) plus the C means in
+// double; the backward's Σdy and Σdy·xhat partials. splits == 1 needs none (one fused launch, or the
+// partial kernel writing the channel sums directly).
+int64_t stats_scratch(int64_t C, int splits) { return splits == 1 ? 0 : C * splits + C; }
+int64_t backward_scratch(int64_t C, int splits) { return splits == 1 ? 0 : 2 * C * splits; }
+
+int64_t checked_blocks(int64_t C, int splits, const char* what) {
   const int64_t blocks = C * splits;
-  SG_CHECK(blocks <= INT_MAX, "batch_norm (cuda): " << C << " channels exceed the grid limit");
+  SG_CHECK(blocks <= INT_MAX, what << " (cuda): " << C << " channels exceed the grid limit");
+  return blocks;
+}
+void check_scratch(int64_t needed, int64_t given, const char* what) {
+  SG_CHECK(given >= needed, what << " (cuda): scratch holds " << given << " doubles, needs " << needed
+                                 << " (batch_norm_cuda_scratch_size)");
+}
+
+// Training statistics for unit type V: four launches (partial sums, means, partial squared deviations,
+// variances), or one when the split is 1.
+template <class V>
+void train_stats(const float* x, int64_t N, int64_t C, int64_t S, float momentum, float eps, float* running_mean,
+                 float* running_var, float* save_mean, float* save_invstd, double* scratch, int64_t scratch_size) {
+  const int64_t Su = S / int64_t(sizeof(V) / sizeof(float)), units = N * Su, M = N * S;
+  const int splits = stats_splits<V>(N, C, S);
+  const int64_t blocks = checked_blocks(C, splits, "batch_norm");
   const V* xv = reinterpret_cast<const V*>(x);
   if (splits == 1) {
     bn_stats_fused_kernel<V><<<unsigned(C), kReduceBlock>>>(xv, units, C, Su, M, momentum, eps, running_mean,
@@ -380,10 +402,8 @@ void train_stats(const float* x, int64_t N, int64_t C, int64_t S, float momentum
     SG_LAUNCH_CHECK();
     return;
   }
-  // C·splits partials (reused by both passes: the finalize of the first reads them before the second
-  // writes, in stream order), then the C means in double.
-  Tensor scratch = scratch_doubles(blocks + C);
-  double* partial = scratch.data<double>();
+  check_scratch(stats_scratch(C, splits), scratch_size, "batch_norm");
+  double* partial = scratch;
   double* mean = partial + blocks;
   bn_stats_partial_kernel<V, false><<<unsigned(blocks), kReduceBlock>>>(xv, units, C, Su, splits, nullptr, partial);
   SG_LAUNCH_CHECK();
@@ -396,62 +416,146 @@ void train_stats(const float* x, int64_t N, int64_t C, int64_t S, float momentum
   SG_LAUNCH_CHECK();
 }
 
-// Backward channel sums for unit type V: partials + finalize, or one launch when the split is 1.
+// One synchronised statistics pass for unit type V: per-channel Σx (kSquares false) or Σ(x − mean)² into
+// out (C doubles). With splits == 1 block c's partial is channel c's sum and goes straight to out.
+template <class V, bool kSquares>
+void channel_pass(const float* x, int64_t N, int64_t C, int64_t S, const double* mean, double* out, double* scratch,
+                  int64_t scratch_size) {
+  const int64_t Su = S / int64_t(sizeof(V) / sizeof(float)), units = N * Su;
+  const int splits = stats_splits<V>(N, C, S);
+  const int64_t blocks = checked_blocks(C, splits, "batch_norm");
+  if (splits > 1) check_scratch(blocks, scratch_size, "batch_norm");
+  double* partial = splits == 1 ? out : scratch;
+  bn_stats_partial_kernel<V, kSquares><<<unsigned(blocks), kReduceBlock>>>(reinterpret_cast<const V*>(x), units, C,
+                                                                           Su, splits, mean, partial);
+  SG_LAUNCH_CHECK();
+  if (splits == 1) return;
+  bn_finalize_sum_kernel<<<finalize_grid(C), kFinalizeBlock>>>(partial, splits, C, out);
+  SG_LAUNCH_CHECK();
+}
+
+// Backward channel sums for unit type V: partials + finalize, or one launch when the split is 1. The sums
+// go to channel_sums (float, this GPU's) or totals (double, to be all-reduced); gweight, gbias accumulate.
 template <class V>
 void backward_sums(const float* x, const float* save_mean, const float* save_invstd, const float* gy, int64_t N,
-                   int64_t C, int64_t S, float* channel_sums, float* gweight, float* gbias) {
-  constexpr int64_t width = sizeof(V) / sizeof(float);
-  const int64_t Su = S / width, units = N * Su;
-  static const int per_sm = resident_blocks_per_sm(bn_backward_partial_kernel<V>);
-  const int splits = choose_splits(C, units, int64_t(sm_count()) * per_sm);
-  const int64_t blocks = C * splits;
-  SG_CHECK(blocks <= INT_MAX, "batch_norm backward (cuda): " << C << " channels exceed the grid limit");
+                   int64_t C, int64_t S, float* channel_sums, double* totals, float* gweight, float* gbias,
+                   double* scratch, int64_t scratch_size) {
+  const int64_t Su = S / int64_t(sizeof(V) / sizeof(float)), units = N * Su;
+  const int splits = backward_splits<V>(N, C, S);
+  const int64_t blocks = checked_blocks(C, splits, "batch_norm backward");
   const bool fused = splits == 1;
-  Tensor scratch;  // Σdy partials, then Σdy·xhat partials
-  if (!fused) scratch = scratch_doubles(2 * blocks);
-  double* partial = fused ? nullptr : scratch.data<double>();
+  if (!fused) check_scratch(backward_scratch(C, splits), scratch_size, "batch_norm backward");
+  double* partial = fused ? nullptr : scratch;  // Σdy partials, then Σdy·xhat partials
   bn_backward_partial_kernel<V><<<unsigned(blocks), kReduceBlock>>>(
       reinterpret_cast<const V*>(x), reinterpret_cast<const V*>(gy), save_mean, save_invstd, units, C, Su, splits,
-      partial, fused, channel_sums, gweight, gbias);
+      partial, fused, channel_sums, totals, gweight, gbias);
   SG_LAUNCH_CHECK();
   if (fused) return;
-  bn_finalize_backward_kernel<<<finalize_grid(C), kFinalizeBlock>>>(partial, splits, C, channel_sums, gweight, gbias);
+  bn_finalize_backward_kernel<<<finalize_grid(C), kFinalizeBlock>>>(partial, splits, C, channel_sums, totals, gweight,
+                                                                    gbias);
   SG_LAUNCH_CHECK();
 }
 
 }  // namespace
 
+int64_t batch_norm_cuda_scratch_size(int64_t N, int64_t C, int64_t S) {
+  if (N * C * S == 0) return 0;
+  int64_t size = std::max(stats_scratch(C, stats_splits<float>(N, C, S)),
+                          backward_scratch(C, backward_splits<float>(N, C, S)));
+  if (S % 4 == 0)  // the float4 paths split their own way (fewer, wider units)
+    size = std::max({size, stats_scratch(C, stats_splits<float4>(N, C, S)),
+                     backward_scratch(C, backward_splits<float4>(N, C, S))});
+  return size;
+}
+
 void batch_norm_forward_cuda(const float* x, const float* weight, const float* bias, float* running_mean,
                              float* running_var, int64_t N, int64_t C, int64_t S, bool training, float momentum,
-                             float eps, float* y, float* save_mean, float* save_invstd) {
+                             float eps, float* y, float* save_mean, float* save_invstd, double* scratch,
+                             int64_t scratch_size) {
   if (C == 0) return;
   if (training) {
-    if (S % 4 == 0 && aligned16(x))
-      train_stats<float4>(x, N, C, S, momentum, eps, running_mean, running_var, save_mean, save_invstd);
+    if (use_float4(S, x))
+      train_stats<float4>(x, N, C, S, momentum, eps, running_mean, running_var, save_mean, save_invstd, scratch,
+                          scratch_size);
     else
-      train_stats<float>(x, N, C, S, momentum, eps, running_mean, running_var, save_mean, save_invstd);
+      train_stats<float>(x, N, C, S, momentum, eps, running_mean, running_var, save_mean, save_invstd, scratch,
+                         scratch_size);
   } else {
     SG_LAUNCH_1D(bn_eval_stats_kernel, C, running_mean, running_var, C, eps, save_mean, save_invstd);
   }
-  if (!y) return;  // statistics only (the fused BN + neuron op applies them itself)
-  const int64_t n = N * C * S;
-  SG_LAUNCH_1D(bn_apply_kernel, n, x, weight, bias, save_mean, save_invstd, n, C, S, y);
+  if (y) batch_norm_apply_cuda(x, weight, bias, save_mean, save_invstd, N, C, S, y);  // null: statistics only
 }
 
 void batch_norm_backward_cuda(const float* x, const float* weight, const float* save_mean, const float* save_invstd,
                               const float* gy, int64_t N, int64_t C, int64_t S, bool training, float* channel_sums,
-                              float* gx, float* gweight, float* gbias) {
+                              float* gx, float* gweight, float* gbias, double* scratch, int64_t scratch_size) {
   if (C == 0) return;
   if (training || gweight || gbias) {
-    if (S % 4 == 0 && aligned16(x) && aligned16(gy))
-      backward_sums<float4>(x, save_mean, save_invstd, gy, N, C, S, channel_sums, gweight, gbias);
+    if (use_float4(S, x, gy))
+      backward_sums<float4>(x, save_mean, save_invstd, gy, N, C, S, channel_sums, nullptr, gweight, gbias, scratch,
+                            scratch_size);
     else
-      backward_sums<float>(x, save_mean, save_invstd, gy, N, C, S, channel_sums, gweight, gbias);
+      backward_sums<float>(x, save_mean, save_invstd, gy, N, C, S, channel_sums, nullptr, gweight, gbias, scratch,
+                           scratch_size);
   }
   if (gx) {
     const int64_t n = N * C * S;
-    SG_LAUNCH_1D(bn_input_grad_kernel, n, x, weight, save_mean, save_invstd, gy, channel_sums, n, N, C, S, training, gx);
+    SG_LAUNCH_1D(bn_input_grad_kernel<float>, n, x, weight, save_mean, save_invstd, gy, channel_sums, n, N * S, C, S,
+                 training, gx);
   }
+}
+
+void batch_norm_channel_sums_cuda(const float* x, int64_t N, int64_t C, int64_t S, double* sums, double* scratch,
+                                  int64_t scratch_size) {
+  if (C == 0) return;
+  if (use_float4(S, x))
+    channel_pass<float4, false>(x, N, C, S, nullptr, sums, scratch, scratch_size);
+  else
+    channel_pass<float, false>(x, N, C, S, nullptr, sums, scratch, scratch_size);
+}
+
+void batch_norm_finish_mean_cuda(double* sums_to_mean, int64_t C, int64_t M, float* save_mean) {
+  SG_LAUNCH_1D(bn_finish_mean_kernel, C, sums_to_mean, C, M, save_mean);
+}
+
+void batch_norm_channel_squares_cuda(const float* x, int64_t N, int64_t C, int64_t S, const double* mean,
+                                     double* squares, double* scratch, int64_t scratch_size) {
+  if (C == 0) return;
+  if (use_float4(S, x))
+    channel_pass<float4, true>(x, N, C, S, mean, squares, scratch, scratch_size);
+  else
+    channel_pass<float, true>(x, N, C, S, mean, squares, scratch, scratch_size);
+}
+
+void batch_norm_finish_stats_cuda(const double* squares, int64_t C, int64_t M, float momentum, float eps,
+                                  const float* save_mean, float* running_mean, float* running_var,
+                                  float* save_invstd) {
+  SG_LAUNCH_1D(bn_finish_var_kernel, C, squares, C, M, momentum, eps, save_mean, running_mean, running_var,
+               save_invstd);
+}
+
+void batch_norm_apply_cuda(const float* x, const float* weight, const float* bias, const float* save_mean,
+                           const float* save_invstd, int64_t N, int64_t C, int64_t S, float* y) {
+  const int64_t n = N * C * S;
+  SG_LAUNCH_1D(bn_apply_kernel, n, x, weight, bias, save_mean, save_invstd, n, C, S, y);
+}
+
+void batch_norm_backward_sums_cuda(const float* x, const float* save_mean, const float* save_invstd, const float* gy,
+                                   int64_t N, int64_t C, int64_t S, double* sums, float* gweight, float* gbias,
+                                   double* scratch, int64_t scratch_size) {
+  if (C == 0) return;
+  if (use_float4(S, x, gy))
+    backward_sums<float4>(x, save_mean, save_invstd, gy, N, C, S, nullptr, sums, gweight, gbias, scratch,
+                          scratch_size);
+  else
+    backward_sums<float>(x, save_mean, save_invstd, gy, N, C, S, nullptr, sums, gweight, gbias, scratch, scratch_size);
+}
+
+void batch_norm_input_grad_cuda(const float* x, const float* weight, const float* save_mean, const float* save_invstd,
+                                const float* gy, const double* sums, int64_t N, int64_t C, int64_t S, int64_t M,
+                                float* gx) {
+  const int64_t n = N * C * S;
+  SG_LAUNCH_1D(bn_input_grad_kernel<double>, n, x, weight, save_mean, save_invstd, gy, sums, n, M, C, S, true, gx);
 }
 
 }  // namespace spikegrad

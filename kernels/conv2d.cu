@@ -9,8 +9,9 @@
 //   synchronisation), keeping the best one that is deterministic and fits kMaxWorkspaceBytes: a run
 //   with the same seed then gives the same bits, which the project promises. Chosen once per shape and
 //   cached together with the descriptors.
-// - Workspace comes from the caching allocator as a Tensor, released in stream order (every CUDA call
-//   here runs on the default stream), so a warm training step makes no cudaMalloc.
+// - Workspace is the caller's (the op glue takes it from the caching allocator, released in stream order:
+//   every CUDA call here runs on the default stream), so a warm training step makes no cudaMalloc; the
+//   *_workspace_bytes queries give the size the chosen algorithms need.
 // - Backward uses beta = 1 everywhere: gradients accumulate into the buffers the tape hands us.
 #include <algorithm>
 #include <array>
@@ -20,7 +21,6 @@
 #include <vector>
 
 #include "engine/cuda_handles.h"
-#include "engine/tensor.h"
 #include "kernels/conv2d.h"
 #include "kernels/cuda_utils.cuh"
 
@@ -160,32 +160,46 @@ ConvPlan& plan_for(const Conv2dShape& s) {
   return *plans.emplace(key, std::move(plan)).first->second;
 }
 
-// Scratch memory from the caching allocator; the Tensor keeps it alive until the launches are queued.
-Tensor workspace(size_t bytes) { return Tensor::empty({int64_t(bytes)}, DType::U8, Device::CUDA); }
+void check_workspace(const char* op, size_t have, size_t need) {
+  SG_CHECK(have >= need, op << ": the cuDNN workspace has " << have << " bytes, needs " << need
+                            << " (size it with the pass's *_workspace_bytes query for the same shape)");
+}
+
+size_t backward_bytes(const ConvPlan& plan, bool want_gx, bool want_gw) {
+  size_t bytes = 0;  // the passes run one after another, so they share one workspace
+  if (want_gx) bytes = std::max(bytes, plan.backward_data_bytes);
+  if (want_gw) bytes = std::max(bytes, plan.backward_filter_bytes);
+  return bytes;
+}
 
 }  // namespace
 
-void conv2d_forward_cuda(const float* x, const float* w, const float* b, float* y, const Conv2dShape& s) {
+size_t conv2d_forward_cuda_workspace_bytes(const Conv2dShape& s) { return plan_for(s).forward_bytes; }
+
+size_t conv2d_backward_cuda_workspace_bytes(const Conv2dShape& s, bool want_gx, bool want_gw) {
+  return backward_bytes(plan_for(s), want_gx, want_gw);
+}
+
+void conv2d_forward_cuda(const float* x, const float* w, const float* b, float* y, const Conv2dShape& s,
+                         void* workspace, size_t workspace_bytes) {
   ConvPlan& plan = plan_for(s);
+  check_workspace("conv2d_forward_cuda", workspace_bytes, plan.forward_bytes);
   cudnnHandle_t h = cudnn_handle();
   const float one = 1.f, zero = 0.f;
-  Tensor scratch = workspace(plan.forward_bytes);
   CUDNN_CHECK(cudnnConvolutionForward(h, &one, plan.x.handle, x, plan.w.handle, w, plan.conv.handle, plan.forward_algo,
-                                      plan.forward_bytes ? scratch.raw_data() : nullptr, plan.forward_bytes, &zero,
+                                      plan.forward_bytes ? workspace : nullptr, plan.forward_bytes, &zero,
                                       plan.y.handle, y));
   if (b) CUDNN_CHECK(cudnnAddTensor(h, &one, plan.bias.handle, b, &one, plan.y.handle, y));
 }
 
 void conv2d_backward_cuda(const float* x, const float* w, const float* gy, float* gx, float* gw, float* gb,
-                          const Conv2dShape& s) {
+                          const Conv2dShape& s, void* workspace, size_t workspace_bytes) {
   ConvPlan& plan = plan_for(s);
+  const size_t bytes = backward_bytes(plan, gx != nullptr, gw != nullptr);
+  check_workspace("conv2d_backward_cuda", workspace_bytes, bytes);
   cudnnHandle_t h = cudnn_handle();
   const float one = 1.f;  // alpha = 1 and beta = 1: accumulate
-  size_t bytes = 0;
-  if (gx) bytes = std::max(bytes, plan.backward_data_bytes);
-  if (gw) bytes = std::max(bytes, plan.backward_filter_bytes);
-  Tensor scratch = workspace(bytes);
-  void* scratch_ptr = bytes ? scratch.raw_data() : nullptr;
+  void* scratch_ptr = bytes ? workspace : nullptr;
   if (gb) CUDNN_CHECK(cudnnConvolutionBackwardBias(h, &one, plan.y.handle, gy, &one, plan.bias.handle, gb));
   if (gx)
     CUDNN_CHECK(cudnnConvolutionBackwardData(h, &one, plan.w.handle, w, plan.y.handle, gy, plan.conv.handle,

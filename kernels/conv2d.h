@@ -23,6 +23,7 @@
 //     given thread count).
 // CUDA: cuDNN, float32 with FMA-only math (no TF32), deterministic algorithms (see conv2d.cu).
 #pragma once
+#include <cstddef>
 #include <cstdint>
 
 #include "kernels/common.h"
@@ -74,8 +75,14 @@ template <class T> void im2col_cpu(const T* image, T* col, const Conv2dShape& s)
 template <class T> void col2im_add_cpu(const T* col, T* image, const Conv2dShape& s);
 
 // CUDA (cuDNN), float32. b / gx / gw / gb may be null; backward accumulates (beta = 1).
-void conv2d_forward_cuda(const float* x, const float* w, const float* b, float* y, const Conv2dShape& s);
+// Scratch is the caller's: `workspace` is device memory of workspace_bytes >= the *_workspace_bytes query for
+// the same shape (and, in backward, the same wanted gradients), null when that is 0; in use until the
+// launches have run (stream order: a caching allocator may release it right after the call).
+void conv2d_forward_cuda(const float* x, const float* w, const float* b, float* y, const Conv2dShape& s,
+                         void* workspace, size_t workspace_bytes);
+size_t conv2d_forward_cuda_workspace_bytes(const Conv2dShape& s);
 void conv2d_backward_cuda(const float* x, const float* w, const float* gy, float* gx, float* gw, float* gb,
-                          const Conv2dShape& s);
+                          const Conv2dShape& s, void* workspace, size_t workspace_bytes);
+size_t conv2d_backward_cuda_workspace_bytes(const Conv2dShape& s, bool want_gx, bool want_gw);
 
 }  // namespace spikegrad

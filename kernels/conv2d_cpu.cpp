@@ -183,7 +183,7 @@ void conv2d_backward_impl(const XIn* x, int levels, const T* w, const T* gy, T* 
         } else {
           image = x + n * image_size;
         }
-        const ConstMatrixMap<T> grad_out(gy + n * s.K * PQ, s.K, PQ);
+        const ConstMatrixMap<T> gy_matrix(gy + n * s.K * PQ, s.K, PQ);
         if (gw) {
           const T* col = image;
           if (!pointwise) {
@@ -191,14 +191,14 @@ void conv2d_backward_impl(const XIn* x, int levels, const T* w, const T* gy, T* 
             col = col_buffer.data();
           }
           MatrixMap<T> dw_local(dw_partials.data() + size_t(tid) * size_t(s.K * CRS), s.K, CRS);
-          dw_local.noalias() += grad_out * ConstMatrixMap<T>(col, CRS, PQ).transpose();
+          dw_local.noalias() += gy_matrix * ConstMatrixMap<T>(col, CRS, PQ).transpose();
         }
         if (gx) {
           if (pointwise) {
-            MatrixMap<T>(gx + n * image_size, s.C, PQ).noalias() += weights.transpose() * grad_out;
+            MatrixMap<T>(gx + n * image_size, s.C, PQ).noalias() += weights.transpose() * gy_matrix;
           } else {
             MatrixMap<T> col_grad(col_buffer.data(), CRS, PQ);  // the im2col above is no longer needed
-            col_grad.noalias() = weights.transpose() * grad_out;
+            col_grad.noalias() = weights.transpose() * gy_matrix;
             col2im_add_cpu(col_buffer.data(), gx + n * image_size, s);
           }
         }

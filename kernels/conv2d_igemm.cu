@@ -29,23 +29,37 @@ __global__ void igemm_sum_splits(const float* ws, int splits, int64_t numel, flo
 
 template <class TIn>
 void conv2d_igemm_forward_cuda(const TIn* x, float x_scale, const float* w, const float* b, float* y,
-                               const Conv2dShape& s, ConvMath math) {
-  const igemm::ConvIdx idx = igemm::to_conv_idx(s, "conv2d_igemm_forward");
+                               const Conv2dShape& s, ConvMath math, void* workspace, size_t workspace_bytes) {
+  const char* op = "conv2d_igemm_forward";
+  const igemm::ConvIdx idx = igemm::to_conv_idx(s, op);
   if constexpr (std::is_same_v<TIn, float>)
-    SG_CHECK(x_scale == 1.f, "conv2d_igemm_forward: x_scale must be 1 for float x, got " << x_scale);
+    SG_CHECK(x_scale == 1.f, op << ": x_scale must be 1 for float x, got " << x_scale);
   igemm::run_igemm<igemm::FwdView>(idx, x, x_scale, w, 1.f, y, b, /*bias_div*/ s.P * s.Q, /*accumulate*/ false,
-                                   math == ConvMath::tf32);
+                                   math == ConvMath::tf32, workspace, workspace_bytes, op);
 }
 
-void conv2d_igemm_backward_data_cuda(const float* w, const float* gy, float* gx, const Conv2dShape& s, ConvMath math) {
-  const igemm::ConvIdx idx = igemm::to_conv_idx(s, "conv2d_igemm_backward_data");
+size_t conv2d_igemm_forward_workspace_bytes(const Conv2dShape& s, ConvMath math) {
+  return igemm::igemm_workspace_bytes<igemm::FwdView>(igemm::to_conv_idx(s, "conv2d_igemm_forward"),
+                                                      math == ConvMath::tf32);
+}
+
+void conv2d_igemm_backward_data_cuda(const float* w, const float* gy, float* gx, const Conv2dShape& s, ConvMath math,
+                                     void* workspace, size_t workspace_bytes) {
+  const char* op = "conv2d_igemm_backward_data";
+  const igemm::ConvIdx idx = igemm::to_conv_idx(s, op);
   if (s.N * s.P * s.Q == 0 || s.K == 0) return;  // nothing reaches gx: it keeps its values
-  igemm::run_igemm<igemm::DgradView>(idx, gy, 1.f, w, 1.f, gx, nullptr, 1, /*accumulate*/ true, math == ConvMath::tf32);
+  igemm::run_igemm<igemm::DgradView>(idx, gy, 1.f, w, 1.f, gx, nullptr, 1, /*accumulate*/ true, math == ConvMath::tf32,
+                                     workspace, workspace_bytes, op);
+}
+
+size_t conv2d_igemm_backward_data_workspace_bytes(const Conv2dShape& s, ConvMath math) {
+  return igemm::igemm_workspace_bytes<igemm::DgradView>(igemm::to_conv_idx(s, "conv2d_igemm_backward_data"),
+                                                        math == ConvMath::tf32);
 }
 
 template void conv2d_igemm_forward_cuda<float>(const float*, float, const float*, const float*, float*,
-                                               const Conv2dShape&, ConvMath);
+                                               const Conv2dShape&, ConvMath, void*, size_t);
 template void conv2d_igemm_forward_cuda<uint8_t>(const uint8_t*, float, const float*, const float*, float*,
-                                                 const Conv2dShape&, ConvMath);
+                                                 const Conv2dShape&, ConvMath, void*, size_t);
 
 }  // namespace spikegrad

@@ -20,6 +20,7 @@
 // tests/test_conv2d_igemm.cpp can run the exact tile decomposition on the CPU against the reference.
 #pragma once
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 
 #include "engine/check.h"
@@ -31,14 +32,23 @@ namespace spikegrad {
 enum class ConvMath { fp32, tf32 };  // tf32: tensor-core MMA with TF32 inputs, fp32 accumulate
 
 // Device pointers, default stream; TIn = float or uint8_t. y = conv(x, w) + b (b may be null).
+// Scratch is the caller's: `workspace` is device memory of workspace_bytes >= the pass's *_workspace_bytes
+// for the same shape and math (the split-K partials; null when that is 0), in use until the pass's launches
+// have run (stream order: a caching allocator may release it right after the call).
 template <class TIn>
 void conv2d_igemm_forward_cuda(const TIn* x, float x_scale, const float* w, const float* b, float* y,
-                               const Conv2dShape& s, ConvMath math);
-// gx += dgrad;  gw += wgrad and gb += Σ gy (each skipped when null).
-void conv2d_igemm_backward_data_cuda(const float* w, const float* gy, float* gx, const Conv2dShape& s, ConvMath math);
+                               const Conv2dShape& s, ConvMath math, void* workspace, size_t workspace_bytes);
+size_t conv2d_igemm_forward_workspace_bytes(const Conv2dShape& s, ConvMath math);
+// gx += dgrad.
+void conv2d_igemm_backward_data_cuda(const float* w, const float* gy, float* gx, const Conv2dShape& s, ConvMath math,
+                                     void* workspace, size_t workspace_bytes);
+size_t conv2d_igemm_backward_data_workspace_bytes(const Conv2dShape& s, ConvMath math);
+// gw += wgrad and gb += Σ gy (each skipped when null); the workspace holds the split-K partials of gw and
+// the per-group partial sums of gb, sized for the gradients wanted.
 template <class TIn>
 void conv2d_igemm_backward_weight_cuda(const TIn* x, float x_scale, const float* gy, float* gw, float* gb,
-                                       const Conv2dShape& s, ConvMath math);
+                                       const Conv2dShape& s, ConvMath math, void* workspace, size_t workspace_bytes);
+size_t conv2d_igemm_backward_weight_workspace_bytes(const Conv2dShape& s, ConvMath math, bool want_gw, bool want_gb);
 
 namespace igemm {
 

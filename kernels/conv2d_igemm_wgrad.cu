@@ -8,6 +8,7 @@
 // adds the group sums in group order.
 #include <type_traits>
 
+#include "kernels/block_reduce.cuh"
 #include "kernels/conv2d_igemm.cuh"
 
 namespace spikegrad {
@@ -30,16 +31,8 @@ __global__ void bias_grad_partial(const float* gy, int N, int K, int PQ, int gro
     if (pq >= PQ) pq -= PQ, ++n;
     n += dn;
   }
-  // Fixed-shape tree: warp shuffles, then warp sums added in warp order.
-  for (int offset = 16; offset > 0; offset >>= 1) sum += __shfl_down_sync(0xffffffffu, sum, offset);
-  __shared__ float warp_sums[kBiasThreads / 32];
-  if ((tid & 31) == 0) warp_sums[tid >> 5] = sum;
-  __syncthreads();
-  if (tid == 0) {
-    float total = 0.f;
-    for (int w = 0; w < kBiasThreads / 32; ++w) total += warp_sums[w];
-    partial[int64_t(k) * groups + g] = total;
-  }
+  const float total = block_sum<kBiasThreads>(sum);  // fixed tree (kernels/block_reduce.cuh)
+  if (tid == 0) partial[int64_t(k) * groups + g] = total;
 }
 
 __global__ void bias_grad_finish(const float* partial, int K, int groups, float* gb) {
@@ -50,37 +43,63 @@ __global__ void bias_grad_finish(const float* partial, int K, int groups, float*
   }
 }
 
-void bias_grad(const float* gy, float* gb, const igemm::ConvIdx& s) {
-  // Enough (k, group) blocks for two per SM; one group when K alone fills the device.
+// The bias reduction's image groups: enough (k, group) blocks for two per SM; one group when K alone fills
+// the device.
+struct BiasGroups {
+  int groups, per_group;
+};
+BiasGroups bias_groups(const igemm::ConvIdx& s) {
   const int64_t want = std::max<int64_t>(1, ceil_div(2 * igemm::igemm_sm_count(), s.K));
   const int per_group = int(ceil_div(s.N, std::min<int64_t>(want, s.N)));
-  const int groups = int(ceil_div(s.N, per_group));
-  SG_CHECK(s.K <= 0x7fffffff && groups <= 65535, "conv2d_igemm_backward_weight: bias grid too large");
-  Tensor partial = Tensor::empty({int64_t(s.K) * groups}, DType::F32, Device::CUDA);
-  bias_grad_partial<<<dim3(unsigned(s.K), unsigned(groups)), kBiasThreads>>>(gy, s.N, s.K, s.P * s.Q, groups, per_group,
-                                                                             partial.data<float>());
+  return {int(ceil_div(s.N, per_group)), per_group};
+}
+size_t bias_partial_bytes(const igemm::ConvIdx& s) {
+  return size_t(s.K) * size_t(bias_groups(s).groups) * sizeof(float);
+}
+
+// partial: bias_partial_bytes(s) of device memory.
+void bias_grad(const float* gy, float* gb, const igemm::ConvIdx& s, float* partial) {
+  const BiasGroups b = bias_groups(s);
+  SG_CHECK(s.K <= 0x7fffffff && b.groups <= 65535, "conv2d_igemm_backward_weight: bias grid too large");
+  bias_grad_partial<<<dim3(unsigned(s.K), unsigned(b.groups)), kBiasThreads>>>(gy, s.N, s.K, s.P * s.Q, b.groups,
+                                                                               b.per_group, partial);
   SG_LAUNCH_CHECK();
-  SG_LAUNCH_1D(bias_grad_finish, s.K, partial.data<float>(), s.K, groups, gb);
+  SG_LAUNCH_1D(bias_grad_finish, s.K, partial, s.K, b.groups, gb);
 }
 
 }  // namespace
 
+// Workspace layout: the split-K partials of gw (igemm_workspace_bytes), then the bias partials.
+size_t conv2d_igemm_backward_weight_workspace_bytes(const Conv2dShape& s, ConvMath math, bool want_gw, bool want_gb) {
+  const igemm::ConvIdx idx = igemm::to_conv_idx(s, "conv2d_igemm_backward_weight");
+  if (s.N * s.P * s.Q == 0 || s.K == 0) return 0;
+  return (want_gw ? igemm::igemm_workspace_bytes<igemm::WgradView>(idx, math == ConvMath::tf32) : 0) +
+         (want_gb ? bias_partial_bytes(idx) : 0);
+}
+
 template <class TIn>
 void conv2d_igemm_backward_weight_cuda(const TIn* x, float x_scale, const float* gy, float* gw, float* gb,
-                                       const Conv2dShape& s, ConvMath math) {
-  const igemm::ConvIdx idx = igemm::to_conv_idx(s, "conv2d_igemm_backward_weight");
+                                       const Conv2dShape& s, ConvMath math, void* workspace, size_t workspace_bytes) {
+  const char* op = "conv2d_igemm_backward_weight";
+  const igemm::ConvIdx idx = igemm::to_conv_idx(s, op);
   if constexpr (std::is_same_v<TIn, float>)
-    SG_CHECK(x_scale == 1.f, "conv2d_igemm_backward_weight: x_scale must be 1 for float x, got " << x_scale);
+    SG_CHECK(x_scale == 1.f, op << ": x_scale must be 1 for float x, got " << x_scale);
   if (s.N * s.P * s.Q == 0 || s.K == 0) return;  // empty reduction: gw and gb keep their values
-  if (gb) bias_grad(gy, gb, idx);
+  const size_t gw_bytes = gw ? igemm::igemm_workspace_bytes<igemm::WgradView>(idx, math == ConvMath::tf32) : 0;
+  if (gb) {
+    SG_CHECK(workspace != nullptr && workspace_bytes >= gw_bytes + bias_partial_bytes(idx),
+             op << ": the workspace has " << workspace_bytes << " bytes, needs " << gw_bytes + bias_partial_bytes(idx)
+                << " (size it with conv2d_igemm_backward_weight_workspace_bytes)");
+    bias_grad(gy, gb, idx, reinterpret_cast<float*>(static_cast<char*>(workspace) + gw_bytes));
+  }
   if (gw)
     igemm::run_igemm<igemm::WgradView>(idx, gy, 1.f, x, x_scale, gw, nullptr, 1, /*accumulate*/ true,
-                                       math == ConvMath::tf32);
+                                       math == ConvMath::tf32, workspace, workspace_bytes, op);
 }
 
 template void conv2d_igemm_backward_weight_cuda<float>(const float*, float, const float*, float*, float*,
-                                                       const Conv2dShape&, ConvMath);
+                                                       const Conv2dShape&, ConvMath, void*, size_t);
 template void conv2d_igemm_backward_weight_cuda<uint8_t>(const uint8_t*, float, const float*, float*, float*,
-                                                         const Conv2dShape&, ConvMath);
+                                                         const Conv2dShape&, ConvMath, void*, size_t);
 
 }  // namespace spikegrad

@@ -1,5 +1,4 @@
-#include <cub/block/block_reduce.cuh>
-
+#include "kernels/block_reduce.cuh"
 #include "kernels/cross_entropy.h"
 #include "kernels/cuda_utils.cuh"
 
@@ -8,34 +7,23 @@ namespace spikegrad {
 namespace {
 constexpr int kRowThreads = 128;
 
-struct MaxOp {
-  __device__ float operator()(float a, float b) const { return fmaxf(a, b); }
-};
-
 // One block per row: K is a class count (10..1000), so a block-wide max and sum suffice.
 __global__ void ce_forward_kernel(const float* x, const int32_t* y, float* loss, float* stats, int64_t k,
                                   DeviceCheck labels_check) {
-  using Reduce = cub::BlockReduce<float, kRowThreads>;
-  __shared__ typename Reduce::TempStorage tmp;
-  __shared__ float row_max;
   const int64_t i = blockIdx.x;
   const float* row = x + i * k;
   float m = -INFINITY;
   for (int64_t j = threadIdx.x; j < k; j += blockDim.x) m = fmaxf(m, row[j]);
-  m = Reduce(tmp).Reduce(m, MaxOp());
-  if (threadIdx.x == 0) row_max = m;
-  __syncthreads();
+  const float row_max = block_max<kRowThreads>(m);  // in every thread
   // The other terms apart from the count of terms equal to the max (kernels/cross_entropy.h); a NaN logit
   // (which fmaxf skipped) lands in `rest` and makes the loss NaN.
-  float rest = 0.f, at_max = 0.f;
+  float sums[2] = {0.f, 0.f};  // rest, at_max
   for (int64_t j = threadIdx.x; j < k; j += blockDim.x) {
-    if (row[j] == row_max) at_max += 1.f;
-    else rest += expf(row[j] - row_max);
+    if (row[j] == row_max) sums[1] += 1.f;
+    else sums[0] += expf(row[j] - row_max);
   }
-  __syncthreads();  // tmp is reused by each reduction
-  rest = Reduce(tmp).Sum(rest);
-  __syncthreads();
-  at_max = Reduce(tmp).Sum(at_max);
+  block_reduce_each<kRowThreads>(sums, SumOp{});
+  const float rest = sums[0], at_max = sums[1];
   if (threadIdx.x == 0) {
     const float ls = log1pf(rest + (at_max - 1.f));
     stats[2 * i] = row_max;

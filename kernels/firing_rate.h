@@ -28,20 +28,20 @@ namespace spikegrad {
 
 // CPU reference, instantiated for float and double.
 template <class T> void firing_rate_mean_forward_cpu(const T* spikes, T* rate, int64_t rows, int64_t F, double scale);
-template <class T> void firing_rate_mean_backward_cpu(const T* grad_rate, T* grad_spikes, int64_t rows, int64_t F, T factor);
+template <class T> void firing_rate_mean_backward_cpu(const T* grate, T* gspikes, int64_t rows, int64_t F, T factor);
 template <class T>
 void firing_rate_chmax_forward_cpu(const T* spikes, T* rate, int32_t* argmax, int64_t rows, int64_t C, int64_t S,
                                    double scale);
 template <class T>
-void firing_rate_chmax_backward_cpu(const T* grad_rate, const int32_t* argmax, T* grad_spikes, int64_t rows, int64_t C,
+void firing_rate_chmax_backward_cpu(const T* grate, const int32_t* argmax, T* gspikes, int64_t rows, int64_t C,
                                     int64_t S, T factor);
 
 // CUDA, float32.
 void firing_rate_mean_forward_cuda(const float* spikes, float* rate, int64_t rows, int64_t F, float scale);
-void firing_rate_mean_backward_cuda(const float* grad_rate, float* grad_spikes, int64_t rows, int64_t F, float factor);
+void firing_rate_mean_backward_cuda(const float* grate, float* gspikes, int64_t rows, int64_t F, float factor);
 void firing_rate_chmax_forward_cuda(const float* spikes, float* rate, int32_t* argmax, int64_t rows, int64_t C, int64_t S,
                                     float scale);
-void firing_rate_chmax_backward_cuda(const float* grad_rate, const int32_t* argmax, float* grad_spikes, int64_t rows,
+void firing_rate_chmax_backward_cuda(const float* grate, const int32_t* argmax, float* gspikes, int64_t rows,
                                      int64_t C, int64_t S, float factor);
 
 }  // namespace spikegrad

@@ -17,11 +17,11 @@ template <class T> void firing_rate_mean_forward_cpu(const T* spikes, T* rate, i
   }
 }
 
-template <class T> void firing_rate_mean_backward_cpu(const T* grad_rate, T* grad_spikes, int64_t rows, int64_t F, T factor) {
+template <class T> void firing_rate_mean_backward_cpu(const T* grate, T* gspikes, int64_t rows, int64_t F, T factor) {
 #pragma omp parallel for schedule(static) if (rows * F >= kParallelMinElements)
   for (int64_t r = 0; r < rows; ++r) {
-    const T g = grad_rate[r] * factor;
-    T* gs = grad_spikes + r * F;
+    const T g = grate[r] * factor;
+    T* gs = gspikes + r * F;
     for (int64_t f = 0; f < F; ++f) gs[f] += g;
   }
 }
@@ -50,11 +50,11 @@ void firing_rate_chmax_forward_cpu(const T* spikes, T* rate, int32_t* argmax, in
 }
 
 template <class T>
-void firing_rate_chmax_backward_cpu(const T* grad_rate, const int32_t* argmax, T* grad_spikes, int64_t rows, int64_t C,
+void firing_rate_chmax_backward_cpu(const T* grate, const int32_t* argmax, T* gspikes, int64_t rows, int64_t C,
                                     int64_t S, T factor) {
   for (int64_t r = 0; r < rows; ++r) {
-    const T g = grad_rate[r] * factor;
-    T* gs = grad_spikes + (r * C + argmax[r]) * S;
+    const T g = grate[r] * factor;
+    T* gs = gspikes + (r * C + argmax[r]) * S;
     for (int64_t k = 0; k < S; ++k) gs[k] += g;
   }
 }

@@ -6,7 +6,7 @@
 //   m_i = (1/T) sum_t Kx[t,i],  Ux = sum_i m_i,      px_i = m_i / (Ux + eps)       (same for z)
 //   J[i,j] = sum_t Kx[t,i] Kz[t,j],  Uxz = sum_ij J,  P_ij = J_ij / (Uxz + eps)
 //   H(q) = -sum q log2(q + eps);   MI_b = H(px) + H(pz) - H(P);   output = (1/B) sum_b MI_b
-// Backward (spec §1.3), per sample with upstream gm = grad_out / B and g(q) = dH/dq:
+// Backward (spec §1.3), per sample with upstream gm = gmean / B (gmean: dL/d output) and g(q) = dH/dq:
 //   g(q) = -(log2(q+eps) + q/((q+eps) ln 2)),  c = sum g(q) q  (one c per entropy, saved by the forward)
 //   dMI/dKx[t,i] = gm (g(px_i) - cx) / ((Ux+eps) T)  -  gm sum_j (g(P_ij) - cxz) Kz[t,j] / (Uxz+eps)
 //   dMI/dx_t     = sum_i dMI/dKx[t,i] * (-Kx[t,i] (x_t - i) / s^2)                  (z symmetric)
@@ -36,23 +36,9 @@
 #include <limits>
 
 #include "kernels/common.h"
+#include "kernels/kde_mi_math.h"  // the stats layout and the math both backends share
 
 namespace spikegrad {
-
-// Per-sample statistics written by the forward, layout (B, kKdeStatCount).
-enum KdeStat : int {
-  kKdeMi = 0,   // MI_b = H_x + H_z - H_xz (bits)
-  kKdeHx,       // H(px)
-  kKdeHz,       // H(pz)
-  kKdeHxz,      // H(P)
-  kKdeUx,       // normaliser sum_i m_i of x (before + eps)
-  kKdeUz,
-  kKdeUxz,      // sum_ij J_ij
-  kKdeCx,       // sum_i g(px_i) px_i, used by the backward
-  kKdeCz,
-  kKdeCxz,
-  kKdeStatCount
-};
 
 constexpr int kKdeCudaMaxT = 32;
 constexpr int kKdeCudaMaxSharedFloats = 48 * 1024 / 4;  // default dynamic shared memory limit
@@ -82,70 +68,16 @@ inline KdeMiParams kde_mi_params(int64_t T, int64_t B, int bins, double sigma, d
   return p;
 }
 
-// ---- math shared by the CPU reference and the CUDA kernels -----------------------------------------
-SG_HD float kde_exp(float v) { return expf(v); }
-SG_HD double kde_exp(double v) { return exp(v); }
-SG_HD float kde_log2(float v) { return log2f(v); }
-SG_HD double kde_log2(double v) { return log2(v); }
-
-template <class T> SG_HD T kde_kernel(T v, int i, T sigma) {
-  const T d = (v - T(i)) / sigma;
-  return kde_exp(T(-0.5) * d * d);
-}
-// dK/dv given K = kde_kernel(v, i, sigma).
-template <class T> SG_HD T kde_kernel_dv(T k, T v, int i, T sigma) { return -k * (v - T(i)) / (sigma * sigma); }
-// One cell's share of H = -sum q log2(q + eps), and dH/dq.
-template <class T> SG_HD T kde_entropy_term(T q, T eps) { return -q * kde_log2(q + eps); }
-template <class T> SG_HD T kde_entropy_grad(T q, T eps) {
-  return -(kde_log2(q + eps) + q / ((q + eps) * T(0.69314718055994530942)));
-}
-
-// Bins [lo, lo+len) where the kernel of v can be nonzero. NaN gets the first `window` bins so that it
-// propagates; the clamps keep huge or infinite v away from integer overflow.
-// Writes one sample's statistics row: entropies (bits), normalisers, and the entropy-gradient sums
-// c = sum g(q) q that the backward needs. Shared by the CPU reference and both CUDA formulations.
-template <class T>
-SG_HD void kde_store_stats(T* st, T hx, T cx, T hz, T cz, T hxz, T cxz, T ux, T uz, T uxz) {
-  st[kKdeMi] = hx + hz - hxz;
-  st[kKdeHx] = hx;
-  st[kKdeHz] = hz;
-  st[kKdeHxz] = hxz;
-  st[kKdeUx] = ux;
-  st[kKdeUz] = uz;
-  st[kKdeUxz] = uxz;
-  st[kKdeCx] = cx;
-  st[kKdeCz] = cz;
-  st[kKdeCxz] = cxz;
-}
-
-template <class T> SG_HD void kde_window(T v, T radius, int bins, int window, int& lo, int& len) {
-  if (!(v == v)) {
-    lo = 0;
-    len = window;
-    return;
-  }
-  const T a = fmin(fmax(v - radius, T(-1)), T(bins));
-  const T b = fmin(fmax(v + radius, T(-1)), T(bins));
-  int l = int(ceil(a)), h = int(floor(b));
-  if (l < 0) l = 0;
-  if (h > bins - 1) h = bins - 1;
-  int n = h - l + 1;
-  if (n < 0) n = 0;
-  if (n > window) n = window;
-  lo = l;
-  len = n;
-}
-
 // ---- fused (windowed) path -----------------------------------------------------------------------------
 // CPU reference, float and double. stats: (B, kKdeStatCount); mean_mi: one element.
 template <class T> void kde_mi_forward_cpu(const T* x, const T* z, T* stats, T* mean_mi, const KdeMiParams& p);
-// grad_mean: the upstream gradient of mean_mi (one element). gx/gz: (T,B) or null, accumulated.
+// gmean: the upstream gradient of mean_mi (one element). gx/gz: (T,B) or null, accumulated.
 template <class T>
-void kde_mi_backward_cpu(const T* x, const T* z, const T* stats, const T* grad_mean, T* gx, T* gz, const KdeMiParams& p);
+void kde_mi_backward_cpu(const T* x, const T* z, const T* stats, const T* gmean, T* gx, T* gz, const KdeMiParams& p);
 
-// CUDA, float32; all pointers on the device (grad_mean too: no host round trip).
+// CUDA, float32; all pointers on the device (gmean too: no host round trip).
 void kde_mi_forward_cuda(const float* x, const float* z, float* stats, float* mean_mi, const KdeMiParams& p);
-void kde_mi_backward_cuda(const float* x, const float* z, const float* stats, const float* grad_mean, float* gx, float* gz,
+void kde_mi_backward_cuda(const float* x, const float* z, const float* stats, const float* gmean, float* gx, float* gz,
                           const KdeMiParams& p);
 // mean_mi[0] = (1/B) sum_b stats[b, kKdeMi], one block with a fixed tree (deterministic); used by both
 // CUDA formulations.
@@ -156,7 +88,7 @@ void kde_mi_batch_mean_cuda(const float* stats, int64_t B, float* mean_mi);
 // (CPU, double) and the benchmark baseline (CUDA: batched cuBLAS GEMM). stats as the fused path
 // (all kKdeStatCount entries). gx/gz may be null (forward only); otherwise accumulated.
 template <class T>
-void kde_mi_dense_cpu(const T* x, const T* z, T* stats, T* mean_mi, const T* grad_mean, T* gx, T* gz,
+void kde_mi_dense_cpu(const T* x, const T* z, T* stats, T* mean_mi, const T* gmean, T* gx, T* gz,
                       const KdeMiParams& p);
 
 // Device workspace for the dense CUDA formulation, in floats: 4*B*T*bins (Kx, Kz, dKx, dKz) + B*bins^2 (joint,
@@ -167,7 +99,7 @@ inline int64_t kde_mi_dense_workspace_floats(const KdeMiParams& p) {
 void kde_mi_dense_forward_cuda(const float* x, const float* z, float* stats, float* mean_mi, float* workspace,
                                const KdeMiParams& p);
 // Needs the workspace as left by kde_mi_dense_forward_cuda on the same inputs.
-void kde_mi_dense_backward_cuda(const float* x, const float* z, const float* stats, const float* grad_mean, float* gx,
+void kde_mi_dense_backward_cuda(const float* x, const float* z, const float* stats, const float* gmean, float* gx,
                                 float* gz, float* workspace, const KdeMiParams& p);
 
 }  // namespace spikegrad

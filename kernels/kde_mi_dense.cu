@@ -7,10 +7,9 @@
 // overwritten by D = dMI/dJ, then dKx_cm = D * Kz_cm and dKz_cm = D^T * Kx_cm (k = bins).
 // Bytes at B=64, bins=256: the joint is 16 MiB, written by the GEMM, read twice by the statistics, read
 // and written by D, read by two GEMMs: ~100 MiB of traffic plus 3 * 17M-FMA GEMMs per step.
-#include <cub/block/block_reduce.cuh>
-
 #include "engine/cuda_check.h"
 #include "engine/cuda_handles.h"
+#include "kernels/block_reduce.cuh"
 #include "kernels/cuda_utils.cuh"
 #include "kernels/kde_mi.h"
 
@@ -19,7 +18,6 @@ namespace spikegrad {
 namespace {
 
 constexpr int kDenseBlock = 256;
-using BlockReduce = cub::BlockReduce<float, kDenseBlock>;
 
 struct DenseBuffers {
   float *kx, *kz, *dkx, *dkz, *joint;
@@ -39,69 +37,43 @@ __global__ void dense_kernels_kernel(const float* x, const float* z, float* kx, 
   }
 }
 
-// Block sum broadcast to every thread.
-__device__ float block_sum(float v, BlockReduce::TempStorage& tmp, float& shared_out) {
-  const float s = BlockReduce(tmp).Sum(v);
-  if (threadIdx.x == 0) shared_out = s;
-  __syncthreads();
-  const float r = shared_out;
-  __syncthreads();
-  return r;
-}
-
 // One block per sample: marginals (kept in shared memory), normalisers and the three entropies.
 __global__ void dense_stats_kernel(const float* kx, const float* kz, const float* joint, float* stats, int T, int bins,
                                    float eps) {
   extern __shared__ float marg[];  // [2][bins]
-  __shared__ BlockReduce::TempStorage tmp;
-  __shared__ float bcast;
   const int64_t b = blockIdx.x;
   const float* kxb = kx + b * T * bins;
   const float* kzb = kz + b * T * bins;
-  float sx = 0.f, sz = 0.f;
-  for (int i = threadIdx.x; i < bins; i += blockDim.x) {
-    float mx = 0.f, mz = 0.f;
-    for (int t = 0; t < T; ++t) {
-      mx += kxb[t * bins + i];
-      mz += kzb[t * bins + i];
-    }
-    marg[i] = mx / float(T);
-    marg[bins + i] = mz / float(T);
-    sx += marg[i];
-    sz += marg[bins + i];
-  }
-  const float ux = block_sum(sx, tmp, bcast), uz = block_sum(sz, tmp, bcast);
   const float* jb = joint + b * int64_t(bins) * bins;
   const int64_t cells = int64_t(bins) * bins;
-  float sj = 0.f;
-  for (int64_t c = threadIdx.x; c < cells; c += blockDim.x) sj += jb[c];
-  const float uxz = block_sum(sj, tmp, bcast);
-
-  float acc[6] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f};  // hx, cx, hz, cz, hxz, cxz
+  float norm[3] = {0.f, 0.f, 0.f};  // ux, uz, uxz
   for (int i = threadIdx.x; i < bins; i += blockDim.x) {
-    const float qx = marg[i] / (ux + eps), qz = marg[bins + i] / (uz + eps);
-    acc[0] += kde_entropy_term(qx, eps);
-    acc[1] += kde_entropy_grad(qx, eps) * qx;
-    acc[2] += kde_entropy_term(qz, eps);
-    acc[3] += kde_entropy_grad(qz, eps) * qz;
+    marg[i] = kde_dense_marginal(kxb, T, bins, i);
+    marg[bins + i] = kde_dense_marginal(kzb, T, bins, i);
+    norm[0] += marg[i];
+    norm[1] += marg[bins + i];
   }
-  for (int64_t c = threadIdx.x; c < cells; c += blockDim.x) {
-    const float q = jb[c] / (uxz + eps);
-    acc[4] += kde_entropy_term(q, eps);
-    acc[5] += kde_entropy_grad(q, eps) * q;
+  for (int64_t c = threadIdx.x; c < cells; c += blockDim.x) norm[2] += jb[c];
+  block_reduce_each<kDenseBlock>(norm, SumOp{});  // in every thread; also orders the marg writes before the reads
+  const float ux = norm[0], uz = norm[1], uxz = norm[2];
+
+  float acc[kKdeEntropySums] = {};  // hx, cx, hz, cz, hxz, cxz
+  for (int i = threadIdx.x; i < bins; i += blockDim.x) {
+    kde_entropy_add(marg[i] / (ux + eps), eps, acc[0], acc[1]);
+    kde_entropy_add(marg[bins + i] / (uz + eps), eps, acc[2], acc[3]);
   }
-  float total[6];
-  for (int v = 0; v < 6; ++v) total[v] = block_sum(acc[v], tmp, bcast);
+  for (int64_t c = threadIdx.x; c < cells; c += blockDim.x) kde_entropy_add(jb[c] / (uxz + eps), eps, acc[4], acc[5]);
+  block_reduce_each<kDenseBlock>(acc, SumOp{});
   if (threadIdx.x == 0) {
     float* st = stats + b * kKdeStatCount;
-    kde_store_stats(st, total[0], total[1], total[2], total[3], total[4], total[5], ux, uz, uxz);
+    kde_store_stats(st, acc[0], acc[1], acc[2], acc[3], acc[4], acc[5], ux, uz, uxz);
   }
 }
 
 // joint -> D = dMI/dJ = -gm (g(P) - cxz) / (Uxz + eps), in place.
-__global__ void dense_dj_kernel(float* joint, const float* stats, const float* grad_mean, int64_t B, int bins, float eps) {
+__global__ void dense_dj_kernel(float* joint, const float* stats, const float* gmean, int64_t B, int bins, float eps) {
   const int64_t cells = int64_t(bins) * bins;
-  const float gm = grad_mean[0] / float(B);
+  const float gm = gmean[0] / float(B);
   SG_GRID_STRIDE(idx, B * cells) {
     const float* st = stats + (idx / cells) * kKdeStatCount;
     const float norm = st[kKdeUxz] + eps;
@@ -112,9 +84,8 @@ __global__ void dense_dj_kernel(float* joint, const float* stats, const float* g
 // One block per (t, b, side): dv_t = sum_i (dK[t,i] + marginal term_i) * dK/dv. The side is blockIdx.y +
 // first_side (a launch may cover one side only).
 __global__ void dense_grad_kernel(const float* x, const float* z, const float* kx, const float* kz, const float* dkx,
-                                  const float* dkz, const float* stats, const float* grad_mean, float* gx, float* gz,
+                                  const float* dkz, const float* stats, const float* gmean, float* gx, float* gz,
                                   int T, int B, int bins, float sigma, float eps, int first_side) {
-  __shared__ BlockReduce::TempStorage tmp;
   const int t = blockIdx.x / B, b = blockIdx.x % B;
   const bool zside = int(blockIdx.y) + first_side == 1;
   float* g = zside ? gz : gx;
@@ -124,16 +95,14 @@ __global__ void dense_grad_kernel(const float* x, const float* z, const float* k
   const float v = (zside ? z : x)[int64_t(t) * B + b];
   const float* st = stats + int64_t(b) * kKdeStatCount;
   const float u = st[zside ? kKdeUz : kKdeUx], c = st[zside ? kKdeCz : kKdeCx];
-  const float gm = grad_mean[0] / float(B);
+  const float gm = gmean[0] / float(B);
   float acc = 0.f;
   for (int i = threadIdx.x; i < bins; i += blockDim.x) {
-    float m = 0.f;
-    for (int s = 0; s < T; ++s) m += k[s * bins + i];
-    m /= float(T);
+    const float m = kde_dense_marginal(k, T, bins, i);
     const float dm = gm * (kde_entropy_grad(m / (u + eps), eps) - c) / (u + eps);
     acc += (dk[i] + dm / float(T)) * kde_kernel_dv(k[t * bins + i], v, i, sigma);
   }
-  const float sum = BlockReduce(tmp).Sum(acc);
+  const float sum = block_sum<kDenseBlock>(acc);
   if (threadIdx.x == 0) g[int64_t(t) * B + b] += sum;
 }
 
@@ -161,13 +130,13 @@ void kde_mi_dense_forward_cuda(const float* x, const float* z, float* stats, flo
   kde_mi_batch_mean_cuda(stats, p.B, mean_mi);
 }
 
-void kde_mi_dense_backward_cuda(const float* x, const float* z, const float* stats, const float* grad_mean, float* gx,
+void kde_mi_dense_backward_cuda(const float* x, const float* z, const float* stats, const float* gmean, float* gx,
                                 float* gz, float* workspace, const KdeMiParams& p) {
   check_dense(p);
   if (!gx && !gz) return;
   const DenseBuffers w = split_workspace(workspace, p);
   const int bins = p.bins, T = int(p.T);
-  SG_LAUNCH_1D(dense_dj_kernel, p.B * int64_t(bins) * bins, w.joint, stats, grad_mean, p.B, bins, float(p.eps));
+  SG_LAUNCH_1D(dense_dj_kernel, p.B * int64_t(bins) * bins, w.joint, stats, gmean, p.B, bins, float(p.eps));
   const float one = 1.f, zero = 0.f;
   // dKx_cm (bins x T) = D (bins x bins) * Kz_cm;  dKz_cm = D^T * Kx_cm.
   CUBLAS_CHECK(cublasSgemmStridedBatched(cublas_handle(), CUBLAS_OP_N, CUBLAS_OP_N, bins, T, bins, &one, w.joint, bins,
@@ -181,7 +150,7 @@ void kde_mi_dense_backward_cuda(const float* x, const float* z, const float* sta
   const bool aliased = gx != nullptr && gx == gz;
   for (int side = 0; side < (aliased ? 2 : 1); ++side) {
     dense_grad_kernel<<<dim3(unsigned(p.B * p.T), aliased ? 1 : 2), kDenseBlock>>>(
-        x, z, w.kx, w.kz, w.dkx, w.dkz, stats, grad_mean, gx, gz, T, int(p.B), bins, float(p.sigma), float(p.eps), side);
+        x, z, w.kx, w.kz, w.dkx, w.dkz, stats, gmean, gx, gz, T, int(p.B), bins, float(p.sigma), float(p.eps), side);
     SG_LAUNCH_CHECK();
   }
 }

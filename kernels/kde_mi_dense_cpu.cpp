@@ -24,22 +24,19 @@ template <class T> T normalise(std::vector<T>& u, T eps) {
 
 template <class T> Entropy<T> entropy(const std::vector<T>& q, T eps) {
   Entropy<T> e;
-  for (T v : q) {
-    e.h += kde_entropy_term(v, eps);
-    e.c += kde_entropy_grad(v, eps) * v;
-  }
+  for (T v : q) kde_entropy_add(v, eps, e.h, e.c);
   return e;
 }
 
 }  // namespace
 
 template <class T>
-void kde_mi_dense_cpu(const T* x, const T* z, T* stats, T* mean_mi, const T* grad_mean, T* gx, T* gz,
+void kde_mi_dense_cpu(const T* x, const T* z, T* stats, T* mean_mi, const T* gmean, T* gx, T* gz,
                       const KdeMiParams& p) {
   const int64_t nt = p.T;
   const int n = p.bins;
   const T sigma = T(p.sigma), eps = T(p.eps);
-  const T gm = grad_mean ? grad_mean[0] / T(p.B) : T(0);
+  const T gm = gmean ? gmean[0] / T(p.B) : T(0);
   T mi_sum = 0;
   for (int64_t b = 0; b < p.B; ++b) {
     // Kernels (T, bins).
@@ -50,14 +47,10 @@ void kde_mi_dense_cpu(const T* x, const T* z, T* stats, T* mean_mi, const T* gra
         kz[t * n + i] = kde_kernel(z[t * p.B + b], i, sigma);
       }
     // Marginals m_i = mean_t K[t,i], then p = m / (sum m + eps).
-    std::vector<T> px(n, T(0)), pz(n, T(0));
+    std::vector<T> px(n), pz(n);
     for (int i = 0; i < n; ++i) {
-      for (int64_t t = 0; t < nt; ++t) {
-        px[i] += kx[t * n + i];
-        pz[i] += kz[t * n + i];
-      }
-      px[i] /= T(nt);
-      pz[i] /= T(nt);
+      px[i] = kde_dense_marginal(kx.data(), nt, n, i);
+      pz[i] = kde_dense_marginal(kz.data(), nt, n, i);
     }
     const T ux = normalise(px, eps), uz = normalise(pz, eps);
     // Joint J = Kx^T Kz (bins, bins), then P = J / (sum J + eps).

@@ -2,6 +2,7 @@
 #include <climits>
 
 #include "engine/cuda_handles.h"
+#include "kernels/block_reduce.cuh"
 #include "kernels/cuda_utils.cuh"
 #include "kernels/linear.h"
 
@@ -13,24 +14,20 @@ __global__ void add_bias_rows_kernel(float* y, const float* b, int64_t count, in
   SG_GRID_STRIDE(i, count) y[i] += b[i % O];
 }
 
-// db[o] += Σ_n gy[n,o]. A block owns kSumCols columns: threadIdx.x picks the column (a warp reads 32
-// consecutive floats of a row), threadIdx.y strides over the rows, and a shared-memory tree adds the
-// kSumRows partial sums. Each db[o] is written by one thread, so no atomics and the same order every run.
+// db[o] += Σ_n gy[n,o]. A block owns kSumCols = 32 columns: threadIdx.x picks the column (a warp reads 32
+// consecutive floats of a row), threadIdx.y (the warp) strides over the rows, and the kSumRows partial sums
+// of a column are added in warp order (kernels/block_reduce.cuh). Each db[o] is written by one thread, so
+// no atomics and the same order every run.
 constexpr int kSumCols = 32;
 constexpr int kSumRows = 8;
+static_assert(kSumCols == 32, "column_sum_add_kernel: a warp must be one row of the block's columns");
 __global__ void column_sum_add_kernel(const float* gy, float* db, int64_t N, int64_t O) {
-  __shared__ float partial[kSumRows][kSumCols];
   const int64_t o = int64_t(blockIdx.x) * kSumCols + threadIdx.x;
   float acc = 0.f;
   if (o < O)
     for (int64_t n = threadIdx.y; n < N; n += kSumRows) acc += gy[n * O + o];
-  partial[threadIdx.y][threadIdx.x] = acc;
-  __syncthreads();
-  for (int half = kSumRows / 2; half > 0; half /= 2) {
-    if (threadIdx.y < half) partial[threadIdx.y][threadIdx.x] += partial[threadIdx.y + half][threadIdx.x];
-    __syncthreads();
-  }
-  if (threadIdx.y == 0 && o < O) db[o] += partial[0][threadIdx.x];
+  const float total = block_reduce_across_warps<kSumCols * kSumRows>(acc, SumOp{});
+  if (threadIdx.y == 0 && o < O) db[o] += total;
 }
 
 void check_fits_cublas(const LinearShape& s, const char* what) {

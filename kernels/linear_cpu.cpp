@@ -30,10 +30,10 @@ template <class T> void linear_forward_cpu(const T* x, const T* w, const T* b, T
 
 template <class T>
 void linear_backward_cpu(const T* x, const T* w, const T* gy, T* gx, T* gw, T* gb, const LinearShape& s) {
-  const ConstMatrixMap<T> grad_out(gy, s.N, s.O);
-  if (gx) MatrixMap<T>(gx, s.N, s.I).noalias() += grad_out * ConstMatrixMap<T>(w, s.O, s.I);
-  if (gw) MatrixMap<T>(gw, s.O, s.I).noalias() += grad_out.transpose() * ConstMatrixMap<T>(x, s.N, s.I);
-  if (gb) RowVectorMap<T>(gb, s.O) += grad_out.colwise().sum();
+  const ConstMatrixMap<T> gy_matrix(gy, s.N, s.O);
+  if (gx) MatrixMap<T>(gx, s.N, s.I).noalias() += gy_matrix * ConstMatrixMap<T>(w, s.O, s.I);
+  if (gw) MatrixMap<T>(gw, s.O, s.I).noalias() += gy_matrix.transpose() * ConstMatrixMap<T>(x, s.N, s.I);
+  if (gb) RowVectorMap<T>(gb, s.O) += gy_matrix.colwise().sum();
 }
 
 #define SG_INSTANTIATE(T)                                                                           \

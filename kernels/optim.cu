@@ -1,3 +1,4 @@
+#include "kernels/block_reduce.cuh"
 #include "kernels/cuda_utils.cuh"
 #include "kernels/optim.h"
 
@@ -112,37 +113,27 @@ void launch_multi(const Args* tensors, int count, const Scalars& s, Kernel kerne
 }
 
 // Two-pass deterministic reduction: the grid size depends only on n, every thread walks its elements
-// in a fixed order and the block tree has a fixed shape, so the same input always gives the same bits
-// (no atomics, whose order would vary).
-constexpr int kReduceBlock = 256;        // power of two, required by the tree below
-constexpr int64_t kReducePerThread = 8;  // enough work per thread to hide the tree's cost
+// in a fixed order and the block reduction has a fixed shape (kernels/block_reduce.cuh), so the same input
+// always gives the same bits (no atomics, whose order would vary).
+constexpr int kReduceBlock = 256;        // a multiple of the warp size, as block_sum requires
+constexpr int64_t kReducePerThread = 8;  // enough work per thread to hide the reduction's cost
 constexpr int64_t kMaxReduceBlocks = 1024;
 
-__device__ void block_tree_sum(double* shm, double acc, double* out) {
-  shm[threadIdx.x] = acc;
-  __syncthreads();
-  for (int stride = kReduceBlock / 2; stride > 0; stride >>= 1) {
-    if (int(threadIdx.x) < stride) shm[threadIdx.x] += shm[threadIdx.x + stride];
-    __syncthreads();
-  }
-  if (threadIdx.x == 0) *out = shm[0];
-}
-
 __global__ void sum_squares_partials_kernel(const float* x, int64_t n, double* partials) {
-  __shared__ double shm[kReduceBlock];
   double acc = 0;
   SG_GRID_STRIDE(i, n) {
     const double xi = x[i];
     acc += xi * xi;
   }
-  block_tree_sum(shm, acc, partials + blockIdx.x);
+  const double total = block_sum<kReduceBlock>(acc);
+  if (threadIdx.x == 0) partials[blockIdx.x] = total;
 }
 
 __global__ void sum_partials_kernel(const double* partials, int64_t count, double* out) {
-  __shared__ double shm[kReduceBlock];
   double acc = 0;
   for (int64_t i = threadIdx.x; i < count; i += kReduceBlock) acc += partials[i];
-  block_tree_sum(shm, acc, out);
+  const double total = block_sum<kReduceBlock>(acc);
+  if (threadIdx.x == 0) *out = total;
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // One warp per row: rows are short (K = classes, 10..1000) and N is the batch, so a warp's strided loop
-// and shuffle reductions cover a row without shared memory.
+// and warp reductions (kernels/block_reduce.cuh, every lane gets the result) cover a row without shared memory.
+#include "kernels/block_reduce.cuh"
 #include "kernels/cuda_utils.cuh"
 #include "kernels/softmax_entropy.h"
 
@@ -7,15 +8,6 @@ namespace spikegrad {
 
 namespace {
 constexpr int kRowsPerBlock = kBlock / 32;
-
-__device__ __forceinline__ float warp_sum(float v) {
-  for (int off = 16; off > 0; off /= 2) v += __shfl_xor_sync(0xffffffffu, v, off);
-  return v;
-}
-__device__ __forceinline__ float warp_max(float v) {
-  for (int off = 16; off > 0; off /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, off));
-  return v;
-}
 
 __global__ void forward_kernel(const float* logits, float* h, float* lse, int64_t N, int64_t K) {
   const int64_t n = int64_t(blockIdx.x) * kRowsPerBlock + threadIdx.x / 32;
@@ -37,12 +29,12 @@ __global__ void forward_kernel(const float* logits, float* h, float* lse, int64_
   }
 }
 
-__global__ void backward_kernel(const float* logits, const float* h, const float* lse, const float* grad_h,
-                                float* grad_logits, int64_t N, int64_t K) {
+__global__ void backward_kernel(const float* logits, const float* h, const float* lse, const float* gh,
+                                float* glogits, int64_t N, int64_t K) {
   SG_GRID_STRIDE(i, N * K) {
     const int64_t n = i / K;
     const float logp = logits[i] - lse[n];
-    grad_logits[i] += grad_h[n] * (-expf(logp) * (logp + h[n]));
+    glogits[i] += gh[n] * (-expf(logp) * (logp + h[n]));
   }
 }
 }  // namespace
@@ -53,9 +45,9 @@ void softmax_entropy_forward_cuda(const float* logits, float* h, float* lse, int
   SG_LAUNCH_CHECK();
 }
 
-void softmax_entropy_backward_cuda(const float* logits, const float* h, const float* lse, const float* grad_h,
-                                   float* grad_logits, int64_t N, int64_t K) {
-  SG_LAUNCH_1D(backward_kernel, N * K, logits, h, lse, grad_h, grad_logits, N, K);
+void softmax_entropy_backward_cuda(const float* logits, const float* h, const float* lse, const float* gh,
+                                   float* glogits, int64_t N, int64_t K) {
+  SG_LAUNCH_1D(backward_kernel, N * K, logits, h, lse, gh, glogits, N, K);
 }
 
 }  // namespace spikegrad

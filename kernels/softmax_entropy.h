@@ -16,12 +16,12 @@ namespace spikegrad {
 // CPU reference, float and double. h and lse: (N).
 template <class T> void softmax_entropy_forward_cpu(const T* logits, T* h, T* lse, int64_t N, int64_t K);
 template <class T>
-void softmax_entropy_backward_cpu(const T* logits, const T* h, const T* lse, const T* grad_h, T* grad_logits, int64_t N,
+void softmax_entropy_backward_cpu(const T* logits, const T* h, const T* lse, const T* gh, T* glogits, int64_t N,
                                   int64_t K);
 
 // CUDA, float32: one warp per row.
 void softmax_entropy_forward_cuda(const float* logits, float* h, float* lse, int64_t N, int64_t K);
-void softmax_entropy_backward_cuda(const float* logits, const float* h, const float* lse, const float* grad_h,
-                                   float* grad_logits, int64_t N, int64_t K);
+void softmax_entropy_backward_cuda(const float* logits, const float* h, const float* lse, const float* gh,
+                                   float* glogits, int64_t N, int64_t K);
 
 }  // namespace spikegrad

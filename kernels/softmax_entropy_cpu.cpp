@@ -20,14 +20,14 @@ template <class T> void softmax_entropy_forward_cpu(const T* logits, T* h, T* ls
 }
 
 template <class T>
-void softmax_entropy_backward_cpu(const T* logits, const T* h, const T* lse, const T* grad_h, T* grad_logits, int64_t N,
+void softmax_entropy_backward_cpu(const T* logits, const T* h, const T* lse, const T* gh, T* glogits, int64_t N,
                                   int64_t K) {
   for (int64_t n = 0; n < N; ++n) {
     const T* a = logits + n * K;
-    T* ga = grad_logits + n * K;
+    T* ga = glogits + n * K;
     for (int64_t k = 0; k < K; ++k) {
       const T logp = a[k] - lse[n];
-      ga[k] += grad_h[n] * (-std::exp(logp) * (logp + h[n]));
+      ga[k] += gh[n] * (-std::exp(logp) * (logp + h[n]));
     }
   }
 }

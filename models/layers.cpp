@@ -28,6 +28,7 @@ Tensor ConvBnSpike::forward(Tape& tape, const Tensor& x, const LayerRun& run, in
   Tensor y = ops::conv2d(tape, x, weight, bias, c);
   ops::BatchNormOptions bn;
   bn.training = run.training;
+  bn.cross_replica = run.cross_replica;
   if (fuse && !run.ann)
     return neuron.neuron->batch_norm_spike(tape, y, bn_weight, bn_bias, running_mean, running_var, bn, run.steps,
                                            run.neuron, neuron.params);

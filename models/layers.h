@@ -39,6 +39,7 @@ struct LayerRun {
   bool training = false;      // BN batch statistics (true) or running statistics
   ops::SpikeOptions neuron;   // the run's neuron settings (threshold also sets QCFS's)
   std::optional<AnnMode> ann;  // set: ANN mode
+  const ops::CrossReplicaSum* cross_replica = nullptr;  // --sync-bn: BN statistics over all ranks (not owned)
 };
 
 // The neuron of one spiking layer: the model's registered neuron, and this layer's learnable scalars of it.

@@ -61,6 +61,7 @@ LayerRun Model::layer_run() const {
   run.training = training_;
   run.neuron = config_.neuron;
   run.ann = ann_mode_;
+  run.cross_replica = cross_replica_;
   return run;
 }
 

@@ -79,6 +79,9 @@ class Model {
   ops::SpikeOptions& spike_options() { return config_.neuron; }
   void set_ann_mode(std::optional<AnnMode> mode);  // nullopt: the spiking network (the default)
   const std::optional<AnnMode>& ann_mode() const { return ann_mode_; }
+  // Synchronised batch norm (data-parallel --sync-bn): every BN layer's training statistics are summed over
+  // the replicas through `sum` (not owned; nullptr: per-replica statistics, the default).
+  void set_cross_replica(const ops::CrossReplicaSum* sum) { cross_replica_ = sum; }
   void to(Device device);  // moves parameters and buffers (parameters keep requires_grad)
   Device device() const { return device_; }
 
@@ -100,6 +103,7 @@ class Model {
   Tensor norm_scale_, norm_shift_;  // constants, derived from config (not saved)
   bool training_ = true;
   std::optional<AnnMode> ann_mode_;
+  const ops::CrossReplicaSum* cross_replica_ = nullptr;
   Device device_ = Device::CPU;
 };
 

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/op_util.h"
 #include "engine/rng.h"
 #include "kernels/conv2d_igemm.h"
 #include "support/conv_shapes.h"
@@ -130,20 +131,31 @@ Tensor device_f(const std::vector<double>& v) {
   return Tensor::from_vector(to_float(v), {int64_t(v.size())}, Device::CUDA);
 }
 
+// Each pass with the scratch its query asks for, as the op glue gives it (engine/ops_conv2d.cpp).
+using detail::cuda_scratch;
+using detail::CudaScratch;
+
 void run_forward(const ConvData& d, const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, ConvMath m) {
+  const CudaScratch ws = cuda_scratch(conv2d_igemm_forward_workspace_bytes(d.s, m));
   if (d.v.u8)
     conv2d_igemm_forward_cuda<uint8_t>(x.data<uint8_t>(), d.v.scale, w.data<float>(), b.data<float>(), y.data<float>(),
-                                       d.s, m);
+                                       d.s, m, ws.ptr, ws.bytes);
   else
-    conv2d_igemm_forward_cuda<float>(x.data<float>(), 1.f, w.data<float>(), b.data<float>(), y.data<float>(), d.s, m);
+    conv2d_igemm_forward_cuda<float>(x.data<float>(), 1.f, w.data<float>(), b.data<float>(), y.data<float>(), d.s, m,
+                                     ws.ptr, ws.bytes);
+}
+void run_backward_data(const Conv2dShape& s, const Tensor& w, const Tensor& gy, Tensor& gx, ConvMath m) {
+  const CudaScratch ws = cuda_scratch(conv2d_igemm_backward_data_workspace_bytes(s, m));
+  conv2d_igemm_backward_data_cuda(w.data<float>(), gy.data<float>(), gx.data<float>(), s, m, ws.ptr, ws.bytes);
 }
 void run_backward_weight(const ConvData& d, const Tensor& x, const Tensor& gy, Tensor& gw, Tensor& gb, ConvMath m) {
+  const CudaScratch ws = cuda_scratch(conv2d_igemm_backward_weight_workspace_bytes(d.s, m, true, true));
   if (d.v.u8)
     conv2d_igemm_backward_weight_cuda<uint8_t>(x.data<uint8_t>(), d.v.scale, gy.data<float>(), gw.data<float>(),
-                                               gb.data<float>(), d.s, m);
+                                               gb.data<float>(), d.s, m, ws.ptr, ws.bytes);
   else
     conv2d_igemm_backward_weight_cuda<float>(x.data<float>(), 1.f, gy.data<float>(), gw.data<float>(), gb.data<float>(),
-                                             d.s, m);
+                                             d.s, m, ws.ptr, ws.bytes);
 }
 
 // Forward, backward data (when `with_dgrad`: it does not read x) and backward weight + bias, both maths.
@@ -160,7 +172,7 @@ void check_shape(const std::string& name, const Conv2dShape& s, Variant v, bool 
     expect_matches(y.to_vector<float>(), fwd, tf32, what + " forward");
     if (with_dgrad) {
       Tensor gx = device_f(d.gx0);
-      conv2d_igemm_backward_data_cuda(w.data<float>(), gy.data<float>(), gx.data<float>(), s, m);
+      run_backward_data(s, w, gy, gx, m);
       expect_matches(gx.to_vector<float>(), bwd[0], tf32, what + " backward data");
     }
     Tensor gw = device_f(d.gw0), gb = device_f(d.gb0);
@@ -223,7 +235,7 @@ TEST(ConvIgemmCuda, DeterministicRunToRun) {
         Tensor y = device_f(std::vector<double>(size_t(s.N * s.K * s.P * s.Q), 0.0));
         Tensor gx = device_f(d.gx0), gw = device_f(d.gw0), gb = device_f(d.gb0);
         run_forward(d, x, w, b, y, m);
-        conv2d_igemm_backward_data_cuda(w.data<float>(), gy.data<float>(), gx.data<float>(), s, m);
+        run_backward_data(s, w, gy, gx, m);
         run_backward_weight(d, x, gy, gw, gb, m);
         const std::vector<float> got[4] = {y.to_vector<float>(), gx.to_vector<float>(), gw.to_vector<float>(),
                                            gb.to_vector<float>()};
@@ -247,9 +259,35 @@ TEST(ConvIgemmCuda, RejectsScaledFloatInput) {
   expect_error(
       [&] {
         conv2d_igemm_forward_cuda<float>(x.data<float>(), 0.5f, w.data<float>(), nullptr, y.data<float>(), s,
-                                         ConvMath::fp32);
+                                         ConvMath::fp32, nullptr, 0);
       },
       "x_scale must be 1");
+}
+
+// Scratch is the caller's: a pass whose plan splits K (or sums the bias) refuses a workspace smaller than its
+// query says, naming the pass, instead of writing past it.
+TEST(ConvIgemmCuda, RejectsSmallWorkspace) {
+  SG_SKIP_WITHOUT_CUDA();
+  const Conv2dShape s = make_conv2d_shape(8, 64, 16, 16, 64, 3, 3, 1, 1);  // backward weight: split-K
+  ASSERT_GT(conv2d_igemm_backward_weight_workspace_bytes(s, ConvMath::fp32, true, false), 0u) << "must split K";
+  const size_t need = conv2d_igemm_backward_weight_workspace_bytes(s, ConvMath::fp32, true, true);
+  const Tensor x = Tensor::zeros({8, 64, 16, 16}, DType::F32, Device::CUDA),
+               gy = Tensor::zeros({8, 64, 16, 16}, DType::F32, Device::CUDA),
+               gw = Tensor::zeros({64, 64, 3, 3}, DType::F32, Device::CUDA),
+               gb = Tensor::zeros({64}, DType::F32, Device::CUDA);
+  const CudaScratch small = cuda_scratch(need - 4);
+  expect_error(
+      [&] {
+        conv2d_igemm_backward_weight_cuda<float>(x.data<float>(), 1.f, gy.data<float>(), gw.data<float>(),
+                                                 gb.data<float>(), s, ConvMath::fp32, small.ptr, small.bytes);
+      },
+      "conv2d_igemm_backward_weight: the");
+  expect_error(
+      [&] {
+        conv2d_igemm_backward_weight_cuda<float>(x.data<float>(), 1.f, gy.data<float>(), gw.data<float>(), nullptr, s,
+                                                 ConvMath::fp32, nullptr, 0);
+      },
+      "conv2d_igemm_backward_weight: the split-K workspace");
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 // registration line in engine/registered_neurons.cu, as every registered neuron's do.
 #include <gtest/gtest.h>
 
+#include "engine/ops_neuron_ext.h"
 #include "examples/neurons/adaptive_lif.h"
 #include "support/op_cases.h"
 

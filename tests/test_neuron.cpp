@@ -6,6 +6,7 @@
 #include <limits>
 #include <optional>
 
+#include "engine/ops_neuron_ext.h"
 #include "support/op_cases.h"
 
 namespace spikegrad::testing {
@@ -24,7 +25,7 @@ std::vector<double> spikes_of(const std::vector<double>& x, const SpikeOptions& 
 }
 
 // d sum(y * gy) / dx for one neuron.
-std::vector<double> grad_of(const std::vector<double>& x, const std::vector<double>& gy, const SpikeOptions& opt) {
+std::vector<double> gx_of(const std::vector<double>& x, const std::vector<double>& gy, const SpikeOptions& opt) {
   Tape tape;
   Tensor xt = steps_of(x);
   xt.set_requires_grad(true);
@@ -83,9 +84,9 @@ TEST(Neuron, SoftResetAndThresholdGolden) {
 TEST(Neuron, LifGoldenGradientsWithAndWithoutDetachedReset) {
   const std::vector<double> x = {1.0, 0.5, 0.75, 0.25}, ones = {1, 1, 1, 1};
   SpikeOptions opt;
-  EXPECT_EQ(grad_of(x, ones, opt), (std::vector<double>{1, 1, 0.6328125, 0.25}));
+  EXPECT_EQ(gx_of(x, ones, opt), (std::vector<double>{1, 1, 0.6328125, 0.25}));
   opt.detach_reset = true;
-  EXPECT_EQ(grad_of(x, ones, opt), (std::vector<double>{1.6875, 1.375, 0.75, 0.25}));
+  EXPECT_EQ(gx_of(x, ones, opt), (std::vector<double>{1.6875, 1.375, 0.75, 0.25}));
 }
 
 // Soft reset, IF strict, x = 2.5, 0, 0, 0 (h = 2.5, 1.5, 0.5, 0.5; s = 1, 1, 0, 0), g_s = (1, 2, 3, 4), triangle:
@@ -99,10 +100,10 @@ TEST(Neuron, SoftResetGoldenGradient) {
   opt.neuron = ops::NeuronKind::if_;
   opt.strict = true;
   opt.reset = ops::ResetKind::soft;
-  EXPECT_EQ(grad_of({2.5, 0, 0, 0}, {1, 2, 3, 4}, opt), (std::vector<double>{2.25, 2.25, 2.5, 2}));
+  EXPECT_EQ(gx_of({2.5, 0, 0, 0}, {1, 2, 3, 4}, opt), (std::vector<double>{2.25, 2.25, 2.5, 2}));
 }
 
-// RGA (reference.md §5.3): grad_x[t] = g_s[t] * g(mean_t x). tau = 1: 0.5 on [0,2] and 0.7 at exactly 0;
+// RGA (reference.md §5.3): gx[t] = g_s[t] * g(mean_t x). tau = 1: 0.5 on [0,2] and 0.7 at exactly 0;
 // tau = 0.5: 0.6 on [0.5,2], 0.2 on [0,0.5), 0.8 at exactly 0.5; 0 outside.
 TEST(Neuron, RgaBackwardMatchesItsFormula) {
   // 6 neurons with means -0.5, 0, 0.25, 0.5, 1.5, 2.5 (T = 2: x = mean +- 0.125, so the forward spikes vary).
@@ -136,9 +137,9 @@ TEST(Neuron, RgaBackwardMatchesItsFormula) {
 TEST(Neuron, RgaTauDefaultsToTheDecay) {
   SpikeOptions opt;
   opt.backward = ops::SpikeBackward::rga;
-  EXPECT_NEAR(grad_of({0.25, 0.25}, {1, 1}, opt)[0], 0.2, 1e-12);
+  EXPECT_NEAR(gx_of({0.25, 0.25}, {1, 1}, opt)[0], 0.2, 1e-12);
   opt.neuron = ops::NeuronKind::if_;  // tau = 1: 0.5
-  EXPECT_NEAR(grad_of({0.25, 0.25}, {1, 1}, opt)[0], 0.5, 1e-12);
+  EXPECT_NEAR(gx_of({0.25, 0.25}, {1, 1}, opt)[0], 0.5, 1e-12);
 }
 
 // The surrogates: the backward derivative is the derivative of the smooth forward (central differences), the
@@ -147,7 +148,7 @@ TEST(Neuron, SurrogateIsTheDerivativeOfTheSmoothSpike) {
   for (const ops::Surrogate s : {ops::Surrogate::triangle(1.0), ops::Surrogate::triangle(0.5), ops::Surrogate::sigmoid(),
                                  ops::Surrogate::atan(), ops::Surrogate::rectangle(0.8)}) {
     neurons::Firing f;
-    f.kind = s.kind;
+    f.kind = ops::neuron_detail::kernel_surrogate(s.kind);
     f.alpha = s.alpha;
     f.smooth = true;
     for (double u = -1.37; u < 1.4; u += 0.05) {

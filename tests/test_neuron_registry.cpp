@@ -12,6 +12,7 @@
 #include <cmath>
 
 #include "engine/neuron_registry.h"
+#include "engine/ops_neuron_ext.h"
 #include "examples/neurons/tau_lif.h"
 #include "support/op_cases.h"
 
@@ -204,7 +205,7 @@ TEST(NeuronRegistry, OneStateTauLifMatchesAHandWrittenLoop) {
     examples::TauLif n;  // the struct directly, as ops::spike_with runs any neuron
     n.tau = tau;
     n.theta = theta;
-    n.reset = reset;
+    n.reset = ops::neuron_detail::kernel_reset(reset);  // the struct's field is the kernels' enum
     EXPECT_EQ(ops::spike_with(tape, x, n, {}).to_vector<double>(), expected);
   }
 }

@@ -18,6 +18,7 @@
 #include <iostream>
 #include <iterator>
 
+#include "engine/cuda_context.h"
 #include "engine/safetensors.h"
 #include "engine/strict_load.h"
 #include "support/op_cases.h"

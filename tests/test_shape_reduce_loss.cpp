@@ -5,6 +5,7 @@
 #include <cmath>
 #include <vector>
 
+#include "engine/cuda_context.h"
 #include "support/op_cases.h"
 
 namespace spikegrad::testing {

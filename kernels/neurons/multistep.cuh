@@ -3,11 +3,13 @@
 //
 // One thread per neuron, looping over time: every access x[t*n + i] is coalesced across a warp because the
 // layout is time-major, the state and the BPTT carry live in registers, and the only memory traffic is the
-// minimum (forward: x in, spikes and records out; backward: grad_spikes and records in, grad_x read and
+// minimum (forward: x in, spikes and records out; backward: gspikes and records in, gx read and
 // written). Each record is read once: record t-1 is loaded at step t and kept for step t-1.
 // The parameter gradient (PLIF's decay) is reduced deterministically: per-thread double partials, a fixed
-// tree per block into scratch[k * blocks + block], then one block adds the block partials in a fixed order.
+// block reduction (kernels/block_reduce.cuh) into scratch[k * blocks + block], then one block adds the
+// block partials in a fixed order.
 #pragma once
+#include "kernels/block_reduce.cuh"
 #include "kernels/cuda_utils.cuh"
 #include "kernels/neurons/multistep.h"
 
@@ -42,37 +44,21 @@ __global__ void __launch_bounds__(kCudaBlock)
   }
 }
 
-// Sums v over the block with a fixed tree (deterministic); the result is valid in thread 0.
-__device__ inline double block_sum(double v, double* shared) {
-  shared[threadIdx.x] = v;
-  __syncthreads();
-  for (int stride = blockDim.x / 2; stride > 0; stride /= 2) {
-    if (int(threadIdx.x) < stride) shared[threadIdx.x] += shared[threadIdx.x + stride];
-    __syncthreads();
-  }
-  const double total = shared[0];
-  __syncthreads();  // shared is reused by the next call
-  return total;
-}
-
 // Block b's sum of acc[k] into block_partials[k * blocks + b] (nothing without parameters or partials).
-template <int kParams>
-__device__ inline void write_block_partials(const double* acc, double* block_partials) {
-  if (kParams > 0 && block_partials) {
-    __shared__ double shared[kCudaBlock];
-#pragma unroll
-    for (int k = 0; k < kParams; ++k) {
-      const double total = block_sum(acc[k], shared);
-      if (threadIdx.x == 0) block_partials[int64_t(k) * gridDim.x + blockIdx.x] = total;
-    }
+template <int kParams, int kSlots>
+__device__ inline void write_block_partials(double (&acc)[kSlots], double* block_partials) {
+  if (kParams > 0 && block_partials) {  // uniform over the grid: every thread reaches the barriers or none
+    block_reduce_each<kCudaBlock>(acc, SumOp{});
+    if (threadIdx.x == 0)
+      for (int k = 0; k < kParams; ++k) block_partials[int64_t(k) * gridDim.x + blockIdx.x] = acc[k];
   }
 }
 
 template <class N>
 __global__ void __launch_bounds__(kCudaBlock)
-    multistep_backward_kernel(N n, Firing f, bool detach_reset, const float* __restrict__ grad_spikes,
+    multistep_backward_kernel(N n, Firing f, bool detach_reset, const float* __restrict__ gspikes,
                               const float* __restrict__ records, const float* __restrict__ params,
-                              float* __restrict__ grad_x, double* __restrict__ block_partials, int64_t steps,
+                              float* __restrict__ gx, double* __restrict__ block_partials, int64_t steps,
                               int64_t count) {
   constexpr int kP = kParamSlots<N>;
   float p[kP] = {};
@@ -95,8 +81,8 @@ __global__ void __launch_bounds__(kCudaBlock)
       }
       const int64_t at = t * count + i;
       float g_step[kP] = {};
-      const float gx = backward_step(n, f, detach_reset, prev, rec, grad_spikes[at], p, g_state, g_step);
-      if (grad_x) grad_x[at] += gx;
+      const float gx_t = backward_step(n, f, detach_reset, prev, rec, gspikes[at], p, g_state, g_step);
+      if (gx) gx[at] += gx_t;
 #pragma unroll
       for (int k = 0; k < N::kParams; ++k) acc[k] += double(g_step[k]);
       if (t > 0) {
@@ -115,8 +101,8 @@ __global__ void __launch_bounds__(kCudaBlock)
 template <class N, class In>
 __global__ void __launch_bounds__(kCudaBlock)
     multistep_recompute_backward_kernel(N n, Firing f, bool detach_reset, In in,
-                                        const float* __restrict__ grad_spikes, const float* __restrict__ params,
-                                        float* __restrict__ grad_x, double* __restrict__ block_partials,
+                                        const float* __restrict__ gspikes, const float* __restrict__ params,
+                                        float* __restrict__ gx, double* __restrict__ block_partials,
                                         int64_t steps, int64_t count) {
   constexpr int kP = kParamSlots<N>;
   float p[kP] = {};
@@ -134,8 +120,8 @@ __global__ void __launch_bounds__(kCudaBlock)
       if (t > 0) prev = n.after(recs[t - 1], f, p);
       const int64_t at = t * count + i;
       float g_step[kP] = {};
-      const float gx = backward_step(n, f, detach_reset, prev, recs[t], grad_spikes[at], p, g_state, g_step);
-      if (grad_x) grad_x[at] += gx;
+      const float gx_t = backward_step(n, f, detach_reset, prev, recs[t], gspikes[at], p, g_state, g_step);
+      if (gx) gx[at] += gx_t;
 #pragma unroll
       for (int k = 0; k < N::kParams; ++k) acc[k] += double(g_step[k]);
     }
@@ -143,19 +129,18 @@ __global__ void __launch_bounds__(kCudaBlock)
   write_block_partials<N::kParams>(acc, block_partials);
 }
 
-// One block: grad_params[k] += sum over blocks of block_partials[k * blocks + b], in a fixed order.
+// One block: gparams[k] += sum over blocks of block_partials[k * blocks + b], in a fixed order.
 // A template (like every kernel here) so that several .cu files can include this header.
 template <int kParams>
 __global__ void __launch_bounds__(kCudaBlock)
     reduce_param_partials_kernel(const double* __restrict__ block_partials, int64_t blocks,
-                                 float* __restrict__ grad_params) {
-  __shared__ double shared[kCudaBlock];
-  for (int k = 0; k < kParams; ++k) {
-    double v = 0;
-    for (int64_t b = threadIdx.x; b < blocks; b += blockDim.x) v += block_partials[int64_t(k) * blocks + b];
-    const double total = block_sum(v, shared);
-    if (threadIdx.x == 0) grad_params[k] += float(total);
-  }
+                                 float* __restrict__ gparams) {
+  double acc[kParams > 0 ? kParams : 1] = {};  // instantiated (never launched) for neurons without parameters
+  for (int k = 0; k < kParams; ++k)
+    for (int64_t b = threadIdx.x; b < blocks; b += blockDim.x) acc[k] += block_partials[int64_t(k) * blocks + b];
+  block_reduce_each<kCudaBlock>(acc, SumOp{});
+  if (threadIdx.x == 0)
+    for (int k = 0; k < kParams; ++k) gparams[k] += float(acc[k]);
 }
 
 }  // namespace cuda_detail
@@ -179,37 +164,37 @@ void multistep_forward_bn_cuda(const N& n, const Firing& f, const BnInput<float>
 }
 
 template <class N>
-void multistep_backward_cuda(const N& n, const Firing& f, bool detach_reset, const float* grad_spikes,
-                             const float* records, const float* params, float* grad_x, float* grad_params,
+void multistep_backward_cuda(const N& n, const Firing& f, bool detach_reset, const float* gspikes,
+                             const float* records, const float* params, float* gx, float* gparams,
                              double* scratch, int64_t steps, int64_t count) {
   if (steps == 0 || count == 0) return;
-  const bool want_params = N::kParams > 0 && grad_params != nullptr;
+  const bool want_params = N::kParams > 0 && gparams != nullptr;
   SG_CHECK(!want_params || scratch, "multistep_backward_cuda: a parameter gradient needs scratch");
   const int64_t blocks = multistep_cuda_blocks(count);
   cuda_detail::multistep_backward_kernel<N><<<unsigned(blocks), kCudaBlock>>>(
-      n, f, detach_reset, grad_spikes, records, params, grad_x, want_params ? scratch : nullptr, steps, count);
+      n, f, detach_reset, gspikes, records, params, gx, want_params ? scratch : nullptr, steps, count);
   SG_LAUNCH_CHECK();
   if (want_params) {
-    cuda_detail::reduce_param_partials_kernel<N::kParams><<<1, kCudaBlock>>>(scratch, blocks, grad_params);
+    cuda_detail::reduce_param_partials_kernel<N::kParams><<<1, kCudaBlock>>>(scratch, blocks, gparams);
     SG_LAUNCH_CHECK();
   }
 }
 
 template <class N>
 void multistep_recompute_backward_bn_cuda(const N& n, const Firing& f, bool detach_reset, const BnInput<float>& in,
-                                          const float* grad_spikes, const float* params, float* grad_x,
-                                          float* grad_params, double* scratch, int64_t steps, int64_t count) {
+                                          const float* gspikes, const float* params, float* gx,
+                                          float* gparams, double* scratch, int64_t steps, int64_t count) {
   if (steps == 0 || count == 0) return;
   SG_CHECK(steps <= kMaxRecomputeSteps, "multistep_recompute_backward_bn_cuda: at most " << kMaxRecomputeSteps
                                                                                          << " steps, got " << steps);
-  const bool want_params = N::kParams > 0 && grad_params != nullptr;
+  const bool want_params = N::kParams > 0 && gparams != nullptr;
   SG_CHECK(!want_params || scratch, "multistep_recompute_backward_bn_cuda: a parameter gradient needs scratch");
   const int64_t blocks = multistep_cuda_blocks(count);
   cuda_detail::multistep_recompute_backward_kernel<N, BnInput<float>><<<unsigned(blocks), kCudaBlock>>>(
-      n, f, detach_reset, in, grad_spikes, params, grad_x, want_params ? scratch : nullptr, steps, count);
+      n, f, detach_reset, in, gspikes, params, gx, want_params ? scratch : nullptr, steps, count);
   SG_LAUNCH_CHECK();
   if (want_params) {
-    cuda_detail::reduce_param_partials_kernel<N::kParams><<<1, kCudaBlock>>>(scratch, blocks, grad_params);
+    cuda_detail::reduce_param_partials_kernel<N::kParams><<<1, kCudaBlock>>>(scratch, blocks, gparams);
     SG_LAUNCH_CHECK();
   }
 }

@@ -1,17 +1,17 @@
 // The multi-step neuron template: runs any neuron (kernels/neurons/neuron_defs.h) over time-major input.
 //
-// Shapes: x, spikes, grad_x (T, n) with n = B*C*H*W (the op's (T,B,...) flattened); records (kSaved, T, n);
+// Shapes: x, spikes, gx (T, n) with n = B*C*H*W (the op's (T,B,...) flattened); records (kSaved, T, n);
 // x_mean (n); params (kParams). All contiguous. Every forward starts from State{} (v = 0).
 //
 // Forward, t = 0..T-1 per neuron: h = charge(S, x_t); s_t = fire(h - threshold(S)); S = next(S, h, s_t).
 // Backward (BPTT), t = T-1..0, carrying g_S = dL/dS_t in registers:
 //   S_{t-1} = after(record_{t-1})  (State{} at t = 0);  u = h_t - theta_t;  s = fire(u)
-//   next_vjp: g_h += dS_t/dh . g_S,  g_s = grad_spikes[t] + dS_t/ds . g_S (0 with detach_reset)
-//   g_u = g_s * sg(u);  g_h += g_u;  threshold_vjp(-g_u);  grad_x[t] += charge_vjp(g_h)   -> g_S = dL/dS_{t-1}
+//   next_vjp: g_h += dS_t/dh . g_S,  g_s = gspikes[t] + dS_t/ds . g_S (0 with detach_reset)
+//   g_u = g_s * sg(u);  g_h += g_u;  threshold_vjp(-g_u);  gx[t] += charge_vjp(g_h)   -> g_S = dL/dS_{t-1}
 // For LIF this is reference.md §2's recursion: g_h = g_s sg(h-1) + g_v ((1-s) - h sg(h-1)), g_v[t-1] = 0.5 g_h.
-// RGA backward (reference.md §5.3, any neuron): grad_x[t] += grad_spikes[t] * g(mean_t x), with
+// RGA backward (reference.md §5.3, any neuron): gx[t] += gspikes[t] * g(mean_t x), with
 //   g(m) = [1-tau <= m <= 2] (1 - gamma + gamma tau)/(tau + 1) + [0 <= m <= 1-tau] gamma   (ext = des = 1).
-// All backward outputs ACCUMULATE (+=). grad_params accumulates the sum over t and n of the per-step
+// All backward outputs ACCUMULATE (+=). gparams accumulates the sum over t and n of the per-step
 // parameter gradients; both backends add per-thread partials in double and reduce them in a fixed order,
 // so the result is deterministic.
 //
@@ -21,7 +21,7 @@
 // per-time-step autograd implementation (PyTorch TET/TMI LIFSpike) keeps per step u = h - 1, h, (1 - s)
 // and the per-step spike before stacking: 16 B per neuron per step, plus T graph nodes per layer.
 // Traffic per neuron per step, float32 (bench/bench_neuron.cpp): forward without grad 8 B (x, s), training
-// forward 12 B (x, s, h), BPTT backward 16 B (grad_spikes, h, read and write grad_x).
+// forward 12 B (x, s, h), BPTT backward 16 B (gspikes, h, read and write gx).
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -90,12 +90,12 @@ SG_HD T forward_step(const N& n, const F& f, StateOf<N, T>& s, T x, const T* p, 
 // g_params (kParams) receives this step's parameter gradient; returns dL/dx_t.
 template <class N, class T, class F>
 SG_HD T backward_step(const N& n, const F& f, bool detach_reset, const StateOf<N, T>& prev, const T* rec,
-                      T grad_spike, const T* p, StateOf<N, T>& g_state, T* g_params) {
+                      T gspike, const T* p, StateOf<N, T>& g_state, T* g_params) {
   const T h = rec[0];
   const T u = h - n.threshold(prev, p);
   const T spike = f.spike(u);
   StateOf<N, T> g_prev{};
-  T g_h = T(0), g_s = grad_spike;
+  T g_h = T(0), g_s = gspike;
   n.next_vjp(prev, h, spike, g_state, p, detach_reset, g_prev, g_h, g_s, g_params);
   const T g_u = g_s * f.grad(u);
   g_h += g_u;
@@ -188,9 +188,9 @@ void forward_chunk(const N& n, const F& f, const In& in, const T* p, T* spikes, 
 }
 
 // BPTT over one chunk of neurons; record_at(t, j, rec) fills the record of neuron i0 + j at step t. Adds
-// dL/dx into grad_x (may be null) and the chunk's parameter gradient into acc (kParams doubles).
+// dL/dx into gx (may be null) and the chunk's parameter gradient into acc (kParams doubles).
 template <class N, class T, class F, class RecordAt>
-void backward_chunk(const N& n, const F& f, bool detach_reset, const T* grad_spikes, const T* p, T* grad_x,
+void backward_chunk(const N& n, const F& f, bool detach_reset, const T* gspikes, const T* p, T* gx,
                     double* acc, int64_t steps, int64_t count, int64_t i0, int64_t len, RecordAt&& record_at) {
   constexpr int kP = kParamSlots<N>;
   StateOf<N, T> g_state[kCpuChunk];
@@ -206,8 +206,8 @@ void backward_chunk(const N& n, const F& f, bool detach_reset, const T* grad_spi
       }
       record_at(t, j, rec);
       T g_step[kP] = {};
-      const T gx = backward_step(n, f, detach_reset, prev, rec, grad_spikes[t * count + i], p, g_state[j], g_step);
-      if (grad_x) grad_x[t * count + i] += gx;
+      const T gx_t = backward_step(n, f, detach_reset, prev, rec, gspikes[t * count + i], p, g_state[j], g_step);
+      if (gx) gx[t * count + i] += gx_t;
       for (int k = 0; k < N::kParams; ++k) acc[k] += double(g_step[k]);
     }
   }
@@ -241,23 +241,23 @@ void multistep_forward_cpu(const N& n, const Firing& f, const T* x, const T* par
 }
 
 namespace cpu_detail {
-// Sums the per-chunk parameter partials in chunk order (deterministic) into grad_params.
+// Sums the per-chunk parameter partials in chunk order (deterministic) into gparams.
 template <class T>
-void add_param_partials(const std::vector<double>& partial, int64_t chunks, int params, T* grad_params) {
-  if (!grad_params) return;
+void add_param_partials(const std::vector<double>& partial, int64_t chunks, int params, T* gparams) {
+  if (!gparams) return;
   const int slots = std::max(params, 1);
   for (int k = 0; k < params; ++k) {
     double total = 0;
     for (int64_t c = 0; c < chunks; ++c) total += partial[size_t(c * slots + k)];
-    grad_params[k] += T(total);
+    gparams[k] += T(total);
   }
 }
 }  // namespace cpu_detail
 
-// grad_x and grad_params may each be null (that gradient is not wanted).
+// gx and gparams may each be null (that gradient is not wanted).
 template <class N, class T>
-void multistep_backward_cpu(const N& n, const Firing& f, bool detach_reset, const T* grad_spikes, const T* records,
-                            const T* params, T* grad_x, T* grad_params, int64_t steps, int64_t count) {
+void multistep_backward_cpu(const N& n, const Firing& f, bool detach_reset, const T* gspikes, const T* records,
+                            const T* params, T* gx, T* gparams, int64_t steps, int64_t count) {
   constexpr int kP = kParamSlots<N>;
   T p[kP] = {};
   for (int k = 0; k < N::kParams; ++k) p[k] = params[k];
@@ -268,13 +268,13 @@ void multistep_backward_cpu(const N& n, const Firing& f, bool detach_reset, cons
 SG_NEURON_OMP_FOR
     for (int64_t c = 0; c < chunks; ++c) {
       const int64_t i0 = c * kCpuChunk, len = std::min(kCpuChunk, count - i0);
-      backward_chunk(n, firing, detach_reset, grad_spikes, p, grad_x, &partial[size_t(c * kP)], steps, count, i0,
+      backward_chunk(n, firing, detach_reset, gspikes, p, gx, &partial[size_t(c * kP)], steps, count, i0,
                      len, [&](int64_t t, int64_t j, T* rec) {
                        for (int k = 0; k < N::kSaved; ++k) rec[k] = records_in[(k * steps + t) * count + i0 + j];
                      });
     }
   });
-  cpu_detail::add_param_partials(partial, chunks, N::kParams, grad_params);
+  cpu_detail::add_param_partials(partial, chunks, N::kParams, gparams);
 }
 
 // BPTT without saved records: each chunk first re-runs the forward from `in` (the same forward_chunk, so the
@@ -282,7 +282,7 @@ SG_NEURON_OMP_FOR
 // in cache, then runs the backward from it. Used by the fused BN + neuron op; the (T, n) records never exist.
 template <class N, class T, class In>
 void multistep_recompute_backward_cpu(const N& n, const Firing& f, bool detach_reset, const In& in,
-                                      const T* grad_spikes, const T* params, T* grad_x, T* grad_params,
+                                      const T* gspikes, const T* params, T* gx, T* gparams,
                                       int64_t steps, int64_t count) {
   constexpr int kP = kParamSlots<N>;
   T p[kP] = {};
@@ -307,19 +307,19 @@ void multistep_recompute_backward_cpu(const N& n, const Firing& f, bool detach_r
                       });
       });
       with_backward_firing(f, [&](const auto& firing) {
-        backward_chunk(n, firing, detach_reset, grad_spikes, p, grad_x, &partial[size_t(c * kP)], steps, count, i0,
+        backward_chunk(n, firing, detach_reset, gspikes, p, gx, &partial[size_t(c * kP)], steps, count, i0,
                        len, [&](int64_t t, int64_t j, T* rec) {
                          for (int k = 0; k < N::kSaved; ++k) rec[k] = buf[(t * kCpuChunk + j) * N::kSaved + k];
                        });
       });
     }
   }
-  cpu_detail::add_param_partials(partial, chunks, N::kParams, grad_params);
+  cpu_detail::add_param_partials(partial, chunks, N::kParams, gparams);
 }
 
 // Defined in neurons_cpu.cpp for float and double.
 template <class T>
-void rga_backward_cpu(const T* grad_spikes, const T* x_mean, T tau, T gamma, T* grad_x, int64_t steps, int64_t count);
+void rga_backward_cpu(const T* gspikes, const T* x_mean, T tau, T gamma, T* gx, int64_t steps, int64_t count);
 
 // ---- CUDA (float32) --------------------------------------------------------------------------------------
 // Declared here so host code can call them; defined in multistep.cuh and instantiated per neuron by
@@ -334,10 +334,10 @@ template <class N>
 void multistep_forward_bn_cuda(const N& n, const Firing& f, const BnInput<float>& in, const float* params,
                                float* spikes, float* records, float* x_mean, int64_t steps, int64_t count);
 template <class N>
-void multistep_backward_cuda(const N& n, const Firing& f, bool detach_reset, const float* grad_spikes,
-                             const float* records, const float* params, float* grad_x, float* grad_params,
+void multistep_backward_cuda(const N& n, const Firing& f, bool detach_reset, const float* gspikes,
+                             const float* records, const float* params, float* gx, float* gparams,
                              double* scratch, int64_t steps, int64_t count);
-void rga_backward_cuda(const float* grad_spikes, const float* x_mean, float tau, float gamma, float* grad_x,
+void rga_backward_cuda(const float* gspikes, const float* x_mean, float tau, float gamma, float* gx,
                        int64_t steps, int64_t count);
 // BPTT of the fused BN + neuron op without saved records (see multistep_recompute_backward_cpu): each thread
 // recomputes its neuron's records into a local array, so steps <= kMaxRecomputeSteps (longer runs use the
@@ -345,8 +345,8 @@ void rga_backward_cuda(const float* grad_spikes, const float* x_mean, float tau,
 constexpr int64_t kMaxRecomputeSteps = 16;
 template <class N>
 void multistep_recompute_backward_bn_cuda(const N& n, const Firing& f, bool detach_reset, const BnInput<float>& in,
-                                          const float* grad_spikes, const float* params, float* grad_x,
-                                          float* grad_params, double* scratch, int64_t steps, int64_t count);
+                                          const float* gspikes, const float* params, float* gx,
+                                          float* gparams, double* scratch, int64_t steps, int64_t count);
 
 // Launch geometry shared by the launchers and the scratch size (one thread per neuron, grid-stride beyond).
 constexpr int kCudaBlock = 256;

@@ -9,19 +9,19 @@ namespace spikegrad::neurons {
 
 namespace {
 // One thread per neuron: the factor is computed once and applied to the T coalesced steps.
-__global__ void rga_backward_kernel(const float* __restrict__ grad_spikes, const float* __restrict__ x_mean, float tau,
-                                    float gamma, float* __restrict__ grad_x, int64_t steps, int64_t count) {
+__global__ void rga_backward_kernel(const float* __restrict__ gspikes, const float* __restrict__ x_mean, float tau,
+                                    float gamma, float* __restrict__ gx, int64_t steps, int64_t count) {
   SG_GRID_STRIDE(i, count) {
     const float g = rga_factor(x_mean[i], tau, gamma);
-    for (int64_t t = 0; t < steps; ++t) grad_x[t * count + i] += grad_spikes[t * count + i] * g;
+    for (int64_t t = 0; t < steps; ++t) gx[t * count + i] += gspikes[t * count + i] * g;
   }
 }
 }  // namespace
 
-void rga_backward_cuda(const float* grad_spikes, const float* x_mean, float tau, float gamma, float* grad_x,
+void rga_backward_cuda(const float* gspikes, const float* x_mean, float tau, float gamma, float* gx,
                        int64_t steps, int64_t count) {
   if (steps == 0 || count == 0) return;
-  rga_backward_kernel<<<unsigned(multistep_cuda_blocks(count)), kCudaBlock>>>(grad_spikes, x_mean, tau, gamma, grad_x,
+  rga_backward_kernel<<<unsigned(multistep_cuda_blocks(count)), kCudaBlock>>>(gspikes, x_mean, tau, gamma, gx,
                                                                              steps, count);
   SG_LAUNCH_CHECK();
 }

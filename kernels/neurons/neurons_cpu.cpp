@@ -5,11 +5,11 @@
 namespace spikegrad::neurons {
 
 template <class T>
-void rga_backward_cpu(const T* grad_spikes, const T* x_mean, T tau, T gamma, T* grad_x, int64_t steps, int64_t count) {
+void rga_backward_cpu(const T* gspikes, const T* x_mean, T tau, T gamma, T* gx, int64_t steps, int64_t count) {
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < count; ++i) {
     const T g = rga_factor(x_mean[i], tau, gamma);
-    for (int64_t t = 0; t < steps; ++t) grad_x[t * count + i] += grad_spikes[t * count + i] * g;
+    for (int64_t t = 0; t < steps; ++t) gx[t * count + i] += gspikes[t * count + i] * g;
   }
 }
 
