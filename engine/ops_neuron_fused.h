@@ -60,7 +60,7 @@ Tensor run_bn_neuron(Tape& tape, const BnLayout& d, const Tensor& x, const Tenso
                      int64_t time_steps, const N& neuron, const neurons::Firing& firing, const SpikeOptions& opt,
                      double rga_tau, const Tensor& params, const char* op) {
   using spikegrad::detail::check_like;
-  using spikegrad::detail::dispatch_float;
+  using spikegrad::detail::on_device;
   if (N::kParams > 0) {
     check_like(params, x, op, "params", "x");
     SG_CHECK(params.numel() == N::kParams,
@@ -90,14 +90,12 @@ Tensor run_bn_neuron(Tape& tape, const BnLayout& d, const Tensor& x, const Tenso
   };
   const int64_t M = bn_detail::forward(x, weight, bias, running_mean, running_var, bn, d.N, d.C, d.S, Tensor(), mean,
                                       invstd, op);
-  if (x.is_cuda()) {
-    forward_neuron(y.data<float>(), static_cast<float*>(nullptr), x_mean.defined() ? x_mean.data<float>() : nullptr);
-  } else {
-    dispatch_float(x.dtype(), op, [&](auto z) {
-      using T = decltype(z);
-      forward_neuron(y.data<T>(), static_cast<T*>(nullptr), x_mean.defined() ? x_mean.data<T>() : nullptr);
-    });
-  }
+  // On CUDA T is float (forward_neuron's CUDA branch); on the CPU the tensor's float type.
+  const auto forward_as = [&](auto z) {
+    using T = decltype(z);
+    forward_neuron(y.data<T>(), static_cast<T*>(nullptr), x_mean.defined() ? x_mean.data<T>() : nullptr);
+  };
+  on_device(x, op, [&] { forward_as(float{}); }, forward_as);
   if (!record) return y;
 
   tape.record(op, inputs, {y},
@@ -107,7 +105,7 @@ Tensor run_bn_neuron(Tape& tape, const BnLayout& d, const Tensor& x, const Tenso
                 if (!gx[0] && !gx[1] && !gx[2] && !gparams) return;
                 // du: the gradient at the BN output (the neuron's input current), one layer's worth of scratch.
                 Tensor du = Tensor::zeros(x.shape(), x.dtype(), x.device());
-                if (x.is_cuda()) {
+                const auto backward_cuda = [&] {
                   const float* p = N::kParams > 0 ? params.data<float>() : nullptr;
                   float* gp = gparams ? gparams->data<float>() : nullptr;
                   const int64_t scratch_n = gp ? neurons::multistep_cuda_scratch(N::kParams, count) : 0;
@@ -129,21 +127,20 @@ Tensor run_bn_neuron(Tape& tape, const BnLayout& d, const Tensor& x, const Tenso
                                                                      records.data<float>(), p, du.data<float>(), gp, sp,
                                                                      steps, count));
                   }
-                } else {
-                  dispatch_float(x.dtype(), op, [&](auto z) {
-                    using T = decltype(z);
-                    if (rga) {
-                      neurons::rga_backward_cpu<T>(gy[0].data<T>(), x_mean.data<T>(), T(rga_tau), T(gamma),
-                                                   du.data<T>(), steps, count);
-                    } else {
-                      const neurons::BnInput<T> in{x.data<T>(), mean.data<T>(), invstd.data<T>(), weight.data<T>(),
-                                                   bias.data<T>(), d.C, d.S};
-                      neurons::multistep_recompute_backward_cpu<N, T>(
-                          neuron, firing, detach, in, gy[0].data<T>(), N::kParams > 0 ? params.data<T>() : nullptr,
-                          du.data<T>(), gparams ? gparams->data<T>() : nullptr, steps, count);
-                    }
-                  });
-                }
+                };
+                on_device(x, op, backward_cuda, [&](auto z) {
+                  using T = decltype(z);
+                  if (rga) {
+                    neurons::rga_backward_cpu<T>(gy[0].data<T>(), x_mean.data<T>(), T(rga_tau), T(gamma),
+                                                 du.data<T>(), steps, count);
+                  } else {
+                    const neurons::BnInput<T> in{x.data<T>(), mean.data<T>(), invstd.data<T>(), weight.data<T>(),
+                                                 bias.data<T>(), d.C, d.S};
+                    neurons::multistep_recompute_backward_cpu<N, T>(
+                        neuron, firing, detach, in, gy[0].data<T>(), N::kParams > 0 ? params.data<T>() : nullptr,
+                        du.data<T>(), gparams ? gparams->data<T>() : nullptr, steps, count);
+                  }
+                });
                 bn_detail::backward(x, weight, mean, invstd, du, d.N, d.C, d.S, training, M, bn.cross_replica, gx[0],
                                     gx[1], gx[2], op);
               });

@@ -21,6 +21,25 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# install_optional_packages PKG...: installs those missing, for a side job only one script needs (the demo's
+# plots: python3-matplotlib). The engine and the tests never need them, so a failed install is reported and
+# returns 1, and the caller goes on without them.
+install_optional_packages() {
+  local p missing_optional=() sudo=""
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing_optional+=("$p")
+  done
+  ((${#missing_optional[@]})) || return 0
+  echo "setup: installing ${missing_optional[*]} (optional)"
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  { $sudo apt-get update -qq &&
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing_optional[@]}" \
+      >/dev/null; } || {
+    echo "setup: could not install ${missing_optional[*]}; going on without" >&2
+    return 1
+  }
+}
+
 # nvcc lives outside PATH on some machines.
 if ! command -v nvcc >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then
   export PATH=/usr/local/cuda/bin:$PATH
