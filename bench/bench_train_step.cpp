@@ -1,7 +1,9 @@
 // One full training step of the CIFAR-sized zoo models, as apps/train.cpp runs it: forward, loss
 // (CE on the mean over T of the logits, + 0.05 * I(X;Z) on the model's default taps when TMI is on),
 // tape backward, Adam step, zero_grad. Models `vggsnn` and `vgg11` from make_model, inputs 3x32x32,
-// 10 classes, CIFAR-10 normalisation, default LIF, Adam(lr 1e-3). Args: {B, T}.
+// 10 classes, CIFAR-10 normalisation, default LIF, Adam(lr 1e-3). Args: {B, T}. On the CPU also `small_cnn`
+// on Fashion-MNIST-sized inputs (1x28x28, its default dataset), the small model of the CPU side-by-side
+// with PyTorch (scripts/compare/cpu_side_by_side.sh).
 // Inputs are synthetic: images uniform in [0,1) and labels uniform in [0,10), both from the counter RNG
 // with a fixed seed, built once and reused every step (no data loading, no host-to-device copy timed).
 //
@@ -40,6 +42,7 @@
 #include "bench/gpu_timer.h"
 #include "bench/skip_without_cuda.h"
 
+#include <array>
 #include <cmath>
 #include <exception>
 #include <memory>
@@ -72,18 +75,26 @@ constexpr double kMiB = 1024.0 * 1024.0;
 //              (scripts/compare/sj_vggsnn_step.py)
 enum class Variant { saver, plain, sj };
 
+// The input a model is built for: shape and the dataset's normalisation (datasets/ sets the same values).
+struct InputSpec {
+  int64_t channels, size;
+  std::array<float, 3> mean, std;  // the first `channels` entries are used, as in ModelConfig
+};
+const InputSpec kCifar10{3, 32, {0.4914f, 0.4822f, 0.4465f}, {0.2023f, 0.1994f, 0.2010f}};
+const InputSpec kFashionMnist{1, 28, {0.2860f, 0.f, 0.f}, {0.3530f, 1.f, 1.f}};
+
 class TrainStep {
  public:
   TrainStep(const std::string& model_name, int64_t batch, int64_t time_steps, bool tmi, Device device,
-            Variant variant = Variant::saver)
+            Variant variant = Variant::saver, const InputSpec& input = kCifar10)
       : batch_(batch), time_steps_(time_steps), keep_all_taps_(variant == Variant::plain) {
     ModelConfig c;
-    c.in_channels = 3;
-    c.image_size = 32;
+    c.in_channels = input.channels;
+    c.image_size = input.size;
     c.num_classes = kClasses;
     c.time_steps = time_steps;
-    c.mean = {0.4914f, 0.4822f, 0.4465f};  // CIFAR-10, as datasets/ sets it
-    c.std = {0.2023f, 0.1994f, 0.2010f};
+    c.mean = input.mean;
+    c.std = input.std;
     c.init_seed = kSeed;
     c.fuse_bn_spike = c.pack_spike_inputs = variant != Variant::plain;
     if (variant == Variant::sj) c.neuron.surrogate = ops::Surrogate::atan(2.0);
@@ -95,7 +106,7 @@ class TrainStep {
     loss_.mi_lambda = tmi ? kMiLambda : 0.0;  // empty tap names: the model's defaults (X first, Z last conv)
 
     Generator gen(kSeed);
-    images_ = rand_uniform({batch, 3, 32, 32}, gen, device);
+    images_ = rand_uniform({batch, input.channels, input.size, input.size}, gen, device);
     std::vector<int32_t> y(static_cast<size_t>(batch));
     for (auto& v : y) v = int32_t(gen.next_u32() % uint32_t(kClasses));
     labels_ = Tensor::from_vector(y, {batch}).to(device);
@@ -179,10 +190,10 @@ void set_counters(benchmark::State& state, const TrainStep& step, Device device,
 // memory, a failed check) marks this benchmark as failed with its message instead of ending the suite.
 template <class Timed>
 void run_benchmark(benchmark::State& state, const std::string& model, bool tmi, Device device, Variant variant,
-                   Timed&& timed) {
+                   Timed&& timed, const InputSpec& input = kCifar10) {
   try {
     allocator(device).empty_cache();  // the previous benchmark's cached blocks would inflate reserved_MiB
-    TrainStep step(model, state.range(0), state.range(1), tmi, device, variant);
+    TrainStep step(model, state.range(0), state.range(1), tmi, device, variant, input);
     step.run();
     if (device == Device::CUDA) cuda_synchronize();
     const size_t live_before = allocator(device).stats().current_bytes;
@@ -197,10 +208,13 @@ void run_benchmark(benchmark::State& state, const std::string& model, bool tmi, 
   }
 }
 
-void BM_TrainStepCpu(benchmark::State& state, const char* model, bool tmi, Variant variant = Variant::saver) {
-  run_benchmark(state, model, tmi, Device::CPU, variant, [&](TrainStep& step) {
-    for (auto _ : state) step.run();
-  });
+void BM_TrainStepCpu(benchmark::State& state, const char* model, bool tmi, Variant variant = Variant::saver,
+                     const InputSpec& input = kCifar10) {
+  run_benchmark(
+      state, model, tmi, Device::CPU, variant, [&](TrainStep& step) {
+        for (auto _ : state) step.run();
+      },
+      input);
 }
 
 void BM_TrainStepCuda(benchmark::State& state, const char* model, bool tmi, Variant variant = Variant::saver) {
@@ -220,6 +234,8 @@ void cpu_args(benchmark::internal::Benchmark* b, int64_t batch, int iterations) 
 }
 void cpu_b16(benchmark::internal::Benchmark* b) { cpu_args(b, 16, 3); }
 void cpu_b64(benchmark::internal::Benchmark* b) { cpu_args(b, 64, 1); }
+// small_cnn's step is short (tens of ms at B=64, T=4), so twenty timed steps take about a second.
+void cpu_small_b64(benchmark::internal::Benchmark* b) { cpu_args(b, 64, 20); }
 void cuda_args(benchmark::internal::Benchmark* b) {
   b->ArgNames({"B", "T"})->Args({16, 4})->Args({64, 4})->UseManualTime()->Unit(benchmark::kMillisecond);
 }
@@ -236,6 +252,10 @@ BENCHMARK_CAPTURE(BM_TrainStepCpu, vgg11, "vgg11", false)->Apply(cpu_b64);
 BENCHMARK_CAPTURE(BM_TrainStepCpu, vgg11_tmi, "vgg11", true)->Apply(cpu_b64);
 BENCHMARK_CAPTURE(BM_TrainStepCpu, vggsnn_plain, "vggsnn", false, Variant::plain)->Apply(cpu_b64);
 BENCHMARK_CAPTURE(BM_TrainStepCpu, vggsnn_tmi_plain, "vggsnn", true, Variant::plain)->Apply(cpu_b64);
+BENCHMARK_CAPTURE(BM_TrainStepCpu, small_cnn, "small_cnn", false, Variant::saver, kFashionMnist)
+    ->Apply(cpu_small_b64);
+BENCHMARK_CAPTURE(BM_TrainStepCpu, small_cnn_tmi, "small_cnn", true, Variant::saver, kFashionMnist)
+    ->Apply(cpu_small_b64);
 
 BENCHMARK_CAPTURE(BM_TrainStepCuda, vggsnn, "vggsnn", false)->Apply(cuda_args);
 BENCHMARK_CAPTURE(BM_TrainStepCuda, vggsnn_tmi, "vggsnn", true)->Apply(cuda_args);
