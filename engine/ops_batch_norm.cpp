@@ -49,15 +49,15 @@ ChannelLayout validate(const Tensor& x, const Tensor& weight, const Tensor& bias
 
 namespace bn_detail {
 namespace {
-// The CUDA reductions' block partials, from the caching allocator (released in stream order once the
-// launches that use it are queued). Built only inside the CUDA branch of on_device.
-struct CudaScratch {
+// The CUDA reductions' block partials: batch_norm_cuda_scratch_size doubles of detail::cuda_scratch (the op
+// glue's one scratch allocation, released in stream order once the launches that use it are queued). Built
+// only inside the CUDA branch of on_device.
+struct PartialsScratch {
   int64_t size;
-  Tensor buffer;
-  CudaScratch(int64_t N, int64_t C, int64_t S)
-      : size(batch_norm_cuda_scratch_size(N, C, S)),
-        buffer(size > 0 ? Tensor::empty({size}, DType::F64, Device::CUDA) : Tensor()) {}
-  double* data() const { return size > 0 ? buffer.data<double>() : nullptr; }
+  detail::CudaScratch memory;
+  PartialsScratch(int64_t N, int64_t C, int64_t S)
+      : size(batch_norm_cuda_scratch_size(N, C, S)), memory(detail::cuda_scratch(size_t(size) * sizeof(double))) {}
+  double* data() const { return static_cast<double*>(memory.ptr); }
 };
 
 // The synchronised training statistics (engine/batch_norm_options.h has the contract): this replica's
@@ -77,7 +77,7 @@ int64_t synced_statistics(const Tensor& x, const Tensor& running_mean, const Ten
         Tensor stats = Tensor::empty({2 * C}, DType::F64, Device::CUDA);
         double* sums = stats.data<double>();
         double* squares = sums + C;
-        const CudaScratch scratch(N, C, S);
+        const PartialsScratch scratch(N, C, S);
         batch_norm_channel_sums_cuda(x.data<float>(), N, C, S, sums, scratch.data(), scratch.size);
         replicas.sum_device(sums, C);
         batch_norm_finish_mean_cuda(sums, C, M, mean.data<float>());
@@ -123,7 +123,7 @@ int64_t forward(const Tensor& x, const Tensor& weight, const Tensor& bias, const
   on_device(
       x, op,
       [&] {
-        const CudaScratch scratch(N, C, S);
+        const PartialsScratch scratch(N, C, S);
         batch_norm_forward_cuda(x.data<float>(), weight.data<float>(), bias.data<float>(), running_mean.data<float>(),
                                 running_var.data<float>(), N, C, S, bn.training, float(bn.momentum), float(bn.eps),
                                 y.defined() ? y.data<float>() : nullptr, mean.data<float>(), invstd.data<float>(),
@@ -148,7 +148,7 @@ void backward(const Tensor& x, const Tensor& weight, const Tensor& mean, const T
   on_device(
       x, op,
       [&] {
-        const CudaScratch scratch(N, C, S);
+        const PartialsScratch scratch(N, C, S);
         if (!synced) {
           // Σdy and Σdy·xhat per channel, passed from the reduction to the dx kernel.
           Tensor channel_sums = Tensor::empty({2, C}, DType::F32, Device::CUDA);

@@ -18,15 +18,8 @@ if [ -e runs/demo ]; then mv runs/demo "runs/demo.$(date +%Y%m%d-%H%M%S)"; fi
 time "$BUILD_DIR/bin/spikegrad" --config configs/demo.toml train --name demo "$@"
 
 # The plots are a side job: the trained run is the demo's result, so a missing matplotlib or a failed plot is
-# reported and the demo still succeeds. PATH's python3 may lack matplotlib where Debian's (/usr/bin) has it.
-plot_python=""
-for candidate in python3 /usr/bin/python3; do
-  if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c "import matplotlib" >/dev/null 2>&1; then
-    plot_python=$candidate
-    break
-  fi
-done
-if [ -z "$plot_python" ]; then
+# reported and the demo still succeeds.
+if ! plot_python=$(bash scripts/plot_python.sh); then
   echo "demo: no plots: no python3 with matplotlib (Debian: python3-matplotlib); the run is in runs/demo"
 elif ! "$plot_python" scripts/plot.py run runs/demo; then
   echo "demo: plotting failed (see above); the run itself is complete in runs/demo"

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <stdexcept>
 
 #include "apps/setup.h"
 #include "apps/train.h"
@@ -52,6 +53,18 @@ fs::path shared_dataset(const std::string& stem, int train, int test) {
 #define SKIP_UNLESS_TWO_RANKS()                                                       \
   if (ranks().size() != 2) GTEST_SKIP() << "run under mpirun -np 2 (ctest -L mpi)"; \
   static_assert(true)
+
+// This rank's half of the first batch of the training order (the shard a 2-rank run trains on first).
+Batch this_ranks_first_batch(const Dataset& train, const app::RunConfig& c) {
+  LoaderOptions lo = LoaderOptions::training(train, c.batch, c.seed);
+  lo.shard_rank = ranks().rank();
+  lo.shard_count = 2;
+  Loader loader(train, lo);
+  Batch batch;
+  // A throw ends the calling test as a failure, as an ASSERT in its body would.
+  if (!loader.next(batch)) throw std::runtime_error("the loader gave no first batch");
+  return batch;
+}
 
 struct Replica {
   std::unique_ptr<Model> model;
@@ -177,12 +190,7 @@ TEST(TwoRanks, WithoutSyncBnTheStatisticsArePerRankAndDiffer) {
   // The same two-rank steps with per-rank BN: no cross-replica sum.
   Replica r = make_replica(c, train);
   dist::GradientAverager averager(ranks(), r.optimizer->params());
-  LoaderOptions lo = LoaderOptions::training(train, c.batch, c.seed);
-  lo.shard_rank = ranks().rank();
-  lo.shard_count = 2;
-  Loader loader(train, lo);
-  Batch batch;
-  ASSERT_TRUE(loader.next(batch));
+  const Batch batch = this_ranks_first_batch(train, c);
   Tape tape;
   LossConfig lcfg;
   lcfg.mi_lambda = c.mi_lambda;
@@ -219,12 +227,7 @@ TEST(TwoRanks, BucketsStartDuringBackwardAsTheirGradientsBecomeFinal) {
   // 4 KiB buckets: small_cnn's 7,786 parameters make several, the classifier's first.
   dist::GradientAverager averager(ranks(), r.optimizer->params(), /*bucket_bytes=*/4 << 10);
   ASSERT_GE(averager.num_buckets(), 3);
-  LoaderOptions lo = LoaderOptions::training(train, c.batch, c.seed);
-  lo.shard_rank = ranks().rank();
-  lo.shard_count = 2;
-  Loader loader(train, lo);
-  Batch batch;
-  ASSERT_TRUE(loader.next(batch));
+  const Batch batch = this_ranks_first_batch(train, c);
   Tape tape;
   LossConfig lcfg;
   lcfg.mi_lambda = 0;

@@ -9,15 +9,8 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 plot=${1:-$here/../../scripts/plot.py}
 
-# The first python3 with matplotlib: PATH's may be a pyenv or venv one without it, Debian's is /usr/bin/python3.
-python=""
-for candidate in python3 /usr/bin/python3; do
-  if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c "import matplotlib" >/dev/null 2>&1; then
-    python=$candidate
-    break
-  fi
-done
-if [ -z "$python" ]; then
+# The first python3 with matplotlib (scripts/plot_python.sh, beside plot.py).
+if ! python=$(bash "$(dirname "$plot")/plot_python.sh"); then
   echo "SKIP: no python3 with matplotlib (Debian: apt-get install python3-matplotlib)"
   exit 77
 fi
