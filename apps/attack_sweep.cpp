@@ -68,11 +68,14 @@ double alpha_at(const std::string& alpha, double eps) {
 
 std::vector<SweepAttack> report_attacks(const RunConfig& c, double eps) {
   const AttackGrad grad = parse_attack_grad(c.attack_grad);
+  const AttackDomain domain = parse_attack_domain(c.attack_domain);
   std::vector<SweepAttack> out;
   for (const std::string& name : parse_attack_list(c.attacks)) {
     SweepAttack s;
     s.name = name;
     s.eps = eps;
+    s.domain = domain;
+    s.encoding = c.encoding;
     if (s.is_basic()) {
       AttackConfig& a = s.basic;
       a.kind = parse_attack_kind(name);
@@ -84,6 +87,7 @@ std::vector<SweepAttack> report_attacks(const RunConfig& c, double eps) {
       a.grad = grad;
       a.seed = c.seed;
       a.loss = parse_attack_loss(c.attack_loss);
+      a.domain = domain;
     } else if (name == "cw") {
       s.eps = 0;
       s.cw.c = c.cw_c;
@@ -128,6 +132,9 @@ std::string describe(const SweepAttack& s) {
     if (all || s.name == "square") o << ", " << e.square_queries << " Square queries";
     o << ", grad " << attack_grad_name(e.grad);
   }
+  // Spike-domain eps is in spike units, not comparable with pixel eps: every row of such a run says so.
+  if (s.encoding != "direct")
+    o << ", " << (s.domain == AttackDomain::spikes ? "spike" : "pixel") << " domain (" << s.encoding << " encoding)";
   return o.str();
 }
 
@@ -140,8 +147,11 @@ std::string adversarial_name(const SweepAttack& s) {
   return s.name + "/" + (s.name == "gn" ? "std=" : "eps=") + eps_text(s.eps);
 }
 
-RobustResult run_sweep_attack(Model& model, const Tensor& images, const Tensor& labels, const SweepAttack& s,
+RobustResult run_sweep_attack(Model& model, const Tensor& pixels, const Tensor& labels, const SweepAttack& s,
                               Generator& gen, Tensor* adv_out, AutoAttackResult* ensemble, Model* source) {
+  // In the spike domain the attacked model encodes once (deterministically, models/encoding.h); every attack
+  // below, and the source model of a transfer attack, then sees those spikes as the input to perturb.
+  const Tensor images = attack_input(model, pixels, s.domain);
   if (s.is_basic() && source == nullptr) return evaluate_attack(model, images, labels, s.basic, gen, adv_out);
   Model& craft = source ? *source : model;
   Tensor adv;

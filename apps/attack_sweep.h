@@ -20,6 +20,10 @@ struct SweepAttack {
   AttackConfig basic;           // fgsm, pgd, bim, gn
   AutoAttackConfig ensemble;    // the AutoAttack members (one stage) and autoattack (all four)
   CwConfig cw;
+  // What the attack perturbs (--attack-domain), and the model's --encoding, stated in the settings column when
+  // it is not direct.
+  AttackDomain domain = AttackDomain::pixels;
+  std::string encoding = "direct";
   SweepAttack() = default;
   SweepAttack(const AttackConfig& a);  // NOLINT: a basic attack is a sweep attack
   bool is_basic() const;
@@ -43,7 +47,8 @@ std::string eps_text(double v);
 // The safetensors name of an attack's adversarial inputs in --save-adv: "pgd/eps=4/255", "cw/c=1".
 std::string adversarial_name(const SweepAttack& a);
 
-// One batch of one attack: the counts, the adversarial images (adv_out) and, for autoattack, the ensemble's
+// One batch of one attack: the counts, the adversarial images (adv_out; in the spike domain the adversarial
+// (B,T,C,H,W) spikes, crafted from the attacked model's encoding of `images`) and, for autoattack, the ensemble's
 // per-stage counts (added into *ensemble). Random draws from gen. With `source` (a transfer / black-box
 // attack, --source-checkpoint) the inputs are crafted on the source model and scored on `model`; the
 // ensemble's stage counts are then the source's and are not reported.

@@ -48,6 +48,10 @@ void check_config_choices(const RunConfig& c) {
       {"attack_grad", c.attack_grad, {"bptt", "rga", "ann-relu", "ann-qcfs"}},
       {"attack_loss", c.attack_loss, {"ce", "cw"}},
       {"adv", c.adv, {"none", "fgsm", "pgd"}},
+      {"encoding", c.encoding, {"direct", "phase", "poisson"}},
+      {"stem_pool", c.stem_pool, {"max", "avg"}},
+      {"sew_connect", c.sew_connect, {"add", "and", "iand"}},
+      {"attack_domain", c.attack_domain, {"pixels", "spikes"}},
   };
   for (const Choice& ch : choices) {
     bool known = false;

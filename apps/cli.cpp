@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 
+#include "apps/analyze.h"
 #include "apps/commands.h"
 #include "apps/train.h"
 #include "engine/check.h"
@@ -336,7 +337,8 @@ std::string one_line(std::string s) {
 
 int parse_command_line(int argc, const char* const* argv, CommandLine* out) {
   CLI::App app{"spikegrad: spiking neural networks, TMI training and adversarial evaluation"};
-  CLI::Option* config = app.set_config("--config", "", "TOML file with [train] / [eval] / [attack] sections (before or after the command)");
+  CLI::Option* config = app.set_config(
+      "--config", "", "TOML file with [train] / [eval] / [attack] / [analyze] sections (before or after the command)");
   auto toml = std::make_shared<StrictToml>(&app, config);
   app.config_formatter(toml);
   app.formatter(std::make_shared<HelpFormatter>());
@@ -359,21 +361,25 @@ int parse_command_line(int argc, const char* const* argv, CommandLine* out) {
   attack->add_option("--save-adv", attack_cfg.save_adv, "write the adversarial inputs (safetensors)");
   attack->add_option("--source-checkpoint", attack_cfg.source_checkpoint,
                      "also run every attack crafted on this checkpoint's model (a transfer / black-box attack)");
+  RunConfig analyze_cfg;
+  CLI::App* analyze = app.add_subcommand("analyze", "gradient-sparsity diagnostics of a checkpoint (apps/analyze.h)");
+  add_common_options(analyze, analyze_cfg);
+  add_analyze_options(analyze, analyze_cfg, out->analyze);
   // `spikegrad train --config f`: a flag the command does not know goes up to the top level, where --config is.
-  for (CLI::App* sub : {train, eval, attack}) sub->fallthrough();
+  for (CLI::App* sub : {train, eval, attack, analyze}) sub->fallthrough();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help
     std::fprintf(stderr, "spikegrad: error: %s\n",
-                 with_config_origin(one_line(e.what()), *toml, {train, eval, attack}, argc, argv).c_str());
+                 with_config_origin(one_line(e.what()), *toml, {train, eval, attack, analyze}, argc, argv).c_str());
     return 2;
   }
   out->verbose = verbose || env_flag("SPIKEGRAD_VERBOSE");
   out->config_file = config->empty() ? std::string() : config->results().back();
-  CLI::App* chosen = *train ? train : *eval ? eval : attack;
+  CLI::App* chosen = *train ? train : *eval ? eval : *attack ? attack : analyze;
   out->command = chosen->get_name();
-  out->config = *train ? train_cfg : *eval ? eval_cfg : attack_cfg;
+  out->config = *train ? train_cfg : *eval ? eval_cfg : *attack ? attack_cfg : analyze_cfg;
   // Values from the --config file count as given too (CLI11 records them as the option's results).
   const nlohmann::json keys = RunConfig().to_json();
   out->given.all = false;
@@ -404,6 +410,7 @@ int cli_main(int argc, const char* const* argv) {
       if (comm.rank() == 0) std::printf("run folder: %s\n", folder.c_str());
     }
     else if (cl.command == "eval") run_eval(cl.config);
+    else if (cl.command == "analyze") run_analyze(cl.config, cl.analyze);
     else run_attack(cl.config);
   } catch (const Interrupted& e) {  // SIGINT/SIGTERM: last.safetensors holds the position; 128 + SIGINT
     std::fprintf(stderr, "spikegrad: %s%s\n", rank.c_str(), e.what());

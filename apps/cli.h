@@ -4,13 +4,15 @@
 #pragma once
 #include <string>
 
+#include "apps/analyze.h"
 #include "apps/options.h"
 
 namespace spikegrad::app {
 
 struct CommandLine {
-  std::string command;      // train | eval | attack
+  std::string command;      // train | eval | attack | analyze
   RunConfig config;         // that command's flags, config-file values under them
+  AnalyzeOptions analyze;   // analyze's own flags (apps/analyze.h)
   std::string config_file;  // --config; empty when none was given
   GivenSettings given;      // the settings given on the command line or in the --config file
   bool verbose = false;     // --verbose or SPIKEGRAD_VERBOSE=1: errors end with the source file:line

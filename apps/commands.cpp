@@ -34,6 +34,7 @@ RunConfig config_for_checkpoint(const RunConfig& flags, const RunConfig& saved) 
   c.steps = flags.steps;
   c.gn_std = flags.gn_std;
   c.attack_grad = flags.attack_grad;
+  c.attack_domain = flags.attack_domain;
   c.attacks = flags.attacks;
   c.attack_loss = flags.attack_loss;
   c.apgd_iterations = flags.apgd_iterations;

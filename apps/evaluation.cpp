@@ -252,8 +252,11 @@ std::string report_text(Model& model, const RunConfig& c, const Dataset& test, c
   char buf[256];
   std::snprintf(buf, sizeof buf, "- clean test accuracy: **%.2f%%** on %lld test examples\n", clean, (long long)test.size());
   r << buf;
-  r << "\n## Robustness (first " << (rows.empty() ? 0 : rows[0].result.total)
-    << " test examples; BN in eval mode, inputs in [0,1])\n\n";
+  r << "\n## Robustness (first " << (rows.empty() ? 0 : rows[0].result.total) << " test examples; BN in eval mode, "
+    << c.encoding << " input encoding, attacks in the "
+    << (c.attack_domain == "spikes" ? "spike domain: the encoded (B,T,C,H,W) spikes in [0,1], eps in spike units"
+                                    : "pixel domain: images in [0,1]")
+    << ")\n\n";
   r << "Robust accuracy = accuracy on the attacked inputs. Attack success rate = share of the initially-correct "
        "examples that the attack makes wrong. Zero input-gradient = examples whose input gradient is exactly zero "
        "(a gradient-obfuscation diagnostic).\n\n";

@@ -67,7 +67,8 @@ std::vector<ObfuscationCheck> obfuscation_checks(Model& model, const Dataset& da
   std::vector<std::pair<const char*, size_t>> others;  // name, row of x
   std::vector<std::pair<const char*, AttackGrad>> grads;
   if (neuron_has_rga_tau(model.config().neuron_spec.name)) grads.push_back({"RGA", AttackGrad::rga});
-  if (!model.config().frame_input) {
+  // ANN mode runs one step of the analog image: neither event frames nor phase/Poisson spikes have one.
+  if (!model.config().frame_input && model.config().encoding == InputEncoding::direct) {
     grads.push_back({"ANN-ReLU", AttackGrad::ann_relu});
     grads.push_back({"ANN-QCFS", AttackGrad::ann_qcfs});
   }

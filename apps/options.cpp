@@ -20,6 +20,7 @@
 
 #include "apps/attack_sweep.h"
 #include "apps/data_options.h"
+#include "apps/encoding_options.h"
 #include "apps/option_flags.h"
 #include "datasets/registry.h"
 #include "engine/check.h"
@@ -35,11 +36,11 @@ namespace spikegrad::app {
     X(val_labels) X(dvs_split) X(dvs_split_seed) X(dvs_split_by) X(dvs_size) X(dvs_frame_norm) X(dvs_cache_dir) \
     X(decode_threads) \
     X(time_steps) X(neuron) X(neuron_opt) X(threshold) X(decay) X(reset) X(detach_reset) X(surrogate) X(surrogate_alpha) \
-    X(memory_savers) X(conv) X(tf32) X(loss) X(tet_lambda) X(tet_phi) X(mi_lambda) X(mi_x) X(mi_z) \
+    X(memory_savers) X(conv) X(tf32) X(encoding) X(stem_pool) X(sew_connect) X(resnet_width) X(loss) X(tet_lambda) X(tet_phi) X(mi_lambda) X(mi_x) X(mi_z) \
     X(entropy_weight) X(entropy_sign) X(optimizer) X(lr) X(momentum) X(weight_decay) X(nesterov) X(schedule) \
     X(step_size) X(gamma) X(grad_clip) X(adv) X(adv_eps) X(adv_alpha) X(adv_steps) X(adv_random_start) \
     X(adv_mix) X(retraction_beta) X(epochs) X(batch) X(seed) X(device) X(runs_dir) X(name) X(resume) \
-    X(progress) X(checkpoint) X(attack_subset) X(eps) X(alpha) X(steps) X(gn_std) X(attack_grad) \
+    X(progress) X(checkpoint) X(attack_subset) X(eps) X(alpha) X(steps) X(gn_std) X(attack_grad) X(attack_domain) \
     X(save_logits) X(save_adv) X(eval_batch) X(attacks) X(attack_loss) X(apgd_iterations) X(fab_iterations) \
     X(square_queries) X(target_classes) X(cw_c) X(cw_kappa) X(cw_steps) X(cw_lr) \
     X(obfuscation_checks) X(source_checkpoint) X(sync_bn) X(collective_timeout)
@@ -213,7 +214,10 @@ void add_train_options(CLI::App* app, RunConfig& c) {
   add_integer_option<int64_t>(app, "--train-subset", c.train_subset, "train on the first N training examples (0: all)", 0,
                               std::numeric_limits<int64_t>::max(), false);
   app->add_option("--augment", c.augment, "auto | on | off")->check(CLI::IsMember({"auto", "on", "off"}))->capture_default_str();
-  app->add_option("--model", c.model, "vggsnn | vgg11 | vgg11_rat | alexnet | small_cnn")->capture_default_str();
+  app->add_option("--model", c.model,
+                  "vggsnn | vgg11 | vgg11_rat | alexnet | small_cnn | spiking_resnet18/34/50 | sew_resnet18/34/50 | "
+                  "resnet19 | wrn16_4")
+      ->capture_default_str();
   add_integer_option<int64_t>(app, "--T,--time-steps", c.time_steps, "time steps", 1);
   add_neuron_options(app, c);
   add_real_option(app, "--threshold", c.threshold, "firing threshold", Bound::open, 0);
@@ -232,6 +236,11 @@ void add_train_options(CLI::App* app, RunConfig& c) {
       ->check(CLI::IsMember({"cudnn", "ours"}))
       ->capture_default_str();
   app->add_flag("--tf32", c.tf32, "TF32 tensor cores in the convolutions (needs --conv ours; ~1e-3 relative error)");
+  add_encoding_options(app, c);
+  app->add_option("--resnet-width", c.resnet_width,
+                  "Spiking-/SEW-ResNet: stage widths w, 2w, 4w, 8w (64: the standard networks; smaller for CPU runs)")
+      ->check(CLI::Range(int64_t(1), int64_t(4096)))
+      ->capture_default_str();
   app->add_option("--loss", c.loss, "ce | tet")->check(CLI::IsMember({"ce", "tet"}))->capture_default_str();
   add_real_option(app, "--tet-lambda", c.tet_lambda, "TET's lambda", Bound::closed, 0, 1);
   add_real_option(app, "--tet-phi", c.tet_phi, "TET's phi (MSE target)");
@@ -296,6 +305,7 @@ void add_eval_options(CLI::App* app, RunConfig& c, bool sweep) {
                   "same weights run as a one-step ReLU/QCFS network; accuracy is still the SNN's)")
       ->check(CLI::IsMember({"bptt", "rga", "ann-relu", "ann-qcfs"}))
       ->capture_default_str();
+  add_attack_domain_option(app, c);
   app->add_option("--attacks", c.attacks,
                   "comma-separated: fgsm, pgd, bim, gn, apgd-ce, apgd-t, fab-t, square, autoattack (the standard "
                   "ensemble), cw (L2); none: only clean accuracy")
@@ -322,6 +332,7 @@ void add_eval_options(CLI::App* app, RunConfig& c, bool sweep) {
 
 void validate(const RunConfig& c) {
   check_neuron_settings(c);
+  check_encoding_settings(c);
   check_dataset_settings(c);
   parse_fraction_list(c.eps, "--eps");
   alpha_at(c.alpha, 1.0);
@@ -374,6 +385,7 @@ void check_attack_settings(const RunConfig& c) {
            "--steps must be in [1, " << std::numeric_limits<int32_t>::max() << "], got " << c.steps);
   SG_CHECK(c.attack_grad == "bptt" || c.attack_grad == "rga" || c.attack_grad == "ann-relu" || c.attack_grad == "ann-qcfs",
            "--attack-grad must be bptt, rga, ann-relu or ann-qcfs, got '" << c.attack_grad << "'");
+  parse_attack_domain(c.attack_domain);  // the value; the rules with the encoding are check_encoding_settings's
 }
 
 void check_output_file(const std::string& path, const std::string& flag) {

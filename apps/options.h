@@ -56,6 +56,11 @@ struct RunConfig {
   bool memory_savers = true;  // fused BN + neuron, spike inputs kept as bytes (ModelConfig); same results
   std::string conv = "cudnn";  // CUDA convolution: cudnn | ours (the hand-written implicit GEMM)
   bool tf32 = false;           // TF32 tensor cores in the convolutions (--conv ours only)
+  // input encoding and residual-model switches (ModelConfig; apps/encoding_options.h)
+  std::string encoding = "direct";  // direct | phase | poisson (models/encoding.h)
+  std::string stem_pool = "max";    // residual models: max | avg
+  std::string sew_connect = "add";  // SEW-ResNet: add | and | iand
+  int64_t resnet_width = 64;        // Spiking-/SEW-ResNet: stage widths w, 2w, 4w, 8w (64: the standard nets)
   // loss
   std::string loss = "ce";   // ce (on the mean over T of the logits) | tet
   double tet_lambda = 0.05;  // TMI's λ
@@ -105,6 +110,7 @@ struct RunConfig {
   int64_t steps = 4;
   std::string gn_std;           // Gaussian noise std; empty: eps
   std::string attack_grad = "bptt";  // bptt | rga | ann-relu | ann-qcfs
+  std::string attack_domain = "pixels";  // pixels | spikes (the encoded spike tensor; attacks/attack.h AttackDomain)
   std::string save_logits;      // eval: per-example logits (safetensors)
   std::string save_adv;         // attack: adversarial inputs (safetensors)
   std::string attacks = "fgsm,pgd,bim,gn";  // apps/attack_sweep.h: also apgd-ce apgd-t fab-t square autoattack cw; none

@@ -5,6 +5,7 @@
 #include "apps/data_options.h"
 #include "datasets/registry.h"
 #include "engine/cuda_context.h"
+#include "models/encoding.h"
 
 namespace spikegrad::app {
 
@@ -71,6 +72,13 @@ std::unique_ptr<Model> build_model(const RunConfig& c, const Dataset& d, Device 
   mc.frame_input = layout.time_steps > 0;
   SG_CHECK(!mc.frame_input || layout.time_steps == c.time_steps,
            c.dataset << ": the examples have " << layout.time_steps << " frames but --T is " << c.time_steps);
+  mc.encoding = parse_encoding(c.encoding);
+  SG_CHECK(!mc.frame_input || mc.encoding == InputEncoding::direct,
+           "--encoding " << c.encoding << ": " << c.dataset
+                         << " examples are event frames, already spikes over T; use --encoding direct");
+  mc.stem_pool = c.stem_pool;  // the residual models check both; other models refuse a non-default value
+  mc.sew_connect = c.sew_connect;
+  mc.resnet_width = c.resnet_width;
   mc.mean = d.mean;
   mc.std = d.std;
   mc.init_seed = c.seed;

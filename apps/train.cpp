@@ -69,6 +69,7 @@ std::optional<AttackConfig> training_attack(const RunConfig& c) {
   a.steps = int(c.adv_steps);
   a.random_start = c.adv_random_start;
   a.grad = AttackGrad::bptt;
+  a.domain = parse_attack_domain(c.attack_domain);
   return a;
 }
 
@@ -80,7 +81,7 @@ StepLoss training_step_loss(Tape& tape, Model& model, const Tensor& images, cons
     return StepLoss{compute_loss(tape, out.logits, labels, out.taps, lcfg), out.logits};
   };
   if (!adv) return loss_on(images);
-  StepLoss s = loss_on(attack(model, images, labels, *adv, gen));
+  StepLoss s = loss_on(attack(model, attack_input(model, images, adv->domain), labels, *adv, gen));
   if (mix == 0) return s;
   const StepLoss clean = loss_on(images);
   auto blend = [&](const Tensor& a, const Tensor& c) {

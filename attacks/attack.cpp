@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "attacks/logit_gradient.h"
+#include "models/encoding.h"
 
 namespace spikegrad {
 
@@ -25,6 +26,7 @@ bool iterative(AttackKind kind) { return kind == AttackKind::pgd || kind == Atta
 Tensor loss_gradient(Model& model, const Tensor& x, const Tensor& labels, const char* op,
                      AttackLoss which = AttackLoss::ce) {
   SG_CHECK(grad_enabled(), op << ": gradients are disabled (called inside a NoGradGuard); the attack needs d loss/d input");
+  attack_detail::check_gradient_reaches_input(model, x, op);
   if (which == AttackLoss::cw) {
     // d (max_{i≠y} z_i − z_y) / d x through the shared logit pass (host copies of the batch).
     const std::vector<int32_t> y = labels.to_vector<int32_t>();
@@ -190,6 +192,18 @@ void check_attack_grad(AttackGrad grad, const char* op) {
   SG_FAIL(op << ": grad must be one of " << attack_grad_list() << ", got " << int(grad));
 }
 
+AttackDomain parse_attack_domain(const std::string& name) {
+  if (name == "pixels") return AttackDomain::pixels;
+  if (name == "spikes") return AttackDomain::spikes;
+  SG_FAIL("--attack-domain: unknown domain '" << name << "'; valid: pixels, spikes");
+}
+
+const char* attack_domain_name(AttackDomain domain) { return domain == AttackDomain::spikes ? "spikes" : "pixels"; }
+
+Tensor attack_input(const Model& model, const Tensor& images, AttackDomain domain) {
+  return domain == AttackDomain::spikes ? encode_spike_frames(model, images) : images;
+}
+
 int bim_default_steps(double eps) {
   SG_CHECK(std::isfinite(eps) && eps >= 0, "bim_default_steps: eps must be finite and >= 0, got " << eps);
   return int(std::min(eps * 255 + 4, 1.25 * eps * 255));
@@ -248,6 +262,31 @@ void check_images_in_unit_range(const Tensor& images, const char* op) {
   });
 }
 
+bool gradient_reaches_input(const Model& model, const Tensor& x) {
+  const ModelConfig& c = model.config();
+  return c.encoding == InputEncoding::direct || c.frame_input || !x.defined() || x.ndim() != 4;
+}
+
+void check_gradient_reaches_input(const Model& model, const Tensor& x, const char* op) {
+  if (gradient_reaches_input(model, x)) return;
+  const ModelConfig& c = model.config();
+  SG_FAIL(op << ": --attack-domain pixels with --encoding " << encoding_name(c.encoding)
+             << ": the encoder's spikes are piecewise constant in the pixels, so the pixel gradient is identically zero "
+                "and every gradient attack would report fake robustness; use --attack-domain spikes (perturb the "
+                "encoded spikes, as the released code does) or a gradient-free attack (gn, square)");
+}
+
+void check_attack_domain(const Model& model, const Tensor& images, AttackDomain domain, const char* op) {
+  if (domain == AttackDomain::pixels) return;
+  SG_CHECK(model.config().encoding != InputEncoding::direct && !model.config().frame_input,
+           op << ": --attack-domain spikes needs a phase or Poisson model (--encoding phase|poisson); this one has "
+              << (model.config().frame_input ? "event-frame input" : "--encoding direct") << ": use --attack-domain pixels");
+  SG_CHECK(images.defined() && images.ndim() == 5,
+           op << ": --attack-domain spikes attacks the encoded (B,T,C,H,W) spikes (attack_input(model, images, "
+                 "AttackDomain::spikes)), got "
+              << (images.defined() ? shape_str(images.shape()) : "undefined"));
+}
+
 void check_attack_inputs(const Model& model, const Tensor& images, const Tensor& labels, const char* op) {
   check_images_in_unit_range(images, op);
   SG_CHECK(images.device() == model.device(), op << ": images are on " << device_name(images.device())
@@ -266,11 +305,13 @@ Tensor attack_with_clean_gradient(Model& model, const Tensor& images, const Tens
   check_attack_config(config);
   const char* op = attack_kind_name(config.kind);
   check_attack_inputs(model, images, labels, op);
+  check_attack_domain(model, images, config.domain, op);
   if (clean_gradient.defined())
     SG_CHECK(clean_gradient.shape() == images.shape() && clean_gradient.device() == images.device() &&
                  clean_gradient.dtype() == images.dtype(),
              op << ": clean_gradient " << clean_gradient << " must match images " << images);
   if (config.kind == AttackKind::gn) return gaussian_noise(images, config.eps, gen);
+  check_gradient_reaches_input(model, images, op);  // before a clean_gradient of zeros could be reused
   return gradient_attack(model, images, labels, config, gen, clean_gradient);
 }
 

@@ -16,6 +16,8 @@
 //
 // Inputs: images (B,C,H,W) float32 in [0,1] on the model's device (normalisation happens inside the model),
 // labels (B) int32 on the same device. The adversarial images come back on that device, not requiring grad.
+// In the spike domain (AttackDomain below) the "images" are the model's encoded (B,T,C,H,W) spikes instead:
+// the same rules (clamp to [0,1], project to the ε-ball) then act on the spike tensor.
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -43,6 +45,20 @@ enum class AttackGrad { bptt, rga, ann_relu, ann_qcfs };
 // max_{i≠y} z_i − z_y on the mean logits (unclamped: PGD-CW), which does not saturate on confident examples.
 enum class AttackLoss { ce, cw };
 
+// Which tensor an attack perturbs (gradient_sparsity.md §4.2 and §7 decision 1):
+//   pixels  the (B,C,H,W) images, which the model encodes (the default; the only domain of direct encoding)
+//   spikes  the encoded (B,T,C,H,W) spikes of a phase or Poisson model (models/encoding.h), as the released
+//           code attacks: ε is in spike units, so the numbers are not comparable with pixel-space ε.
+// A gradient attack in pixels through a phase/Poisson encoder would see an identically zero gradient (fake
+// robustness), so it is refused (check_gradient_reaches_input); gradient-free GN and Square may run there.
+enum class AttackDomain { pixels, spikes };
+// "pixels" | "spikes"; errors name --attack-domain.
+AttackDomain parse_attack_domain(const std::string& name);
+const char* attack_domain_name(AttackDomain domain);
+// What an attack in `domain` perturbs: the images themselves, or encode_spike_frames(model, images), the model's
+// (B,T,C,H,W) spikes (an error naming --attack-domain for a direct-encoding or event-frame model).
+Tensor attack_input(const Model& model, const Tensor& images, AttackDomain domain);
+
 struct AttackConfig {
   AttackKind kind = AttackKind::pgd;
   double eps = 4.0 / 255;    // L∞ radius in [0,1] pixel units; for GN the noise std
@@ -52,6 +68,7 @@ struct AttackConfig {
   AttackGrad grad = AttackGrad::bptt;  // where the attack's gradients come from
   uint64_t seed = 0;         // seeds the Generator of the attack() overload that takes none
   AttackLoss loss = AttackLoss::ce;
+  AttackDomain domain = AttackDomain::pixels;  // what `images` are: pixels, or attack_input(…, spikes)'s spikes
 };
 
 // TMI's evaluation (reference.md §5.1): eps 4/255, PGD 4 steps of 1/255 with random start.
@@ -114,6 +131,13 @@ namespace attack_detail {
 // (int32 (B), same device).
 void check_attack_inputs(const Model& model, const Tensor& images, const Tensor& labels, const char* op);
 void check_images_in_unit_range(const Tensor& images, const char* op);
+// False for pixels (4-D x) of a phase/Poisson model: the encoder cuts the gradient (it is identically zero).
+bool gradient_reaches_input(const Model& model, const Tensor& x);
+// Refuses a gradient w.r.t. pixels of a phase/Poisson model (4-D x into a spike encoder): it is identically
+// zero. The error names --attack-domain and --encoding and says what to use instead.
+void check_gradient_reaches_input(const Model& model, const Tensor& x, const char* op);
+// images must be what config.domain says: (B,T,C,H,W) spikes for the spike domain.
+void check_attack_domain(const Model& model, const Tensor& images, AttackDomain domain, const char* op);
 // attack() for callers that already hold clean_gradient = input_gradient(model, images, labels, config.grad)
 // (evaluate_attack computes it for the zero-gradient diagnostic): FGSM, BIM and PGD without random start
 // reuse it for their first step instead of running the same forward/backward again. It is the CE gradient,

@@ -63,6 +63,13 @@ int64_t count_zero_gradient_examples(const Tensor& grad) {
 }
 
 namespace {
+// The zero-gradient diagnostic's gradient. Pixels of a phase/Poisson model (only gradient-free attacks may run
+// there) have an identically zero gradient: every example counts as zero-gradient, as it truly is.
+Tensor clean_input_gradient(Model& model, const Tensor& images, const Tensor& labels, AttackGrad grad) {
+  if (!attack_detail::gradient_reaches_input(model, images)) return Tensor::full(images.shape(), 0.0, DType::F32, images.device());
+  return input_gradient(model, images, labels, grad);
+}
+
 RobustResult count_results(Model& model, const Tensor& images, const Tensor& labels, const Tensor& adv,
                            const Tensor& clean_gradient) {
   // Everything the counts need (labels, both predictions, and the gradient for the zero-gradient diagnostic,
@@ -88,7 +95,7 @@ RobustResult evaluate_adversarial(Model& model, const Tensor& images, const Tens
   attack_detail::check_attack_inputs(model, images, labels, "evaluate_adversarial");
   SG_CHECK(adv.shape() == images.shape() && adv.device() == images.device(),
            "evaluate_adversarial: adversarial images " << adv << " must match images " << images);
-  return count_results(model, images, labels, adv, input_gradient(model, images, labels, grad));
+  return count_results(model, images, labels, adv, clean_input_gradient(model, images, labels, grad));
 }
 
 RobustResult evaluate_attack(Model& model, const Tensor& images, const Tensor& labels, const AttackConfig& config,
@@ -97,7 +104,7 @@ RobustResult evaluate_attack(Model& model, const Tensor& images, const Tensor& l
   attack_detail::check_attack_inputs(model, images, labels, "evaluate_attack");
   // BN is in eval mode, so example b's loss term is the only one depending on images[b]: a zero slice of the
   // batch gradient means that example's own gradient is zero (the 1/B of the mean does not create zeros).
-  const Tensor clean_gradient = input_gradient(model, images, labels, config.grad);
+  const Tensor clean_gradient = clean_input_gradient(model, images, labels, config.grad);
   const Tensor adv = attack_detail::attack_with_clean_gradient(model, images, labels, config, gen, clean_gradient);
 
   RobustResult r = count_results(model, images, labels, adv, clean_gradient);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <numeric>
 
+#include "attacks/attack.h"
+
 namespace spikegrad::attack_detail {
 
 HostBatch::HostBatch(const Tensor& images, const Tensor& labels)
@@ -19,6 +21,7 @@ LogitPass logit_pass(Model& model, const std::vector<float>& x, const Shape& sha
   const int64_t b = shape[0];
   Tape tape;
   Tensor leaf = Tensor::from_vector<float>(x, shape).to(device);
+  check_gradient_reaches_input(model, leaf, op);
   leaf.set_requires_grad(true);
   ForwardResult out = model.forward(tape, leaf, TapKeep::none());
   const Tensor z = ops::mean_time(tape, out.logits);

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "engine/batch_norm_options.h"
 #include "engine/rng.h"
@@ -88,10 +89,22 @@ Tensor batch_norm(Tape& tape, const Tensor& x, const Tensor& weight, const Tenso
                   const Tensor& running_var, BatchNormOptions opt = {});
 
 // ---- pooling (kernels/pool2d) ---------------------------------------------------------------------
-// x (N,C,H,W), no padding, output (N,C,(H-k)/s+1,(W-k)/s+1). Max pool routes the gradient to the first
-// maximum of each window (row-major order) on both devices.
-Tensor avg_pool2d(Tape& tape, const Tensor& x, int kernel, int stride);
-Tensor max_pool2d(Tape& tape, const Tensor& x, int kernel, int stride);
+// x (N,C,H,W), square kernel k, stride s, padding p <= k/2 (PyTorch's rule), output (N,C,P,Q) with
+// P = (H+2p-k)/s+1, Q = (W+2p-k)/s+1 (floor, ceil_mode=False).
+// avg: every window divides by k*k, padded zeros included (PyTorch's count_include_pad=True).
+// max: padding is -inf (never the maximum); the gradient goes to the FIRST maximum of each window in row-major
+// order over its in-bounds positions, on both devices, as PyTorch — on binary spike maps ties decide it.
+Tensor avg_pool2d(Tape& tape, const Tensor& x, int kernel, int stride, int padding = 0);
+Tensor max_pool2d(Tape& tape, const Tensor& x, int kernel, int stride, int padding = 0);
+// PyTorch's AdaptiveAvgPool2d: (N,C,H,W) -> (N,C,out_h,out_w); output row bin i averages rows
+// [floor(i*H/out_h), ceil((i+1)*H/out_h)), columns likewise (bins overlap when the size does not divide).
+Tensor adaptive_avg_pool2d(Tape& tape, const Tensor& x, int out_h, int out_w);
+
+// ---- weighted sum (kernels/weighted_sum) ----------------------------------------------------------
+// y = sum_i weights[i] * xs[i]: xs (>= 1 tensors) all of one shape, dtype and device; weights 1-D of
+// xs.size() entries, same dtype and device (a learnable parameter: SNN-RAT's ConvexCombination). Gradients
+// to every x and to weights (a deterministic reduction on both devices).
+Tensor weighted_sum(Tape& tape, const std::vector<Tensor>& xs, const Tensor& weights);
 
 // ---- loss (kernels/cross_entropy) -----------------------------------------------------------------
 // Fused log-softmax + negative log-likelihood, mean over N. logits (N,K) float, labels (N) int32 in [0,K).

@@ -26,14 +26,19 @@ Tensor ConvBnSpike::forward(Tape& tape, const Tensor& x, const LayerRun& run, in
   ops::Conv2dOptions c = conv;
   c.input_levels = input_levels;
   Tensor y = ops::conv2d(tape, x, weight, bias, c);
+  trace_layer(run.trace, LayerRecord::conv, name + ".conv", {x}, y, name + ".conv.weight", int(weight.size(3)),
+              conv.stride, conv.padding);
   ops::BatchNormOptions bn;
   bn.training = run.training;
   bn.cross_replica = run.cross_replica;
-  if (fuse && !run.ann)
+  if (fuse && !run.ann && !run.trace)
     return neuron.neuron->batch_norm_spike(tape, y, bn_weight, bn_bias, running_mean, running_var, bn, run.steps,
                                            run.neuron, neuron.params);
-  y = ops::batch_norm(tape, y, bn_weight, bn_bias, running_mean, running_var, bn);
-  return neuron.forward(tape, y, run);
+  Tensor z = ops::batch_norm(tape, y, bn_weight, bn_bias, running_mean, running_var, bn);
+  trace_layer(run.trace, LayerRecord::batch_norm, name + ".bn", {y}, z, name + ".bn.weight");
+  Tensor s = neuron.forward(tape, z, run);
+  trace_layer(run.trace, LayerRecord::neuron, name + ".neuron", {z}, s);
+  return s;
 }
 
 Tensor kaiming_normal_fan_out(const Shape& shape, Generator& gen) {

@@ -17,6 +17,7 @@
 #include "engine/neuron_registry.h"
 #include "engine/ops.h"
 #include "engine/rng.h"
+#include "models/trace.h"
 
 namespace spikegrad {
 
@@ -40,6 +41,9 @@ struct LayerRun {
   ops::SpikeOptions neuron;   // the run's neuron settings (threshold also sets QCFS's)
   std::optional<AnnMode> ann;  // set: ANN mode
   const ops::CrossReplicaSum* cross_replica = nullptr;  // --sync-bn: BN statistics over all ranks (not owned)
+  LayerTrace* trace = nullptr;  // diagnostics (models/trace.h): record every layer, run BN and neuron unfused
+  int input_levels = 0;  // Conv2dOptions::input_levels the encoded input satisfies: 1 for phase/Poisson spikes
+                         // the model encoded itself, 0 otherwise (analog images; spikes an attack perturbed)
 };
 
 // The neuron of one spiking layer: the model's registered neuron, and this layer's learnable scalars of it.
@@ -57,12 +61,13 @@ NeuronLayer make_neuron_layer(const ConfiguredNeuron& neuron, const std::string&
                               const AddParameter& add_parameter);
 
 struct ConvBnSpike {
+  std::string name;  // "features.<i>": the trace names its parts "<name>.conv", "<name>.bn", "<name>.neuron"
   Tensor weight, bias, bn_weight, bn_bias, running_mean, running_var;
   NeuronLayer neuron;
   ops::Conv2dOptions conv;
   // x (T·B,C,H,W) -> spikes (T·B,K,P,Q). input_levels: Conv2dOptions::input_levels for x (0: x is not
   // level-valued, e.g. the encoded image). fuse: BN + neuron as one op (NeuronRunner::batch_norm_spike; not in
-  // ANN mode).
+  // ANN mode, nor while a trace is recorded).
   Tensor forward(Tape& tape, const Tensor& x, const LayerRun& run, int input_levels = 0, bool fuse = true) const;
 };
 

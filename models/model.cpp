@@ -1,4 +1,5 @@
 #include "models/model.h"
+#include "models/encoding.h"
 #include "models/zoo.h"
 
 #include <map>
@@ -62,6 +63,8 @@ LayerRun Model::layer_run() const {
   run.neuron = config_.neuron;
   run.ann = ann_mode_;
   run.cross_replica = cross_replica_;
+  run.trace = trace_;
+  run.input_levels = input_levels_;
   return run;
 }
 
@@ -75,20 +78,35 @@ void Model::to(Device device) {
 
 ForwardResult Model::forward(Tape& tape, const Tensor& images, const TapKeep& keep) {
   const ModelConfig& c = config_;
-  const int64_t want_ndim = c.frame_input ? 5 : 4;
+  const bool spike_encoder = c.encoding != InputEncoding::direct;
+  // A phase/Poisson model also takes its input already encoded, (B,T,C,H,W) spikes (the spike-domain attacks,
+  // models/encoding.h): time-major after a transpose, nothing else (spikes are not normalised).
+  const bool encoded = spike_encoder && images.defined() && images.ndim() == 5;
+  const bool batch_major_frames = c.frame_input || encoded;
+  const int64_t want_ndim = batch_major_frames ? 5 : 4;
   // The expected shape in words, built only when a check fails (forward runs every batch and attack iteration).
-  auto want = [&c] {
+  auto want = [&c, spike_encoder] {
     const std::string chw = std::to_string(c.in_channels) + "," + std::to_string(c.image_size) + "," +
                             std::to_string(c.image_size);
-    return c.frame_input ? "(B," + std::to_string(c.time_steps) + "," + chw + ") frames" : "(B," + chw + ") images";
+    const std::string frames = "(B," + std::to_string(c.time_steps) + "," + chw + ")";
+    if (c.frame_input) return frames + " frames";
+    return "(B," + chw + ") images" + (spike_encoder ? " or " + frames + " encoded spikes" : std::string());
   };
   SG_CHECK(images.defined() && images.ndim() == want_ndim,
            name_ << ": expected " << want() << ", got " << (images.defined() ? shape_str(images.shape()) : "undefined"));
   SG_CHECK(images.dtype() == DType::F32, name_ << ": images must be float32 in [0,1], got " << dtype_name(images.dtype()));
   SG_CHECK(images.device() == device_, name_ << ": images are on " << device_name(images.device()) << " but the model is on "
                                              << device_name(device_));
-  const int64_t f = c.frame_input ? 1 : 0;  // frames carry T in dim 1
-  SG_CHECK((!c.frame_input || images.size(1) == c.time_steps) && images.size(1 + f) == c.in_channels &&
+  if (spike_encoder) {
+    SG_CHECK(!c.frame_input, name_ << ": --encoding " << encoding_name(c.encoding)
+                                   << " encodes static images, but this model reads event frames (spikes already); use "
+                                      "--encoding direct");
+    SG_CHECK(!ann_mode_, name_ << ": ANN mode (--attack-grad ann-relu|ann-qcfs) runs one step of the analog image, but "
+                                  "this model's input is "
+                               << encoding_name(c.encoding) << "-encoded spikes over T steps; use --attack-grad bptt or rga");
+  }
+  const int64_t f = batch_major_frames ? 1 : 0;  // frames carry T in dim 1
+  SG_CHECK((!batch_major_frames || images.size(1) == c.time_steps) && images.size(1 + f) == c.in_channels &&
                images.size(2 + f) == c.image_size && images.size(3 + f) == c.image_size,
            name_ << ": expected " << want() << ", got " << shape_str(images.shape()));
   const int64_t batch = images.size(0), steps = layer_run().steps;
@@ -98,6 +116,10 @@ ForwardResult Model::forward(Tape& tape, const Tensor& images, const TapKeep& ke
     // (B,T,C,H,W) -> normalise per frame -> (T,B,C,H,W), so that BPTT and the taps see the time-major layout.
     x = ops::channel_affine(tape, ops::reshape(tape, images, step_shape), norm_scale_, norm_shift_);
     x = ops::swap_leading_dims(tape, ops::reshape(tape, x, {batch, steps, -1}));
+  } else if (encoded) {
+    x = ops::swap_leading_dims(tape, ops::reshape(tape, images, {batch, steps, -1}));
+  } else if (spike_encoder) {
+    x = encode_spikes(c, images, steps);  // (T,B,C,H,W) 0/1, no gradient to the pixels (models/encoding.h)
   } else {
     x = ops::channel_affine(tape, images, norm_scale_, norm_shift_);
     x = ops::repeat_time(tape, x, steps);  // direct encoding: the same analog image at every step (once in ANN mode)
@@ -105,6 +127,9 @@ ForwardResult Model::forward(Tape& tape, const Tensor& images, const TapKeep& ke
   x = ops::reshape(tape, x, step_shape);
   ForwardResult out;
   out.taps.keep(keep);
+  // Only spikes this forward encoded itself are exactly 0/1; encoded input handed in (a spike-domain attack's
+  // perturbed spikes) is not, so its first conv must not keep it as bytes.
+  input_levels_ = spike_encoder && !encoded ? encoded_input_levels(c) : 0;
   Tensor flat = forward_layers(tape, x, batch, out.taps);
   out.logits = ops::reshape(tape, flat, {steps, batch, c.num_classes});
   return out;

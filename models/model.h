@@ -25,8 +25,11 @@
 #include "engine/ops.h"
 #include "models/layers.h"
 #include "models/taps.h"
+#include "models/trace.h"
 
 namespace spikegrad {
+
+enum class InputEncoding { direct, phase, poisson };
 
 struct ModelConfig {
   int64_t in_channels = 1;
@@ -50,6 +53,15 @@ struct ModelConfig {
   // moves time to the front instead of repeating one image. ANN mode is refused: frames have no one-image
   // equivalent to run once.
   bool frame_input = false;
+  // Input encoding (models/encoding.h): direct (the normalised analog image at every step, reference.md), phase
+  // (bit-plane coding of the 8-bit pixel, gradient_sparsity.md §3: no normalisation, step t carries bit
+  // (t mod 8) from the most significant), poisson (rate coding: spike with probability = pixel).
+  InputEncoding encoding = InputEncoding::direct;
+  // Residual models (models/resnets.cpp): the stem pool of SEW-ResNet ("max" | "avg"; Spiking-ResNet is always
+  // max) and SEW's connect function ("add" | "and" | "iand"). Other models reject a non-default value.
+  std::string stem_pool = "max";
+  std::string sew_connect = "add";
+  int64_t resnet_width = 64;  // Spiking-/SEW-ResNet stage widths w, 2w, 4w, 8w; other models reject other values
 };
 
 struct ForwardResult {
@@ -82,6 +94,9 @@ class Model {
   // Synchronised batch norm (data-parallel --sync-bn): every BN layer's training statistics are summed over
   // the replicas through `sum` (not owned; nullptr: per-replica statistics, the default).
   void set_cross_replica(const ops::CrossReplicaSum* sum) { cross_replica_ = sum; }
+  // Diagnostics: while set (not owned; nullptr, the default, turns it off), every forward appends each layer's
+  // input and output to `trace` (models/trace.h) and runs BN and the neuron unfused.
+  void set_trace(LayerTrace* trace) { trace_ = trace; }
   void to(Device device);  // moves parameters and buffers (parameters keep requires_grad)
   Device device() const { return device_; }
 
@@ -104,6 +119,8 @@ class Model {
   bool training_ = true;
   std::optional<AnnMode> ann_mode_;
   const ops::CrossReplicaSum* cross_replica_ = nullptr;
+  LayerTrace* trace_ = nullptr;
+  int input_levels_ = 0;  // LayerRun::input_levels of the forward in progress (set by forward)
   Device device_ = Device::CPU;
 };
 

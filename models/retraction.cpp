@@ -85,6 +85,33 @@ void orthogonal_retraction(Model& model, double beta, Generator& gen, const Retr
       retract_matrix(matrix, beta);
     }
   }
+  project_convex_weights(model);
+}
+
+void project_simplex(std::vector<double>& v) {
+  std::vector<double> sorted = v;
+  std::sort(sorted.begin(), sorted.end(), std::greater<double>());
+  // The largest k with sorted[k-1] > (Σ_{j<k} sorted[j] − 1)/k; then shift by that mean excess and clip at 0.
+  double sum = 0, shift = 0;
+  for (size_t k = 1; k <= sorted.size(); ++k) {
+    sum += sorted[k - 1];
+    const double candidate = (sum - 1.0) / double(k);
+    if (sorted[k - 1] > candidate) shift = candidate;
+  }
+  for (double& x : v) x = std::max(0.0, x - shift);
+}
+
+void project_convex_weights(Model& model) {
+  const std::string suffix = ".convex.comb";
+  for (const auto& p : model.parameters()) {
+    const std::string& n = p.name;
+    if (n.size() < suffix.size() || n.compare(n.size() - suffix.size(), suffix.size(), suffix) != 0) continue;
+    const Tensor host = p.tensor.to(Device::CPU).to(DType::F64);
+    std::vector<double> v = host.to_vector<double>();
+    project_simplex(v);
+    Tensor target = p.tensor;  // a handle on the parameter's storage
+    target.copy_from(Tensor::from_vector(v, p.tensor.shape()).to(p.tensor.dtype()).to(p.tensor.device()));
+  }
 }
 
 }  // namespace spikegrad

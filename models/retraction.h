@@ -39,7 +39,15 @@ std::vector<int64_t> retraction_rows(int64_t out, Generator& gen, const Retracti
 // (the product is taken through the tape); records nothing on the caller's tapes.
 void retract_matrix(const Tensor& w, double beta);
 
-// The whole model, as described above. beta > 0.
+// The whole model, as described above, then project_convex_weights (the released code's convex_constraint
+// after the retraction). beta > 0.
 void orthogonal_retraction(Model& model, double beta, Generator& gen, const RetractionRule& rule = {});
+
+// Every parameter named "*.convex.comb" (the WRN residual mixing, models/graph.h Merge::convex) replaced by its
+// Euclidean projection onto the probability simplex {c >= 0, Σc = 1} (sort, shift by the mean excess of the
+// largest entries, clip at 0: the released code's convex_constraint). Without --retraction the mixing
+// weights train unconstrained, as they do in the released code without its "reg" mode.
+void project_convex_weights(Model& model);
+void project_simplex(std::vector<double>& v);  // in place
 
 }  // namespace spikegrad

@@ -5,6 +5,9 @@ namespace spikegrad {
 SequentialSnn::SequentialSnn(std::string name, const ModelConfig& config, std::vector<StageSpec> stages,
                              ClassifierSpec classifier)
     : Model(std::move(name), config), classifier_(std::move(classifier)) {
+  SG_CHECK(config.stem_pool == "max" && config.sew_connect == "add" && config.resnet_width == 64,
+           this->name() << ": --stem-pool, --sew-connect and --resnet-width are Spiking-/SEW-ResNet switches; leave "
+                           "them at max / add / 64");
   Generator gen(config.init_seed);
   const ConfiguredNeuron neuron = configure_neuron(config.neuron_spec, this->name() + ": neuron options");
   const AddParameter add = [this](const std::string& n, Tensor t) { return add_parameter(n, std::move(t)); };
@@ -12,6 +15,7 @@ SequentialSnn::SequentialSnn(std::string name, const ModelConfig& config, std::v
   for (size_t i = 0; i < stages.size(); ++i) {
     const StageSpec& s = stages[i];
     Stage st{s, {}, "features." + std::to_string(i)};
+    st.block.name = st.name;
     if (s.kind == StageSpec::conv) {
       const int64_t k = s.out_channels;
       const std::string p = st.name;
@@ -54,11 +58,12 @@ Tensor SequentialSnn::forward_layers(Tape& tape, const Tensor& x, int64_t batch,
   const int64_t steps = run.steps;
   std::string first, last;
   Tensor h = x;
-  // Conv2dOptions::input_levels of h: 0 for the encoded image; 1 after a spiking stage (spikes are exactly
-  // 0/1 unless the neuron runs in smooth mode); times k² after a k×k average pool (sums of k² spikes over
-  // k²; exact while the level count stays a power of two <= 128, otherwise packing is off). Not in ANN
-  // mode, whose activations are not spikes.
-  int levels = 0;
+  trace_layer(run.trace, LayerRecord::input, "input", {}, x);
+  // Conv2dOptions::input_levels of h: the encoder's for the encoded input (LayerRun::input_levels; 0 for
+  // analog images); 1 after a spiking stage (spikes are exactly 0/1 unless the neuron runs in smooth mode);
+  // times k² after a k×k average pool (sums of k² spikes over k²; exact while the level count stays a power
+  // of two <= 128, otherwise packing is off). Not in ANN mode, whose activations are not spikes.
+  int levels = run.input_levels;
   const bool pack = config().pack_spike_inputs && !config().neuron.smooth && !run.ann;
   for (const Stage& st : stages_) {
     if (st.spec.kind == StageSpec::conv) {
@@ -70,7 +75,9 @@ Tensor SequentialSnn::forward_layers(Tape& tape, const Tensor& x, int64_t batch,
       if (first.empty()) first = st.name;
       last = st.name;
     } else {
-      h = ops::avg_pool2d(tape, h, st.spec.kernel, st.spec.stride);
+      Tensor pooled = ops::avg_pool2d(tape, h, st.spec.kernel, st.spec.stride);
+      trace_layer(run.trace, LayerRecord::avg_pool, st.name, {h}, pooled, "", st.spec.kernel, st.spec.stride);
+      h = pooled;
       const int window = st.spec.kernel * st.spec.kernel;
       const bool power_of_two = (window & (window - 1)) == 0;
       levels = levels > 0 && power_of_two && levels * window <= 128 ? levels * window : 0;
@@ -79,9 +86,16 @@ Tensor SequentialSnn::forward_layers(Tape& tape, const Tensor& x, int64_t batch,
   taps.set_defaults(first, last);
   h = ops::flatten(tape, h, 1);
   for (size_t j = 0; j < fcs_.size(); ++j) {
-    h = fcs_[j].forward(tape, h);
+    const std::string fc_name = "classifier." + std::to_string(j);
+    Tensor y = fcs_[j].forward(tape, h);
+    trace_layer(run.trace, LayerRecord::linear, fc_name, {h}, y, fc_name + ".weight");
+    h = y;
     const bool hidden = j + 1 < fcs_.size();
-    if (hidden && classifier_.spiking_hidden) h = fc_neurons_[j].forward(tape, h, run);
+    if (hidden && classifier_.spiking_hidden) {
+      Tensor s = fc_neurons_[j].forward(tape, h, run);
+      trace_layer(run.trace, LayerRecord::neuron, fc_name + ".neuron", {h}, s);
+      h = s;
+    }
   }
   return h;
 }

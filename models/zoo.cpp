@@ -51,6 +51,7 @@ void register_builtin_models() {
   register_model("vgg11_rat", vgg11_rat);
   register_model("alexnet", alexnet);
   register_model("small_cnn", small_cnn);
+  register_residual_models();
 }
 
 }  // namespace spikegrad

@@ -4,7 +4,9 @@
   plot.py run RUN_DIR          every plot the run folder supports, into RUN_DIR/plots/*.png, and a "Plots"
                                section in RUN_DIR/report.md linking them (re-running replaces the section)
   plot.py sweep FILE... [-o PNG] [--title T]   robust accuracy vs epsilon, one line per attack (and file)
-  plot.py scatter CSV [-o PNG] [--title T]     robust (and clean) accuracy vs spiking sparsity, one point per row
+  plot.py scatter CSV [-o PNG] [--title T] [--x COLUMN]   robust (and clean) accuracy vs a sparsity column
+                               (default sparsity; domain_z: the input gradient's exact-zero fraction, as
+                               scripts/sparsity_sweep.sh plots it), one point per row
 
 Inputs
   metrics.csv      what `spikegrad train` writes: epoch, lr, the loss parts (loss, ce or tet, mi_bits, entropy,
@@ -17,7 +19,10 @@ Inputs
                    number or a fraction such as 4/255.
   sparsity CSV     columns model, sparsity, clean_acc, robust_acc, and optionally eps, attack. sparsity is the
                    fraction of silent neuron-time-steps (1 - mean firing rate, in [0, 1]); accuracies in %.
-                   One row per model (and attack, eps). No spikegrad command writes this file yet.
+                   One row per model (and attack, eps). `spikegrad analyze` writes one such row in its
+                   summary.csv (attack fgsm at its --eps, accuracies on the analysed examples); further
+                   columns there (input_z, s_eff, R, bounds, ...: README "spikegrad analyze") are ignored
+                   here. Concatenate several models' summary.csv rows under one header.
   In `run` mode: RUN_DIR/metrics.csv, RUN_DIR/attack_sweep.{md,txt,csv}, RUN_DIR/sparsity.csv, as present.
 
 Needs matplotlib (Debian: python3-matplotlib); the engine and its tests never do. Bad input is a one-line
@@ -38,7 +43,15 @@ EXIT_NO_MATPLOTLIB = 3
 SECTION_BEGIN = "<!-- plots: begin (written by scripts/plot.py; re-running it replaces this section) -->"
 SECTION_END = "<!-- plots: end -->"
 SWEEP_FILES = ("attack_sweep.md", "attack_sweep.txt", "attack_sweep.csv")
-SCATTER_COLUMNS = ("model", "sparsity", "clean_acc", "robust_acc")
+SCATTER_COLUMNS = ("model", "clean_acc", "robust_acc")
+# What each sparsity column means, for the x axis (a fraction in [0, 1] each).
+SCATTER_X_LABELS = {
+    "sparsity": "sparsity (fraction of silent neuron-time-steps, 1 − firing rate)",
+    "domain_z": "input-gradient sparsity (fraction of exact zeros in dL/d input)",
+    "input_z": "pixel-gradient sparsity (fraction of exact zeros in dL/d pixels)",
+    "input_s_eff": "input-gradient effective support s_eff = (‖g‖₁/‖g‖₂)² / D",
+    "domain_s_eff": "input-gradient effective support s_eff = (‖g‖₁/‖g‖₂)² / D",
+}
 
 
 class PlotError(Exception):
@@ -276,13 +289,15 @@ def plot_sweep(paths, title, out_path):
 
 # ---- the sparsity scatter ----
 
-def plot_scatter(path, title, out_path):
-    columns, rows = read_csv(path, list(SCATTER_COLUMNS))
-    sparsity = column(rows, "sparsity", path)
+def plot_scatter(path, title, out_path, x="sparsity"):
+    if x not in SCATTER_X_LABELS:
+        raise PlotError(f"--x {x}: expected one of {', '.join(SCATTER_X_LABELS)}")
+    columns, rows = read_csv(path, list(SCATTER_COLUMNS) + [x])
+    sparsity = column(rows, x, path)
     clean, robust = column(rows, "clean_acc", path), column(rows, "robust_acc", path)
     for line, s in enumerate(sparsity, start=2):
         if not 0 <= s <= 1:
-            raise PlotError(f"{path} line {line}, column sparsity: expected a fraction in [0, 1], got {s}")
+            raise PlotError(f"{path} line {line}, column {x}: expected a fraction in [0, 1], got {s}")
     eps = [row.get("eps", "") for row in rows]
     attacks = [row.get("attack", "") for row in rows]
     groups = {}  # one colour per (attack, eps): robustness at different radii is not comparable
@@ -297,10 +312,13 @@ def plot_scatter(path, title, out_path):
         ax.scatter(xs, [robust[i] for i in members], color=colour, label=f"robust ({name})", zorder=3)
         for i in members:  # clean accuracy above each point, joined to it: the price of the attack
             ax.plot([sparsity[i]] * 2, [robust[i], clean[i]], color=colour, alpha=0.35, lw=1)
-            ax.annotate(rows[i]["model"], (sparsity[i], robust[i]), textcoords="offset points", xytext=(4, -10),
-                        fontsize=8)
+    named = set()  # each model named once, at its clean point (several attacks share it)
+    for i, row in enumerate(rows):
+        if row["model"] not in named:
+            named.add(row["model"])
+            ax.annotate(row["model"], (sparsity[i], clean[i]), textcoords="offset points", xytext=(4, 4), fontsize=8)
     ax.scatter(sparsity, clean, facecolors="none", edgecolors="black", label="clean", zorder=3)
-    ax.set_xlabel("sparsity (fraction of silent neuron-time-steps, 1 − firing rate)")
+    ax.set_xlabel(SCATTER_X_LABELS[x])
     ax.set_ylabel("accuracy (%)")
     ax.set_title(f"Sparsity vs robustness\n{title}")
     ax.grid(alpha=0.3)
@@ -390,6 +408,8 @@ def main(argv):
     scatter.add_argument("csv", metavar="CSV")
     scatter.add_argument("-o", "--out", default="sparsity.png", help="PNG to write (default: sparsity.png)")
     scatter.add_argument("--title", default=None, help="what the plot is of (default: the file's name)")
+    scatter.add_argument("--x", default="sparsity", choices=sorted(SCATTER_X_LABELS),
+                         help="the sparsity column on the x axis (default: sparsity)")
     args = parser.parse_args(argv)
 
     try:
@@ -399,7 +419,7 @@ def main(argv):
             title = args.title or ", ".join(os.path.basename(f) for f in args.files)
             print(f"wrote {plot_sweep(args.files, title, args.out)}")
         else:
-            print(f"wrote {plot_scatter(args.csv, args.title or os.path.basename(args.csv), args.out)}")
+            print(f"wrote {plot_scatter(args.csv, args.title or os.path.basename(args.csv), args.out, args.x)}")
     except PlotError as e:
         print(f"plot.py: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT

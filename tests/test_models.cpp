@@ -70,7 +70,8 @@ TEST(Models, UnknownNameListsKnownModels) {
     FAIL();
   } catch (const Error& e) {
     const std::string msg = e.what();
-    EXPECT_NE(msg.find("unknown model 'resnet1000'; known models: alexnet, small_cnn, vgg11, vgg11_rat, vggsnn"),
+    EXPECT_NE(msg.find("unknown model 'resnet1000'; known models: alexnet, resnet19, sew_resnet18, sew_resnet34, sew_resnet50, "
+                       "small_cnn, spiking_resnet18, spiking_resnet34, spiking_resnet50, vgg11, vgg11_rat, vggsnn, wrn16_4"),
               std::string::npos)
         << msg;
   }
