@@ -79,6 +79,7 @@ def main(argv):
         row = {
             "variant": v["name"], "model": v["model"], "stem_pool": v["stem_pool"], "depth": v["depth"],
             "dataset": v["dataset"], "best_epoch": epoch, "clean_acc": clean,
+            "clean_attacked": attacks.get(("fgsm", "0")),
             "fgsm_6": attacks.get(("fgsm", "6/255")), "pgd_6": attacks.get(("pgd", "6/255")),
             "fgsm_8": attacks.get(("fgsm", "8/255")), "pgd_8": attacks.get(("pgd", "8/255")),
             "pgd28_8": attacks.get(("pgd28", "8/255")),
@@ -89,9 +90,10 @@ def main(argv):
         rows.append(row)
         for attack, eps in (("fgsm", "6/255"), ("pgd", "6/255"), ("fgsm", "8/255"), ("pgd", "8/255")):
             acc = attacks.get((attack, eps))
-            if acc is not None:
+            if acc is not None:  # clean on the same examples as the attack when the sweep measured it
+                same = row["clean_attacked"] if row["clean_attacked"] is not None else clean
                 scatter.append({"model": v["name"], "sparsity": row["firing_sparsity"], "domain_z": row["input_grad_zero"],
-                                "input_s_eff": row["input_s_eff"], "clean_acc": clean, "robust_acc": acc,
+                                "input_s_eff": row["input_s_eff"], "clean_acc": same, "robust_acc": acc,
                                 "eps": eps, "attack": attack})
     columns = list(rows[0].keys())
     with open(os.path.join(out, "sweep.csv"), "w", newline="") as f:
@@ -107,17 +109,18 @@ def main(argv):
         return "—" if x is None else (f"{x:.{digits}f}" if isinstance(x, float) else str(x))
 
     lines = [
-        "| variant | clean | FGSM 6/255 | PGD 6/255 | FGSM 8/255 | PGD 8/255 | PGD-28 8/255 | input-grad zeros | "
+        "| variant | clean (test subset) | clean (attacked examples) | FGSM 6/255 | PGD 6/255 | FGSM 8/255 | PGD 8/255 | PGD-28 8/255 | input-grad zeros | "
         "s_eff | R | √(2‖g‖₀) | firing sparsity |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        lines.append("| " + " | ".join([r["variant"], fmt(r["clean_acc"]), fmt(r["fgsm_6"]), fmt(r["pgd_6"]),
+        lines.append("| " + " | ".join([r["variant"], fmt(r["clean_acc"]), fmt(r["clean_attacked"]), fmt(r["fgsm_6"]), fmt(r["pgd_6"]),
                                          fmt(r["fgsm_8"]), fmt(r["pgd_8"]), fmt(r["pgd28_8"]),
                                          fmt(r["input_grad_zero"], 4), fmt(r["input_s_eff"], 4), fmt(r["R"], 2),
                                          fmt(r["bound_l0"], 1), fmt(r["firing_sparsity"], 3)]) + " |")
     lines += ["",
-              "Accuracies in %: clean on the test subset at the best-on-validation epoch; attacks on the first "
+              "Accuracies in %: clean on the test subset at the best-on-validation epoch, and on the attacked "
+              "examples (FGSM at eps 0); attacks on the first "
               f"attack-subset test examples, in the {rows[0]['domain']} domain, BN in eval mode. "
               "Input-gradient zeros, s_eff and R are `spikegrad analyze`'s, at eps 8/255, BN mode "
               f"{rows[0]['bn_mode']}."]

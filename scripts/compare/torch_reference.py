@@ -565,8 +565,8 @@ def check_fgsm(net: SpikingNet, adv_path: Path, images: torch.Tensor, labels: to
     """Recomputes spikegrad's saved FGSM inputs x' = clamp01(x + eps·sign(d CE(mean_t logits) / dx))."""
     with safe_open(str(adv_path), framework="pt") as f:
         meta = f.metadata() or {}
-        names = [k for k in f.keys() if k.startswith("adv.")]
-        fgsm = [k for k in names if meta.get(k, "").startswith("fgsm")]
+        # Tensors are named "<attack>/eps=<eps>" (transfer ones "transfer/..."), described in the metadata.
+        fgsm = [k for k in f.keys() if not k.startswith("transfer/") and meta.get(k, "").startswith("fgsm")]
         if not fgsm:
             print(f"{adv_path}: no FGSM entry (metadata {meta})")
             return False
