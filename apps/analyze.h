@@ -21,6 +21,8 @@
 //   phase/Poisson encoder would have an identically zero gradient: refused by the flag rules
 //   (check_encoding_settings), and a zero gradient in any batch gives R = NaN, never 0. The encoded input's
 //   gradient (the trace's `input` record) is reported whenever it is on the tape.
+// - --tasa adds the TASA of every spiking layer on the same examples, clean and attacked (apps/tasa.h, where
+//   the definition is), as tasa.csv and a table in analysis.md.
 #pragma once
 #include <array>
 #include <string>
@@ -39,12 +41,15 @@ struct AnalyzeOptions {
   std::string bn_mode = "eval";  // --bn-mode eval | train
   std::string out;               // --out: the output folder; empty: <checkpoint's folder>/analysis
   int random_signs = 8;          // K of R's random sign vectors
+  bool tasa = false;                // --tasa: also TASA clean vs attacked (apps/tasa.h) -> tasa.csv
+  std::string tasa_attack = "pgd";  // --tasa-attack fgsm | pgd | bim, at --eps with --alpha / --steps
 };
 
-// analyze's own flags (--checkpoint required, --batches, --eps (default 8/255), --bn-mode, --out, --attack-grad).
+// analyze's own flags (--checkpoint required, --batches, --eps (default 8/255), --bn-mode, --out, --attack-grad,
+// --tasa with --tasa-attack, --alpha, --steps).
 void add_analyze_options(CLI::App* app, RunConfig& c, AnalyzeOptions& options);
 // Loads the checkpoint and its test split, analyses, prints the report and writes layers.csv, summary.csv and
-// analysis.md into the output folder.
+// analysis.md into the output folder (with --tasa also tasa.csv, and its table in analysis.md).
 void run_analyze(const RunConfig& flags, const AnalyzeOptions& options);
 
 // One record of the trace; NaN where a value does not apply (no input, no weight, not a neuron) or where the

@@ -8,11 +8,13 @@
 #include <sstream>
 
 #include "apps/analyze.h"
+#include "apps/attack_sweep.h"
 #include "apps/checkpoint.h"
 #include "apps/commands.h"
 #include "apps/encoding_options.h"
 #include "apps/run_folder.h"
 #include "apps/setup.h"
+#include "apps/tasa.h"
 
 namespace spikegrad::app {
 namespace {
@@ -76,6 +78,14 @@ void add_analyze_options(CLI::App* app, RunConfig& c, AnalyzeOptions& o) {
   app->add_option("--attack-grad,--grad", c.attack_grad,
                   "bptt only: the diagnostics measure the surrogate-BPTT gradients (rga / ann-* replace them)")
       ->capture_default_str();
+  app->add_flag("--tasa", o.tasa,
+                "also measure TASA (apps/tasa.h) per spiking layer on the same clean examples and on attacked ones; "
+                "writes tasa.csv and a table in analysis.md");
+  app->add_option("--tasa-attack", o.tasa_attack, "the attack of --tasa, at --eps: fgsm | pgd | bim")
+      ->check(CLI::IsMember({"fgsm", "pgd", "bim"}))
+      ->capture_default_str();
+  app->add_option("--alpha", c.alpha, "--tasa's PGD/BIM step size: a fraction (1/255) or eps/N")->capture_default_str();
+  app->add_option("--steps", c.steps, "--tasa's PGD/BIM steps")->check(CLI::Range(1, 1 << 30))->capture_default_str();
 }
 
 void run_analyze(const RunConfig& flags, const AnalyzeOptions& options) {
@@ -88,7 +98,9 @@ void run_analyze(const RunConfig& flags, const AnalyzeOptions& options) {
   SG_CHECK(options.batches >= 1, "--batches: must be >= 1, got " << options.batches);
   const double eps = parse_fraction(flags.eps, "--eps");
   SG_CHECK(eps >= 0 && eps <= 1, "--eps: analyze takes one radius in [0, 1], got " << flags.eps);
-  validate_before_evaluation(flags);
+  RunConfig checked = flags;  // the encoding rules judge the run by the attacks analyze runs: FGSM (R), --tasa's
+  checked.attacks = options.tasa && options.tasa_attack != "fgsm" ? "fgsm," + options.tasa_attack : "fgsm";
+  validate_before_evaluation(checked);
   const Checkpoint ckpt = read_checkpoint(flags.checkpoint);
   const RunConfig c = config_for_checkpoint(flags, ckpt.config);
   const Data data = load_data(c, /*need_train=*/false);
@@ -113,12 +125,20 @@ void run_analyze(const RunConfig& flags, const AnalyzeOptions& options) {
   ctx.settings.batches = options.batches;
   ctx.settings.batch_size = c.eval_batch;
   const Analysis a = analyze_model(*model, data.test, ctx.settings);
-  const std::string text = analysis_markdown(a, ctx);
+  std::string text = analysis_markdown(a, ctx);
+  if (options.tasa) {
+    RunConfig tasa_flags = c;
+    tasa_flags.attacks = options.tasa_attack;
+    const SweepAttack tasa_attack = report_attacks(tasa_flags, eps).front();
+    const TasaResult tasa = measure_tasa(*model, data.test, tasa_attack.basic, options.batches, c.eval_batch);
+    text += "\n" + tasa_markdown(tasa, tasa_attack.name + ", " + describe(tasa_attack));
+    write_file_atomically(out / "tasa.csv", tasa_csv(tasa));
+  }
   std::printf("%s", text.c_str());
   write_file_atomically(out / "analysis.md", text);
   write_file_atomically(out / "layers.csv", layers_csv(a));
   write_file_atomically(out / "summary.csv", summary_csv(a, ctx));
-  std::printf("wrote %s/{analysis.md,layers.csv,summary.csv}\n", out.string().c_str());
+  std::printf("wrote %s/{analysis.md,layers.csv,summary.csv%s}\n", out.string().c_str(), options.tasa ? ",tasa.csv" : "");
 }
 
 std::string analysis_markdown(const Analysis& a, const AnalysisContext& ctx) {

@@ -13,9 +13,11 @@ namespace spikegrad::app {
 
 namespace {
 constexpr const char* kOptimizerPrefix = "optimizer.";
+constexpr const char* kMinePrefix = "mine.";
 constexpr int kFormatVersion = 1;
 
 bool is_optimizer_entry(const std::string& name) { return name.rfind(kOptimizerPrefix, 0) == 0; }
+bool is_mine_entry(const std::string& name) { return name.rfind(kMinePrefix, 0) == 0; }
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -103,7 +105,8 @@ void check_state(const NamedTensors& state, const std::string& what) {
 void check_model_state(const Model& model, const std::string& what) { check_state(model.state(), what); }
 
 void save_checkpoint(const std::string& path, const Model& model, const Optimizer* optimizer, const RunConfig& config,
-                     const TrainProgress& progress, const std::map<std::string, std::string>& extra_metadata) {
+                     const TrainProgress& progress, const std::map<std::string, std::string>& extra_metadata,
+                     const MineEstimator* mine) {
   NamedTensors tensors = model.state();
   nlohmann::json meta;
   meta["format_version"] = kFormatVersion;
@@ -130,6 +133,10 @@ void save_checkpoint(const std::string& path, const Model& model, const Optimize
   if (optimizer) {
     for (const NamedTensor& s : optimizer->state()) tensors.push_back({kOptimizerPrefix + s.name, s.tensor});
     meta["optimizer"] = {{"name", optimizer->name()}, {"hyper", optimizer->hyper_state()}};
+  }
+  if (mine && mine->built()) {
+    for (const NamedTensor& s : mine->state()) tensors.push_back({kMinePrefix + s.name, s.tensor});
+    meta["mine"] = {{"hyper", mine->hyper_state()}};
   }
   std::map<std::string, std::string> metadata = extra_metadata;
   SG_CHECK(!metadata.count("spikegrad"), path << ": extra checkpoint metadata may not replace the 'spikegrad' key");
@@ -171,7 +178,7 @@ void restore_model(Model& model, const Checkpoint& ckpt) {
            ckpt.path << ": checkpoint of model '" << saved_model << "', but the model is '" << model.name() << "'");
   NamedTensors source;
   for (const NamedTensor& t : ckpt.file.tensors)
-    if (!is_optimizer_entry(t.name)) source.push_back(t);
+    if (!is_optimizer_entry(t.name) && !is_mine_entry(t.name)) source.push_back(t);
   // The file's values are checked before anything is copied, so a refused checkpoint leaves the model as it was.
   check_state(source, "checkpoint " + ckpt.path);
   strict_copy(model.state(), source, ckpt.path);
@@ -192,6 +199,23 @@ void restore_optimizer(Optimizer& optimizer, const Checkpoint& ckpt) {
   check_state(state, ckpt.path + ": optimizer state");
   optimizer.load_state(state);
   optimizer.load_hyper_state(ckpt.metadata["optimizer"]["hyper"].get<std::map<std::string, double>>());
+}
+
+void restore_mine(MineEstimator& mine, const Checkpoint& ckpt) {
+  NamedTensors state;
+  const size_t prefix = std::string(kMinePrefix).size();
+  for (const NamedTensor& t : ckpt.file.tensors)
+    if (is_mine_entry(t.name)) state.push_back({t.name.substr(prefix), t.tensor});
+  SG_CHECK(state.empty() == !ckpt.metadata.contains("mine"),
+           ckpt.path << ": the MINE state is incomplete (" << (state.empty() ? "no mine.* tensors" : "no 'mine' metadata")
+                     << ")");
+  if (state.empty()) return;
+  check_state(state, ckpt.path + ": MINE state");
+  try {
+    mine.load_state(state, ckpt.metadata["mine"].at("hyper").get<std::map<std::string, double>>(), ckpt.path);
+  } catch (const nlohmann::json::exception& e) {
+    SG_FAIL(ckpt.path << ": bad MINE metadata: " << e.what());
+  }
 }
 
 }  // namespace spikegrad::app

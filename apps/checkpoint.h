@@ -1,6 +1,6 @@
 // Training checkpoints: one safetensors file holding the model's parameters and buffers under their
 // PyTorch-style names (so `torch.nn.Module.load_state_dict` takes them after dropping the
-// "optimizer." entries), the optimizer state under "optimizer.<param>.<slot>", and the run's JSON
+// "optimizer." and "mine." entries), the optimizer state under "optimizer.<param>.<slot>", and the run's JSON
 // metadata ("spikegrad" key): config, completed epochs, best epoch, optimizer scalars, loader and RNG
 // state — everything --resume needs to continue exactly. Written atomically by save_safetensors.
 #pragma once
@@ -13,6 +13,7 @@
 #include "datasets/loader.h"
 #include "engine/optim.h"
 #include "engine/safetensors.h"
+#include "losses/mine.h"
 #include "models/model.h"
 
 namespace spikegrad::app {
@@ -27,8 +28,11 @@ struct TrainProgress {
 
 // `extra_metadata`: further safetensors metadata keys beside "spikegrad" (e.g. the trainer's running sums
 // of an interrupted epoch), written in the same atomic save.
+// `mine` (--mi-estimator mine, once its network is built): its state under "mine.<name>" (parameters,
+// "mine.optimizer.<param>.<slot>", "mine.log_ema") and its optimizer's scalars in the metadata's "mine" key.
 void save_checkpoint(const std::string& path, const Model& model, const Optimizer* optimizer, const RunConfig& config,
-                     const TrainProgress& progress, const std::map<std::string, std::string>& extra_metadata = {});
+                     const TrainProgress& progress, const std::map<std::string, std::string>& extra_metadata = {},
+                     const MineEstimator* mine = nullptr);
 
 struct Checkpoint {
   std::string path;
@@ -45,6 +49,9 @@ Checkpoint read_checkpoint(const std::string& path);
 // listing the differences; nothing is copied unless everything matches.
 void restore_model(Model& model, const Checkpoint& ckpt);
 void restore_optimizer(Optimizer& optimizer, const Checkpoint& ckpt);
+// The "mine.*" state into `mine`, strictly. A checkpoint without it (saved before the network was built at the
+// first step) leaves `mine` unbuilt, as a new run's is.
+void restore_mine(MineEstimator& mine, const Checkpoint& ckpt);
 
 // Every parameter and buffer of the model is finite, and every BatchNorm running variance (a tensor
 // whose name ends in "running_var") is >= 0; otherwise an Error "<what>: <tensor> has a non-finite value

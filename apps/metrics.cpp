@@ -1,5 +1,6 @@
 #include "apps/metrics.h"
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -45,11 +46,19 @@ void MetricsFile::truncate_to(int64_t epochs, const std::string& checkpoint) con
 void MetricsFile::append(const EpochMetrics& m) const {
   std::error_code ec;
   const bool fresh = !fs::exists(path_, ec) || fs::file_size(path_, ec) == 0;
+  bool robustness_columns = true;
+  if (!fresh && fs::is_regular_file(path_, ec)) {
+    // The header is one line of a few hundred bytes; the read is bounded so that no file can make it run on.
+    std::ifstream in(path_);
+    std::vector<char> line(size_t(1) << 16, '\0');
+    in.getline(line.data(), std::streamsize(line.size()));
+    robustness_columns = std::string(line.data()).find(",test_mi_bits,robust_acc,") != std::string::npos;
+  }
   std::ostringstream text;
   if (fresh) {
     text << "epoch,lr";
     for (const auto& [name, v] : m.loss_parts) text << "," << name;
-    text << ",train_acc,val_acc,test_acc,train_peak_mib,seconds,images_per_s\n";
+    text << ",train_acc,val_acc,test_acc,test_mi_bits,robust_acc,train_peak_mib,seconds,images_per_s\n";
   }
   std::ostringstream row;
   row.precision(8);
@@ -57,7 +66,14 @@ void MetricsFile::append(const EpochMetrics& m) const {
   for (const auto& [name, v] : m.loss_parts) row << "," << v;
   row << "," << m.train_accuracy << ",";
   if (m.val_accuracy >= 0) row << m.val_accuracy;
-  row << "," << m.test_accuracy << "," << m.train_peak_mib << "," << m.seconds << "," << m.images_per_second << "\n";
+  row << "," << m.test_accuracy;
+  if (robustness_columns) {
+    row << ",";
+    if (!std::isnan(m.test_mi_bits)) row << m.test_mi_bits;
+    row << ",";
+    if (!std::isnan(m.robust_accuracy)) row << m.robust_accuracy;
+  }
+  row << "," << m.train_peak_mib << "," << m.seconds << "," << m.images_per_second << "\n";
   text << row.str();
   append_durably(path_, text.str());
 }

@@ -4,6 +4,7 @@
 // rows beyond its epoch are dropped, and rows missing below it are an error, so the rows always describe
 // exactly once the model history that the checkpoints hold.
 #pragma once
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -19,6 +20,11 @@ struct EpochMetrics {
   // Memory the epoch's training steps needed on the device's caching allocator above what was live when
   // the epoch began (parameters, optimizer state, data): activations, gradients and scratch, in MiB.
   double train_peak_mib = 0;
+  // train --track-robustness N (apps/robustness_tracking.h): KDE MI(X;Z) in bits and FGSM robust accuracy (%) on
+  // the first N test examples; NaN (an empty cell) when the run does not track them. The columns are always
+  // there, so every run's file has one column set.
+  double test_mi_bits = std::numeric_limits<double>::quiet_NaN();
+  double robust_accuracy = std::numeric_limits<double>::quiet_NaN();
 };
 
 class MetricsFile {
@@ -29,7 +35,8 @@ class MetricsFile {
   // whose rows are missing; nothing is changed then. `checkpoint` names the checkpoint in that message.
   void truncate_to(int64_t epochs, const std::string& checkpoint = "the checkpoint") const;
   // Appends the row, with the header first if the file is absent or empty; flushed and fsynced, and a
-  // failed write is an error naming the file.
+  // failed write is an error naming the file. A file whose header predates the test_mi_bits / robust_acc
+  // columns (a run resumed across the upgrade) gets rows without them, matching its header.
   void append(const EpochMetrics& m) const;
   const std::string& path() const { return path_; }
 

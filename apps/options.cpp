@@ -21,6 +21,7 @@
 #include "apps/attack_sweep.h"
 #include "apps/data_options.h"
 #include "apps/encoding_options.h"
+#include "apps/mi_options.h"
 #include "apps/option_flags.h"
 #include "datasets/registry.h"
 #include "engine/check.h"
@@ -37,13 +38,15 @@ namespace spikegrad::app {
     X(decode_threads) \
     X(time_steps) X(neuron) X(neuron_opt) X(threshold) X(decay) X(reset) X(detach_reset) X(surrogate) X(surrogate_alpha) \
     X(memory_savers) X(conv) X(tf32) X(encoding) X(stem_pool) X(sew_connect) X(resnet_width) X(loss) X(tet_lambda) X(tet_phi) X(mi_lambda) X(mi_x) X(mi_z) \
+    X(mi_estimator) X(mi_hist_bins) X(mi_reduce) X(mi_taps) X(mine_hidden) X(mine_pool) X(mine_ema) X(mine_lr) \
     X(entropy_weight) X(entropy_sign) X(optimizer) X(lr) X(momentum) X(weight_decay) X(nesterov) X(schedule) \
     X(step_size) X(gamma) X(grad_clip) X(adv) X(adv_eps) X(adv_alpha) X(adv_steps) X(adv_random_start) \
     X(adv_mix) X(retraction_beta) X(epochs) X(batch) X(seed) X(device) X(runs_dir) X(name) X(resume) \
     X(progress) X(checkpoint) X(attack_subset) X(eps) X(alpha) X(steps) X(gn_std) X(attack_grad) X(attack_domain) \
     X(save_logits) X(save_adv) X(eval_batch) X(attacks) X(attack_loss) X(apgd_iterations) X(fab_iterations) \
     X(square_queries) X(target_classes) X(cw_c) X(cw_kappa) X(cw_steps) X(cw_lr) \
-    X(obfuscation_checks) X(source_checkpoint) X(sync_bn) X(collective_timeout)
+    X(obfuscation_checks) X(source_checkpoint) X(sync_bn) X(collective_timeout) \
+    X(track_robustness)
 
 void to_json(nlohmann::json& j, const RunConfig& c) {
 #define SG_FIELD_TO_JSON(f) j[#f] = c.f;
@@ -246,7 +249,8 @@ void add_train_options(CLI::App* app, RunConfig& c) {
   add_real_option(app, "--tet-phi", c.tet_phi, "TET's phi (MSE target)");
   add_real_option(app, "--mi-lambda", c.mi_lambda, "weight of the TMI term I(X;Z) (0: off)", Bound::closed, 0);
   app->add_option("--mi-x", c.mi_x, "tap for X (default: the first spiking layer)");
-  app->add_option("--mi-z", c.mi_z, "tap for Z (default: the last convolutional spiking layer)");
+  app->add_option("--mi-z", c.mi_z, "tap for Z (default: the last convolutional spiking layer; not with --mi-taps shallow)");
+  add_mi_estimator_options(app, c);
   add_real_option(app, "--entropy-weight", c.entropy_weight, "weight of the output-entropy regulariser", Bound::closed, 0);
   app->add_option("--entropy-sign", c.entropy_sign, "+1 or -1: loss += sign*weight*H")->check(CLI::IsMember({-1.0, 1.0}))->capture_default_str();
   app->add_option("--optimizer", c.optimizer, "adam | adamw | sgd")->check(CLI::IsMember({"adam", "adamw", "sgd"}))->capture_default_str();
@@ -277,6 +281,10 @@ void add_train_options(CLI::App* app, RunConfig& c) {
                   Bound::closed, 0, 1)
       ->default_str("auto");
   add_integer_option<int64_t>(app, "--epochs", c.epochs, "epochs", 1);
+  add_integer_option<int64_t>(app, "--track-robustness", c.track_robustness,
+                              "after every epoch: KDE MI(X;Z) on the first N test examples and FGSM robust accuracy "
+                              "at --eps on them, as metrics.csv's test_mi_bits and robust_acc (0: off)",
+                              0);
   add_integer_option<int64_t>(app, "--batch", c.batch, "batch size", 1);
   app->add_option("--runs-dir", c.runs_dir, "parent folder of run folders")->capture_default_str();
   app->add_option("--name", c.name, "run folder name (default <model>-<dataset>-<loss>)");
@@ -331,6 +339,7 @@ void add_eval_options(CLI::App* app, RunConfig& c, bool sweep) {
 }
 
 void validate(const RunConfig& c) {
+  check_mi_settings(c);
   check_neuron_settings(c);
   check_encoding_settings(c);
   check_dataset_settings(c);

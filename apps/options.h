@@ -68,6 +68,14 @@ struct RunConfig {
   double mi_lambda = 0.05;   // TMI term weight; 0 turns it off
   std::string mi_x;          // tap names; empty: the model's defaults (first / last conv spiking layer)
   std::string mi_z;
+  std::string mi_estimator = "kde";  // kde (TMI) | hist (AIMIE-style plug-in histogram) | mine; losses/losses.h
+  int64_t mi_hist_bins = 16;         // hist: bins over the rate range (engine/ops_hist_mi.h says why 16)
+  std::string mi_reduce = "avg";     // tap -> rate: avg (mean over C,H,W; TMI) | max (channel max; the ablation)
+  std::string mi_taps = "deep";      // deep: Z = last conv spiking layer | shallow: Z' = the second spiking layer
+  int64_t mine_hidden = 64;          // mine: width of the statistics network's two hidden layers (losses/mine.h)
+  int64_t mine_pool = 4;             // mine: each tap's time-averaged map pooled to at most pool x pool per channel
+  double mine_ema = 0.01;            // mine: rate of the moving average of E[e^T] in the corrected gradient
+  double mine_lr = 1e-4;             // mine: Adam learning rate of the statistics network
   double entropy_weight = 0.0;  // output-entropy regulariser (the paper's -H baseline)
   double entropy_sign = -1.0;   // loss += sign * weight * H
   // optimisation
@@ -126,6 +134,7 @@ struct RunConfig {
   bool obfuscation_checks = true;
   std::string source_checkpoint;            // attack: transfer attacks crafted on this checkpoint's model           // apps/obfuscation.h: the checklist under every attack table
   int64_t eval_batch = 256;
+  int64_t track_robustness = 0;  // train: per epoch, test MI(X;Z) and FGSM robust acc on the first N test examples; 0 off
 
   nlohmann::json to_json() const;
   static RunConfig from_json(const nlohmann::json& j);  // unknown keys are an error

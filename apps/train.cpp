@@ -1,5 +1,6 @@
 #include "apps/train.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -15,6 +16,7 @@
 #include "apps/interrupt.h"
 #include "apps/metrics.h"
 #include "apps/progress.h"
+#include "apps/robustness_tracking.h"
 #include "apps/run_folder.h"
 #include "apps/setup.h"
 #include "attacks/attack.h"
@@ -22,6 +24,7 @@
 #include "engine/distributed.h"
 #include "engine/distributed_gradients.h"
 #include "losses/losses.h"
+#include "losses/mine.h"
 #include "models/retraction.h"
 
 namespace spikegrad::app {
@@ -38,6 +41,12 @@ LossConfig loss_config(const RunConfig& c) {
   l.mi_lambda = c.mi_lambda;
   l.mi_x = c.mi_x;
   l.mi_z = c.mi_z;
+  l.mi_estimator = c.mi_estimator == "hist"   ? MiEstimator::hist
+                   : c.mi_estimator == "mine" ? MiEstimator::mine
+                                              : MiEstimator::kde;
+  l.mi_hist.bins = int(c.mi_hist_bins);
+  l.mi_reduce = c.mi_reduce == "max" ? ops::RateReduce::ChannelMax : ops::RateReduce::Mean;
+  l.mi_taps = c.mi_taps == "shallow" ? MiTaps::shallow : MiTaps::deep;
   l.entropy_weight = c.entropy_weight;
   l.entropy_sign = c.entropy_sign;
   l.report_mi = true;  // metrics.csv always carries MI, whether or not it is in the loss
@@ -189,6 +198,15 @@ class Trainer {
     optimizer_ = build_optimizer(c_, *model_);
     schedule_ = build_schedule(c_);
     lcfg_ = loss_config(c_);
+    if (lcfg_.mi_estimator == MiEstimator::mine) {
+      // Each rank would train its own statistics network on its shard: refused rather than silently diverging.
+      SG_CHECK(!comm_.distributed(), "--mi-estimator mine: not supported with several ranks (the statistics "
+                                     "network's updates are not averaged over them)");
+      mine_ = std::make_unique<MineEstimator>(
+          MineOptions{c_.mine_hidden, int(c_.mine_pool), c_.mine_ema, c_.mine_lr, /*seed=*/c_.seed}, device_);
+      lcfg_.mine = mine_.get();
+      lcfg_.mine_permutations = &gen_;  // the run's generator: its state is in every checkpoint
+    }
     adv_ = training_attack(c_);
     if (comm_.distributed()) {
       gradients_ = std::make_unique<dist::GradientAverager>(comm_, optimizer_->params());
@@ -220,6 +238,7 @@ class Trainer {
     if (resuming_) {
       restore_model(*model_, resume_from_);
       restore_optimizer(*optimizer_, resume_from_);
+      if (mine_) restore_mine(*mine_, resume_from_);
       progress_ = resume_from_.progress;
       gen_.set_state(progress_.generator_seed, progress_.generator_offset);
       if (progress_.loader.next_batch > 0) {
@@ -249,7 +268,7 @@ class Trainer {
         progress_.generator_seed = gen_.seed();
         progress_.generator_offset = gen_.offset();
         progress_.loader = {c_.seed, 0, 0};
-        save_checkpoint(last_path_.string(), *model_, optimizer_.get(), c_, progress_);
+        save_checkpoint(last_path_.string(), *model_, optimizer_.get(), c_, progress_, {}, mine_.get());
       }
       std::fprintf(stderr, "%s on %s: %lld parameters, %lld train / %lld validation / %lld test examples, device %s\n",
                    model_->name().c_str(), c_.dataset.c_str(), (long long)model_->num_parameters(),
@@ -343,6 +362,9 @@ class Trainer {
     if (c_.grad_clip > 0) clip_grad_norm(optimizer_->params(), c_.grad_clip);
     optimizer_->step();
     optimizer_->zero_grad();
+    // MINE: the SNN stepped on the current estimate; now one statistics-network step on the same batch's
+    // detached features (losses/mine.h).
+    if (mine_) mine_->update();
     // SNN-RAT's retraction, after every step; its row subsets draw from `gen` (models/retraction.h).
     if (c_.retraction_beta > 0) orthogonal_retraction(*model_, c_.retraction_beta, gen_);
     return totals;
@@ -369,11 +391,16 @@ class Trainer {
     m.images_per_second = double(sums.seen) / m.seconds;
     m.val_accuracy = data_.validation.size() > 0 ? clean_accuracy(*model_, data_.validation, c_.eval_batch) : -1.0;
     m.test_accuracy = clean_accuracy(*model_, data_.test, c_.eval_batch);
+    if (c_.track_robustness > 0) {  // reads the model only: training continues exactly as without it
+      const EpochRobustness tracked = measure_epoch_robustness(*model_, data_.test, c_);
+      m.test_mi_bits = tracked.test_mi_bits;
+      m.robust_accuracy = tracked.robust_accuracy;
+    }
     const double selection = c_.select_on_test ? m.test_accuracy : m.val_accuracy;
     if (selection > progress_.best_accuracy) {
       progress_.best_accuracy = selection;
       progress_.best_epoch = epoch + 1;
-      save_checkpoint(best_path_.string(), *model_, optimizer_.get(), c_, progress_);
+      save_checkpoint(best_path_.string(), *model_, optimizer_.get(), c_, progress_, {}, mine_.get());
       if (train_commit_hook) train_commit_hook("between best.safetensors and the metrics row", epoch + 1);
     }
     // The epoch's commit: the row first (fsynced), then last.safetensors. A kill between the two leaves the
@@ -381,10 +408,14 @@ class Trainer {
     // so every epoch's row is there exactly once.
     metrics_->append(m);
     if (train_commit_hook) train_commit_hook("between metrics row and last.safetensors", epoch + 1);
-    save_checkpoint(last_path_.string(), *model_, optimizer_.get(), c_, progress_);
+    save_checkpoint(last_path_.string(), *model_, optimizer_.get(), c_, progress_, {}, mine_.get());
     std::fprintf(stderr, "epoch %lld: train %.2f%%  %s %.2f%%  test %.2f%%  (%.1f s, %.0f img/s)\n", (long long)m.epoch,
                  m.train_accuracy, c_.select_on_test ? "select-on-test" : "val",
                  c_.select_on_test ? m.test_accuracy : m.val_accuracy, m.test_accuracy, m.seconds, m.images_per_second);
+    if (c_.track_robustness > 0)
+      std::fprintf(stderr, "  tracked on %lld test examples: MI(X;Z) %.4f bits, FGSM robust %.2f%%\n",
+                   (long long)std::min<int64_t>(c_.track_robustness, data_.test.size()), m.test_mi_bits,
+                   m.robust_accuracy);
   }
 
   // On a signal: last.safetensors at this point (`steps` of the 0-based `epoch` done, with the epoch's
@@ -401,7 +432,7 @@ class Trainer {
       at.loader = {loader_->state().seed, epoch, steps};
       std::map<std::string, std::string> extra;  // mid-epoch: the running sums ride beside "spikegrad"
       if (steps > 0) extra[kEpochInProgressKey] = epoch_sums_json(sums, at.loader);
-      save_checkpoint(last_path_.string(), *model_, optimizer_.get(), c_, at, extra);
+      save_checkpoint(last_path_.string(), *model_, optimizer_.get(), c_, at, extra, mine_.get());
     });
     throw Interrupted(at_text + "; continue with --resume");
   }
@@ -457,6 +488,7 @@ class Trainer {
   std::unique_ptr<Optimizer> optimizer_;
   std::unique_ptr<LrSchedule> schedule_;
   LossConfig lcfg_;
+  std::unique_ptr<MineEstimator> mine_;  // --mi-estimator mine; lcfg_ points at it
   std::optional<AttackConfig> adv_;
   std::unique_ptr<dist::GradientAverager> gradients_;  // several ranks only
   std::unique_ptr<dist::BatchNormSum> bn_sum_;         // --sync-bn with several ranks

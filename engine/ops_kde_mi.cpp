@@ -135,21 +135,25 @@ Tensor kde_mutual_information(Tape& tape, const Tensor& x_rates, const Tensor& z
   return y;
 }
 
-KdeMiStats kde_mi_stats(const Tensor& x_rates, const Tensor& z_rates, const KdeMiOptions& opt) {
-  const KdeMiParams p = checked_params(x_rates, z_rates, opt, "kde_mi_stats");
-  Tensor stats;
-  Tensor y = kde_forward(x_rates, z_rates, p, stats);
+KdeMiStats mi_stats_from_kernel(const Tensor& stats, const Tensor& mean, int64_t batch) {
   const Tensor host = stats.to(Device::CPU).to(DType::F64);
   const double* s = host.data<double>();
   KdeMiStats out;
-  for (int64_t b = 0; b < p.B; ++b) {
+  for (int64_t b = 0; b < batch; ++b) {
     out.mi.push_back(s[b * kKdeStatCount + kKdeMi]);
     out.h_x.push_back(s[b * kKdeStatCount + kKdeHx]);
     out.h_z.push_back(s[b * kKdeStatCount + kKdeHz]);
     out.h_xz.push_back(s[b * kKdeStatCount + kKdeHxz]);
   }
-  out.mean_mi = y.item();
+  out.mean_mi = mean.item();
   return out;
+}
+
+KdeMiStats kde_mi_stats(const Tensor& x_rates, const Tensor& z_rates, const KdeMiOptions& opt) {
+  const KdeMiParams p = checked_params(x_rates, z_rates, opt, "kde_mi_stats");
+  Tensor stats;
+  Tensor y = kde_forward(x_rates, z_rates, p, stats);
+  return mi_stats_from_kernel(stats, y, p.B);
 }
 
 Tensor softmax_entropy(Tape& tape, const Tensor& logits) {

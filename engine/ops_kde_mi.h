@@ -36,6 +36,9 @@ struct KdeMiStats {
   double mean_mi = 0;
 };
 KdeMiStats kde_mi_stats(const Tensor& x_rates, const Tensor& z_rates, const KdeMiOptions& opt = {});
+// For the estimators' glue: KdeMiStats from an MI kernel's per-sample statistics (B, kKdeStatCount)
+// (kernels/kde_mi.h's layout, which the histogram estimator shares) and its batch mean, copied to the host.
+KdeMiStats mi_stats_from_kernel(const Tensor& stats, const Tensor& mean, int64_t batch);
 
 // logits (N,K) -> (N): entropy (nats) of softmax of each row. Differentiable in logits.
 Tensor softmax_entropy(Tape& tape, const Tensor& logits);

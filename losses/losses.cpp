@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "losses/mine.h"
+
 namespace spikegrad {
 
 namespace {
@@ -65,8 +67,51 @@ Tensor tap_mutual_information(Tape& tape, const Taps& taps, const std::string& x
   return ops::kde_mutual_information(tape, x, z, opt);
 }
 
+const char* mi_estimator_name(MiEstimator e) {
+  switch (e) {
+    case MiEstimator::kde: return "kde";
+    case MiEstimator::hist: return "hist";
+    case MiEstimator::mine: return "mine";
+  }
+  return "?";
+}
+
+std::pair<std::string, std::string> mi_tap_names(const Taps& taps, const LossConfig& cfg) {
+  const std::string xn = cfg.mi_x.empty() ? taps.first_name() : cfg.mi_x;
+  if (cfg.mi_taps == MiTaps::deep) return {xn, cfg.mi_z.empty() ? taps.last_conv_name() : cfg.mi_z};
+  SG_CHECK(cfg.mi_z.empty(), "loss: --mi-taps shallow chooses Z itself (the second spiking layer); drop --mi-z '"
+                                 << cfg.mi_z << "' or use --mi-taps deep");
+  const auto& listed = taps.listed();
+  SG_CHECK(listed.size() >= 2, "loss: --mi-taps shallow needs a model with at least 2 spiking-layer taps, this one has "
+                                   << listed.size());
+  return {xn, listed[1].first};
+}
+
+Tensor mi_term(Tape& tape, const Taps& taps, const LossConfig& cfg) {
+  const auto [xn, zn] = mi_tap_names(taps, cfg);
+  switch (cfg.mi_estimator) {
+    case MiEstimator::kde: return tap_mutual_information(tape, taps, xn, zn, cfg.mi_reduce, cfg.mi);
+    case MiEstimator::hist: {
+      const double scale = double(cfg.mi_hist.bins - 1);  // rates onto the bin centres 0..bins-1
+      Tensor x = ops::firing_rate(tape, taps.get(xn), cfg.mi_reduce, scale);
+      Tensor z = ops::firing_rate(tape, taps.get(zn), cfg.mi_reduce, scale);
+      return ops::hist_mutual_information(tape, x, z, cfg.mi_hist);
+    }
+    case MiEstimator::mine: {
+      SG_CHECK(cfg.mine && cfg.mine_permutations,
+               "loss: --mi-estimator mine needs the trainer's MINE statistics network and generator");
+      const int pool = cfg.mine->options().pool;
+      return cfg.mine->estimate(tape, mine_spatial_features(tape, taps.get(xn), pool),
+                                mine_spatial_features(tape, taps.get(zn), pool), *cfg.mine_permutations);
+    }
+    default: break;
+  }
+  SG_FAIL("loss: MI estimator '" << mi_estimator_name(cfg.mi_estimator) << "' is not available in compute_loss");
+}
+
 TapKeep taps_needed(const LossConfig& cfg) {
-  return cfg.mi_lambda != 0 || cfg.report_mi ? TapKeep::mi(cfg.mi_x, cfg.mi_z) : TapKeep::none();
+  if (cfg.mi_lambda == 0 && !cfg.report_mi) return TapKeep::none();
+  return cfg.mi_taps == MiTaps::shallow ? TapKeep::mi_shallow(cfg.mi_x) : TapKeep::mi(cfg.mi_x, cfg.mi_z);
 }
 
 LossParts compute_loss(Tape& tape, const Tensor& logits, const Tensor& labels, const Taps& taps, const LossConfig& cfg) {
@@ -84,11 +129,11 @@ LossParts compute_loss(Tape& tape, const Tensor& logits, const Tensor& labels, c
   }
   p.total = p.base;
   if (cfg.mi_lambda != 0) {
-    p.mi = tap_mutual_information(tape, taps, cfg.mi_x, cfg.mi_z, cfg.mi_reduce, cfg.mi);
+    p.mi = mi_term(tape, taps, cfg);
     p.total = ops::add(tape, p.total, ops::scale(tape, p.mi, cfg.mi_lambda));
   } else if (cfg.report_mi) {
     NoGradGuard ng;  // for the log only: nothing recorded, no gradient
-    p.mi = tap_mutual_information(tape, taps, cfg.mi_x, cfg.mi_z, cfg.mi_reduce, cfg.mi);
+    p.mi = mi_term(tape, taps, cfg);
   }
   if (cfg.entropy_weight != 0) {
     p.entropy = output_entropy(tape, logits);

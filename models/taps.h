@@ -19,11 +19,16 @@ struct TapKeep {
   bool all = true;
   bool x = false, z = false;  // when !all: keep X and/or Z
   std::string x_name, z_name;
+  bool z_second = false;  // when !all: keep the second tap listed (the shallow Z')
   static TapKeep everything() { return {}; }
   static TapKeep mi(std::string x_name = "", std::string z_name = "") {
-    return {false, true, true, std::move(x_name), std::move(z_name)};
+    return {false, true, true, std::move(x_name), std::move(z_name), false};
   }
-  static TapKeep none() { return {false, false, false, "", ""}; }
+  static TapKeep none() { return {false, false, false, "", "", false}; }
+  // TMI's shallow-Z' ablation (losses/losses.h MiTaps::shallow): X as in mi(), Z = the second tap.
+  static TapKeep mi_shallow(std::string x_name = "") {
+    return {false, true, false, std::move(x_name), "", true};
+  }
 };
 
 class Taps {
@@ -39,7 +44,8 @@ class Taps {
     if (!keep_.all && keep_.z && keep_.z_name.empty()) drop(pending_last_);  // superseded as "last conv"
     pending_last_.clear();
     bool wanted = keep_.all || (keep_.x && (keep_.x_name.empty() ? first : name == keep_.x_name)) ||
-                  (keep_.z && !keep_.z_name.empty() && name == keep_.z_name);
+                  (keep_.z && !keep_.z_name.empty() && name == keep_.z_name) ||
+                  (keep_.z_second && listed_.size() == 2);
     if (!keep_.all && keep_.z && keep_.z_name.empty()) {
       if (!wanted) pending_last_ = name;
       wanted = true;

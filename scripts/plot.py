@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Plots for spikegrad runs: training curves, MI over epochs, robustness vs epsilon, the sparsity scatter.
+"""Plots for spikegrad runs: training curves, MI over epochs, robustness vs epsilon, the sparsity scatter,
+the MI-robustness trend.
 
   plot.py run RUN_DIR          every plot the run folder supports, into RUN_DIR/plots/*.png, and a "Plots"
                                section in RUN_DIR/report.md linking them (re-running replaces the section)
@@ -7,6 +8,8 @@
   plot.py scatter CSV [-o PNG] [--title T] [--x COLUMN]   robust (and clean) accuracy vs a sparsity column
                                (default sparsity; domain_z: the input gradient's exact-zero fraction, as
                                scripts/sparsity_sweep.sh plots it), one point per row
+  plot.py trend CSV [-o PNG] [--title T]   robust accuracy vs test-set MI(X;Z), colour = lambda, label =
+                               epoch: the "higher temporal MI, more fragile" trend (scripts/mi_trend.sh)
 
 Inputs
   metrics.csv      what `spikegrad train` writes: epoch, lr, the loss parts (loss, ce or tet, mi_bits, entropy,
@@ -23,6 +26,9 @@ Inputs
                    summary.csv (attack fgsm at its --eps, accuracies on the analysed examples); further
                    columns there (input_z, s_eff, R, bounds, ...: README "spikegrad analyze") are ignored
                    here. Concatenate several models' summary.csv rows under one header.
+  trend CSV        columns lambda, epoch, test_mi_bits, robust_acc, and optionally clean_acc, attack, eps:
+                   one row per (lambda, epoch), what scripts/mi_trend.sh collects from metrics.csv files of
+                   `spikegrad train --track-robustness N` runs (MI in bits, accuracies in %).
   In `run` mode: RUN_DIR/metrics.csv, RUN_DIR/attack_sweep.{md,txt,csv}, RUN_DIR/sparsity.csv, as present.
 
 Needs matplotlib (Debian: python3-matplotlib); the engine and its tests never do. Bad input is a one-line
@@ -289,6 +295,16 @@ def plot_sweep(paths, title, out_path):
 
 # ---- the sparsity scatter ----
 
+def finish_legend_plot(plt, fig, ax, out_path):
+    """Grid, legend, layout; writes the PNG and closes the figure."""
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    save(fig, out_path)
+    plt.close(fig)
+    return out_path
+
+
 def plot_scatter(path, title, out_path, x="sparsity"):
     if x not in SCATTER_X_LABELS:
         raise PlotError(f"--x {x}: expected one of {', '.join(SCATTER_X_LABELS)}")
@@ -321,12 +337,40 @@ def plot_scatter(path, title, out_path, x="sparsity"):
     ax.set_xlabel(SCATTER_X_LABELS[x])
     ax.set_ylabel("accuracy (%)")
     ax.set_title(f"Sparsity vs robustness\n{title}")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    save(fig, out_path)
-    plt.close(fig)
-    return out_path
+    return finish_legend_plot(plt, fig, ax, out_path)
+
+
+# ---- the MI-robustness trend ----
+
+TREND_COLUMNS = ("lambda", "epoch", "test_mi_bits", "robust_acc")
+
+
+def plot_trend(path, title, out_path):
+    _, rows = read_csv(path, list(TREND_COLUMNS))
+    lambdas, epochs = column(rows, "lambda", path), column(rows, "epoch", path)
+    mi, robust = column(rows, "test_mi_bits", path), column(rows, "robust_acc", path)
+    for line, (m, r) in enumerate(zip(mi, robust), start=2):
+        if m < 0:
+            raise PlotError(f"{path} line {line}, column test_mi_bits: expected MI >= 0 bits, got {m}")
+        if not 0 <= r <= 100:
+            raise PlotError(f"{path} line {line}, column robust_acc: expected a percentage in [0, 100], got {r}")
+    attack = " ".join(p for p in (rows[0].get("attack", ""), f"ε {rows[0]['eps']}" if rows[0].get("eps") else "")
+                      if p)
+    plt = load_pyplot()
+    fig, ax = plt.subplots(figsize=(6.8, 4.8))
+    for n, lam in enumerate(sorted(set(lambdas))):  # one colour per λ, its epochs joined in order
+        members = sorted((i for i, v in enumerate(lambdas) if v == lam), key=lambda i: epochs[i])
+        colour = f"C{n % 10}"
+        xs, ys = [mi[i] for i in members], [robust[i] for i in members]
+        ax.plot(xs, ys, color=colour, alpha=0.35, lw=1)
+        ax.scatter(xs, ys, color=colour, label=f"λ = {lam:g}", zorder=3)
+        for i in members:
+            ax.annotate(f"e{int(epochs[i])}", (mi[i], robust[i]), textcoords="offset points", xytext=(4, 3),
+                        fontsize=7)
+    ax.set_xlabel("test-set KDE MI(X;Z) (bits, mean over examples)")
+    ax.set_ylabel(f"robust accuracy (%{', ' + attack if attack else ''})")
+    ax.set_title(f"Temporal MI vs robustness (label: epoch)\n{title}")
+    return finish_legend_plot(plt, fig, ax, out_path)
 
 
 # ---- the run folder and its report ----
@@ -396,7 +440,7 @@ def plot_run(run_dir):
 def main(argv):
     parser = argparse.ArgumentParser(prog="plot.py", description=__doc__.split("\n\n")[0],
                                      epilog=__doc__.split("\n", 2)[2], formatter_class=argparse.RawTextHelpFormatter)
-    sub = parser.add_subparsers(dest="command", metavar="{run,sweep,scatter}")
+    sub = parser.add_subparsers(dest="command", metavar="{run,sweep,scatter,trend}")
     sub.required = True
     run = sub.add_parser("run", help="every plot of a run folder, linked from its report.md")
     run.add_argument("run_dir", metavar="RUN_DIR")
@@ -410,6 +454,10 @@ def main(argv):
     scatter.add_argument("--title", default=None, help="what the plot is of (default: the file's name)")
     scatter.add_argument("--x", default="sparsity", choices=sorted(SCATTER_X_LABELS),
                          help="the sparsity column on the x axis (default: sparsity)")
+    trend = sub.add_parser("trend", help="robust accuracy vs test MI(X;Z), per lambda and epoch (mi_trend.sh)")
+    trend.add_argument("csv", metavar="CSV")
+    trend.add_argument("-o", "--out", default="trend.png", help="PNG to write (default: trend.png)")
+    trend.add_argument("--title", default=None, help="what the plot is of (default: the file's name)")
     args = parser.parse_args(argv)
 
     try:
@@ -418,6 +466,8 @@ def main(argv):
         elif args.command == "sweep":
             title = args.title or ", ".join(os.path.basename(f) for f in args.files)
             print(f"wrote {plot_sweep(args.files, title, args.out)}")
+        elif args.command == "trend":
+            print(f"wrote {plot_trend(args.csv, args.title or os.path.basename(args.csv), args.out)}")
         else:
             print(f"wrote {plot_scatter(args.csv, args.title or os.path.basename(args.csv), args.out, args.x)}")
     except PlotError as e:

@@ -234,6 +234,36 @@ TEST_F(Analyze, WritesTheReportAndItsCsvColumns) {
     EXPECT_NE(md.find(s), std::string::npos) << s;
 }
 
+// --tasa (apps/tasa.h): tasa.csv with one row per spiking layer, its columns, TASA values that are fractions,
+// |diff| consistent with them, and the table and attack in analysis.md.
+TEST_F(Analyze, TasaWritesItsCsvAndTable) {
+  app::AnalyzeOptions o;
+  o.batches = 1;
+  o.tasa = true;
+  o.out = (runs_ / "analysis_tasa").string();
+  app::RunConfig f = flags();
+  f.steps = 2;
+  app::run_analyze(f, o);
+  const auto rows = read_csv(fs::path(o.out) / "tasa.csv");
+  EXPECT_EQ(rows.at(0), (std::vector<std::string>{"layer", "tasa_clean", "tasa_adv", "abs_diff", "clean_t0",
+                                                   "clean_t1", "adv_t0", "adv_t1"}))
+      << "T = 2";
+  const auto layers = read_csv(fs::path(o.out) / "layers.csv");
+  const size_t neurons =
+      size_t(std::count_if(layers.begin(), layers.end(), [](const auto& r) { return r.at(1) == "neuron"; }));
+  ASSERT_EQ(rows.size(), neurons + 1) << "one row per spiking layer";
+  for (size_t i = 1; i < rows.size(); ++i) {
+    ASSERT_EQ(rows[i].size(), 8u);
+    const double clean = std::stod(rows[i][1]), adv = std::stod(rows[i][2]);
+    EXPECT_TRUE(clean >= 0 && clean <= 1 && adv >= 0 && adv <= 1) << rows[i][0];
+    EXPECT_NEAR(std::stod(rows[i][3]), std::fabs(clean - adv), 2e-6) << rows[i][0];
+    EXPECT_NEAR((std::stod(rows[i][4]) + std::stod(rows[i][5])) / 2, clean, 2e-6) << "the mean over t";
+  }
+  const std::string md = read_text(fs::path(o.out) / "analysis.md");
+  for (const char* s : {"## TASA", "| layer | TASA clean | TASA adversarial | abs diff |", "Attack: pgd", "under the attack"})
+    EXPECT_NE(md.find(s), std::string::npos) << s;
+}
+
 TEST_F(Analyze, TrainModeBatchNormLeavesTheRunningStatisticsUnchanged) {
   const app::Checkpoint ck = app::read_checkpoint(checkpoint_);
   const app::RunConfig c = app::config_for_checkpoint(flags(), ck.config);
@@ -315,6 +345,17 @@ TEST(AnalyzeCli, ParsesItsFlags) {
   EXPECT_EQ(cl.analyze.bn_mode, "train");
   EXPECT_EQ(cl.analyze.batches, 3);
   EXPECT_EQ(cl.analyze.out, "o");
+  EXPECT_FALSE(cl.analyze.tasa);
+  ASSERT_EQ(parse_cli({"analyze", "--checkpoint", "x", "--tasa", "--tasa-attack", "bim", "--steps", "3", "--alpha",
+                       "1/255"},
+                      &cl, &err),
+            -1)
+      << err;
+  EXPECT_TRUE(cl.analyze.tasa);
+  EXPECT_EQ(cl.analyze.tasa_attack, "bim");
+  EXPECT_EQ(cl.config.steps, 3);
+  EXPECT_EQ(cl.config.alpha, "1/255");
+  EXPECT_EQ(parse_cli({"analyze", "--checkpoint", "x", "--tasa-attack", "gn"}, &cl, &err), 2);
   EXPECT_EQ(parse_cli({"analyze", "--checkpoint", "x", "--bn-mode", "batch"}, &cl, &err), 2);
   EXPECT_NE(err.find("--bn-mode"), std::string::npos) << err;
   EXPECT_EQ(parse_cli({"analyze", "--bn-mode", "eval"}, &cl, &err), 2) << "--checkpoint is required";

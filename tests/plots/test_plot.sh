@@ -2,7 +2,7 @@
 # scripts/plot.py on hand-written inputs (ctest label `plots`): a run folder (metrics.csv, report.md,
 # config.json and a saved `spikegrad attack` table with transfer, AutoAttack-stage and CW rows) gives non-empty
 # PNGs and one Plots section that a second run replaces rather than repeats; the sweep and scatter
-# subcommands draw their CSVs; bad input is a one-line error naming the file and column, exit 2, no traceback.
+# subcommands draw their CSVs, and so does trend (MI vs robust accuracy); bad input is a one-line error naming the file and column, exit 2, no traceback.
 # matplotlib is optional for the project: without a python3 that has it, the test exits 77 (ctest SKIP).
 # Usage: test_plot.sh [path/to/plot.py]
 set -uo pipefail
@@ -75,6 +75,10 @@ print('|'.join(f'{a} {round(e * 255, 3)} {r}' for a, e, r, n in plot.read_attack
 expect_png "$work/sweep.png"
 "$python" "$plot" scatter "$here/sparsity.csv" -o "$work/sparsity.png" >/dev/null || fail "plot.py scatter exited $?"
 expect_png "$work/sparsity.png"
+# The MI-robustness trend (scripts/mi_trend.sh's trend.csv): two lambdas, two epochs each.
+printf 'lambda,epoch,test_mi_bits,robust_acc,clean_acc,attack,eps\n0,1,0.91,12.5,80,fgsm,8/255\n0,2,0.95,10.0,84,fgsm,8/255\n0.5,1,0.40,20.0,78,fgsm,8/255\n0.5,2,0.35,22.5,81,fgsm,8/255\n' >"$work/trend.csv"
+"$python" "$plot" trend "$work/trend.csv" -o "$work/trend.png" >/dev/null || fail "plot.py trend exited $?"
+expect_png "$work/trend.png"
 
 # Bad input: each names the file and what was missing or wrong.
 printf 'epoch,lr,ce,train_acc\n1,0.1,0.5,50\n' >"$work/no_loss.csv"
@@ -93,6 +97,11 @@ expect_error "sweep_bad.csv: missing column eps" sweep "$work/sweep_bad.csv" -o 
 printf 'no table here\n' >"$work/empty.md"
 expect_error "empty.md: no attack table" sweep "$work/empty.md" -o "$work/x.png"
 expect_error "missing.csv: cannot read" sweep "$work/missing.csv" -o "$work/x.png"
+printf 'lambda,epoch,robust_acc\n0,1,50\n' >"$work/trend_bad.csv"
+expect_error "trend_bad.csv: missing column test_mi_bits" trend "$work/trend_bad.csv" -o "$work/x.png"
+printf 'lambda,epoch,test_mi_bits,robust_acc\n0,1,0.5,150\n' >"$work/trend_range.csv"
+expect_error "trend_range.csv line 2, column robust_acc: expected a percentage in [0, 100], got 150.0" trend \
+  "$work/trend_range.csv" -o "$work/x.png"
 [ ! -e "$work/x.png" ] || fail "a failed plot still wrote its PNG"
 
 if [ "$failures" -ne 0 ]; then
