@@ -79,7 +79,7 @@ def main(argv):
         row = {
             "variant": v["name"], "model": v["model"], "stem_pool": v["stem_pool"], "depth": v["depth"],
             "dataset": v["dataset"], "best_epoch": epoch, "clean_acc": clean,
-            "clean_attacked": attacks.get(("fgsm", "0")),
+            "clean_attacked": attacks.get(("fgsm", "0"), attacks.get(("fgsm", "0/255"))),
             "fgsm_6": attacks.get(("fgsm", "6/255")), "pgd_6": attacks.get(("pgd", "6/255")),
             "fgsm_8": attacks.get(("fgsm", "8/255")), "pgd_8": attacks.get(("pgd", "8/255")),
             "pgd28_8": attacks.get(("pgd28", "8/255")),
