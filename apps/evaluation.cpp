@@ -221,14 +221,32 @@ std::string format_table(const std::vector<AttackRow>& rows) {
   return o.str();
 }
 
+std::string results_csv_text(double clean_pct, int64_t clean_examples, const std::vector<AttackRow>& rows,
+                             double mean_kde_mi_bits) {
+  std::ostringstream o;
+  o << "attack,eps,examples,accuracy_pct,attack_success_pct,zero_input_gradient_pct,mean_kde_mi_bits\n";
+  char buf[320];
+  std::snprintf(buf, sizeof buf, "clean,,%lld,%.4f,,,%.6f\n", (long long)clean_examples, clean_pct, mean_kde_mi_bits);
+  o << buf;
+  for (const AttackRow& r : rows) {
+    SG_CHECK(r.attack.find(',') == std::string::npos, "results.csv: attack name '" << r.attack << "' holds a comma");
+    std::snprintf(buf, sizeof buf, "%s,%s,%lld,%.4f,%.4f,%.4f,\n", r.attack.c_str(), eps_text(r.eps).c_str(),
+                  (long long)r.result.total, 100.0 * r.result.robust_accuracy(), 100.0 * r.result.attack_success_rate(),
+                  100.0 * r.result.zero_grad_fraction());
+    o << buf;
+  }
+  return o.str();
+}
+
 std::string report_text(Model& model, const RunConfig& c, const Dataset& test, const TrainProgress& best,
-                        const InterruptGuard* interrupts) {
+                        const InterruptGuard* interrupts, std::string* results_csv) {
   const double clean = clean_accuracy(model, test, c.eval_batch, {"report: clean accuracy", c.progress, interrupts});
   const double eps = parse_fraction_list(c.eps, "--eps").front();
   const std::vector<AttackRow> rows = attack_table(model, test, report_attacks(c, eps), c.attack_subset, c.eval_batch,
                                                    c.seed, nullptr, {"report: attacks", c.progress, interrupts});
   const TemporalStats ts =
       temporal_stats(model, test, c.eval_batch, c, {"report: temporal statistics", c.progress, interrupts});
+  if (results_csv) *results_csv = results_csv_text(clean, test.size(), rows, ts.mean_mi);
   std::ostringstream r;
   r << "# spikegrad run: " << c.name << "\n\n";
   r << "- model **" << c.model << "** on **" << c.dataset << "**, T = " << c.time_steps << ", loss " << c.loss

@@ -74,7 +74,17 @@ std::string format_table(const std::vector<AttackRow>& rows);
 // temporal statistics, and how the best epoch was selected. The trainer writes it into the run folder
 // through its checked writer and prints it. Each pass shows progress when c.progress; `interrupts` (the
 // trainer's guard) makes a signal end the report after the batch in flight (Interrupted).
+// results_csv (optional) receives the report's numbers in machine-readable form: results_csv_text's rows (the
+// run folder's results.csv, which scripts/reproduce.sh reads).
 std::string report_text(Model& model, const RunConfig& c, const Dataset& test, const TrainProgress& best,
-                        const InterruptGuard* interrupts = nullptr);
+                        const InterruptGuard* interrupts = nullptr, std::string* results_csv = nullptr);
+
+// results.csv: a header, then one row for the clean accuracy (attack "clean", on `clean_examples` test
+// examples) and one per attack row of the report's table:
+//   attack,eps,examples,accuracy_pct,attack_success_pct,zero_input_gradient_pct,mean_kde_mi_bits
+// eps as the table writes it ("4/255"); mean_kde_mi_bits (the test split's mean KDE MI(X;Z)) on the clean row
+// only. No field holds a comma, so `awk -F,` reads it.
+std::string results_csv_text(double clean_pct, int64_t clean_examples, const std::vector<AttackRow>& rows,
+                             double mean_kde_mi_bits);
 
 }  // namespace spikegrad::app

@@ -37,7 +37,7 @@ namespace spikegrad::app {
     X(val_labels) X(dvs_split) X(dvs_split_seed) X(dvs_split_by) X(dvs_size) X(dvs_frame_norm) X(dvs_cache_dir) \
     X(decode_threads) \
     X(time_steps) X(neuron) X(neuron_opt) X(threshold) X(decay) X(reset) X(detach_reset) X(surrogate) X(surrogate_alpha) \
-    X(memory_savers) X(conv) X(tf32) X(encoding) X(stem_pool) X(sew_connect) X(resnet_width) X(loss) X(tet_lambda) X(tet_phi) X(mi_lambda) X(mi_x) X(mi_z) \
+    X(memory_savers) X(conv) X(tf32) X(encoding) X(stem_pool) X(sew_connect) X(resnet_width) X(width_div) X(loss) X(tet_lambda) X(tet_phi) X(mi_lambda) X(mi_x) X(mi_z) \
     X(mi_estimator) X(mi_hist_bins) X(mi_reduce) X(mi_taps) X(mine_hidden) X(mine_pool) X(mine_ema) X(mine_lr) \
     X(entropy_weight) X(entropy_sign) X(optimizer) X(lr) X(momentum) X(weight_decay) X(nesterov) X(schedule) \
     X(step_size) X(gamma) X(grad_clip) X(adv) X(adv_eps) X(adv_alpha) X(adv_steps) X(adv_random_start) \
@@ -242,6 +242,11 @@ void add_train_options(CLI::App* app, RunConfig& c) {
   add_encoding_options(app, c);
   app->add_option("--resnet-width", c.resnet_width,
                   "Spiking-/SEW-ResNet: stage widths w, 2w, 4w, 8w (64: the standard networks; smaller for CPU runs)")
+      ->check(CLI::Range(int64_t(1), int64_t(4096)))
+      ->capture_default_str();
+  app->add_option("--width-div", c.width_div,
+                  "vggsnn/vgg11/vgg11_rat/alexnet/small_cnn: every conv and hidden-layer width divided by N, rounded up "
+                  "(the same architecture, narrower; CPU-scale runs)")
       ->check(CLI::Range(int64_t(1), int64_t(4096)))
       ->capture_default_str();
   app->add_option("--loss", c.loss, "ce | tet")->check(CLI::IsMember({"ce", "tet"}))->capture_default_str();

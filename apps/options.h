@@ -61,6 +61,7 @@ struct RunConfig {
   std::string stem_pool = "max";    // residual models: max | avg
   std::string sew_connect = "add";  // SEW-ResNet: add | and | iand
   int64_t resnet_width = 64;        // Spiking-/SEW-ResNet: stage widths w, 2w, 4w, 8w (64: the standard nets)
+  int64_t width_div = 1;            // VGG/AlexNet/small_cnn: every conv and hidden width divided by N (rounded up)
   // loss
   std::string loss = "ce";   // ce (on the mean over T of the logits) | tet
   double tet_lambda = 0.05;  // TMI's λ

@@ -79,6 +79,7 @@ std::unique_ptr<Model> build_model(const RunConfig& c, const Dataset& d, Device 
   mc.stem_pool = c.stem_pool;  // the residual models check both; other models refuse a non-default value
   mc.sew_connect = c.sew_connect;
   mc.resnet_width = c.resnet_width;
+  mc.width_div = c.width_div;
   mc.mean = d.mean;
   mc.std = d.std;
   mc.init_seed = c.seed;

@@ -58,7 +58,7 @@ std::string default_name(const RunConfig& c) {
 }
 
 bool holds_results(const fs::path& dir, std::string* which) {
-  for (const char* f : {"metrics.csv", "best.safetensors", "report.md"})
+  for (const char* f : {"metrics.csv", "best.safetensors", "results.csv", "report.md"})
     if (fs::exists(dir / f)) {
       *which = f;
       return true;
@@ -444,15 +444,17 @@ class Trainer {
     model_->set_cross_replica(nullptr);
     Checkpoint best = read_checkpoint(best_path_.string());
     restore_model(*model_, best);
-    std::string report;
+    std::string report, results;
     try {
-      report = report_text(*model_, c_, data_.test, best.progress, &interrupts_);
+      report = report_text(*model_, c_, data_.test, best.progress, &interrupts_, &results);
     } catch (const Interrupted& e) {
       throw Interrupted(std::string(e.what()) + "; training is complete (" + last_path_.string() + ", " +
                         best_path_.string() + "); write the report with --resume");
     }
     if (comm_.distributed()) report += distributed_report_section();
-    write_file_atomically(dir_ / "report.md", report);  // checked like every run-folder write
+    // results.csv before report.md: report.md marks the run as finished (holds_results, the --epochs check)
+    write_file_atomically(dir_ / "results.csv", results);  // checked like every run-folder write
+    write_file_atomically(dir_ / "report.md", report);
     std::printf("%s", report.c_str());
     return dir_.string();
   }

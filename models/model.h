@@ -62,6 +62,10 @@ struct ModelConfig {
   std::string stem_pool = "max";
   std::string sew_connect = "add";
   int64_t resnet_width = 64;  // Spiking-/SEW-ResNet stage widths w, 2w, 4w, 8w; other models reject other values
+  // The stage-list models (vggsnn, vgg11, vgg11_rat, alexnet, small_cnn): every conv and hidden Linear width
+  // divided by this (rounded up): the same architecture, narrower, for CPU-scale runs (scripts/reproduce.sh).
+  // Residual models reject values other than 1 (they have resnet_width).
+  int64_t width_div = 1;
 };
 
 struct ForwardResult {

@@ -72,6 +72,8 @@ GraphModel::BuildFn resnet_build(const std::string& name, const ModelConfig& c, 
   const Merge connect = parse_sew_connect(c.sew_connect, name);
   SG_CHECK(sew || connect == Merge::add, name << ": --sew-connect is a SEW-ResNet switch; Spiking-ResNet adds");
   SG_CHECK(c.resnet_width >= 1, name << ": --resnet-width must be >= 1, got " << c.resnet_width);
+  SG_CHECK(c.width_div == 1, name << ": --width-div is for the stage-list models (vggsnn, vgg11, alexnet, small_cnn); "
+                                     "narrow a residual model with --resnet-width");
   return [c, family, blocks, connect](GraphBuilder& b) {
     std::vector<LayerPtr> net{b.conv("conv1", c.resnet_width, 7, 2, 3, false), b.batch_norm("bn1"), b.neuron("sn1"),
                               c.stem_pool == "max" ? b.max_pool("maxpool", 3, 2, 1) : b.avg_pool("avgpool_stem", 3, 2, 1)};
@@ -96,6 +98,7 @@ void check_plain(const std::string& name, const ModelConfig& c) {
   SG_CHECK(c.stem_pool == "max" && c.sew_connect == "add" && c.resnet_width == 64,
            name << ": --stem-pool, --sew-connect and --resnet-width are Spiking-/SEW-ResNet switches; leave them at "
                    "max / add / 64");
+  SG_CHECK(c.width_div == 1, name << ": --width-div is for the stage-list models (vggsnn, vgg11, alexnet, small_cnn)");
 }
 
 GraphModel::BuildFn resnet19_build(const ModelConfig& c) {

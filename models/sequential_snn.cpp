@@ -8,6 +8,8 @@ SequentialSnn::SequentialSnn(std::string name, const ModelConfig& config, std::v
   SG_CHECK(config.stem_pool == "max" && config.sew_connect == "add" && config.resnet_width == 64,
            this->name() << ": --stem-pool, --sew-connect and --resnet-width are Spiking-/SEW-ResNet switches; leave "
                            "them at max / add / 64");
+  SG_CHECK(config.width_div >= 1, this->name() << ": --width-div must be >= 1, got " << config.width_div);
+  const auto narrowed = [&](int64_t width) { return (width + config.width_div - 1) / config.width_div; };
   Generator gen(config.init_seed);
   const ConfiguredNeuron neuron = configure_neuron(config.neuron_spec, this->name() + ": neuron options");
   const AddParameter add = [this](const std::string& n, Tensor t) { return add_parameter(n, std::move(t)); };
@@ -17,7 +19,7 @@ SequentialSnn::SequentialSnn(std::string name, const ModelConfig& config, std::v
     Stage st{s, {}, "features." + std::to_string(i)};
     st.block.name = st.name;
     if (s.kind == StageSpec::conv) {
-      const int64_t k = s.out_channels;
+      const int64_t k = narrowed(s.out_channels);
       const std::string p = st.name;
       st.block.weight = add_parameter(p + ".conv.weight", kaiming_normal_fan_out({k, channels, s.kernel, s.kernel}, gen));
       st.block.bias = add_parameter(p + ".conv.bias", uniform_fan_in({k}, channels * s.kernel * s.kernel, gen));
@@ -37,7 +39,8 @@ SequentialSnn::SequentialSnn(std::string name, const ModelConfig& config, std::v
     stages_.push_back(std::move(st));
   }
   int64_t features = channels * size * size;
-  std::vector<int64_t> widths = classifier_.hidden;
+  std::vector<int64_t> widths;
+  for (const int64_t h : classifier_.hidden) widths.push_back(narrowed(h));
   widths.push_back(config.num_classes);
   for (size_t j = 0; j < widths.size(); ++j) {
     const std::string p = "classifier." + std::to_string(j);

@@ -25,7 +25,7 @@
 # "Equal to A": every metrics.csv cell except the timing columns (train_peak_mib, seconds, images_per_s:
 # measurements of the process, not results), the tensor bytes of last.safetensors and best.safetensors (the
 # files themselves differ: their metadata records the run's config, which says resume: true after a
-# resume), and report.md. Runs are tiny (synthetic data, small_cnn, T 2, 3 epochs of 10 steps) so the whole
+# resume), report.md and results.csv. Runs are tiny (synthetic data, small_cnn, T 2, 3 epochs of 10 steps) so the whole
 # script takes about a minute and a half on 2 cores.
 set -euo pipefail
 
@@ -178,7 +178,7 @@ metrics_complete() {
 # folder_complete DIR: every file of a finished run, complete metrics, no temporaries.
 folder_complete() {
   local f t
-  for f in config.json metrics.csv best.safetensors last.safetensors report.md; do
+  for f in config.json metrics.csv best.safetensors last.safetensors results.csv report.md; do
     [[ -s $1/$f ]] || { echo "$f missing or empty"; return 1; }
   done
   metrics_complete "$1" || return 1
@@ -211,6 +211,7 @@ same_results() {
     fi
   done
   cmp -s "$1/report.md" "$2/report.md" || { echo "report.md differs from the baseline's"; return 1; }
+  cmp -s "$1/results.csv" "$2/results.csv" || { echo "results.csv differs from the baseline's"; return 1; }
 }
 
 # loadable CHECKPOINT: `spikegrad eval` reads it (a copy, so the run folder is not touched).

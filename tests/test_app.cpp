@@ -44,8 +44,21 @@ fs::path App::data_;
 
 TEST_F(App, TrainWritesTheRunFolderAndLearns) {
   const fs::path dir = app::run_train(base());
-  for (const char* f : {"config.json", "metrics.csv", "best.safetensors", "last.safetensors", "report.md"})
+  for (const char* f : {"config.json", "metrics.csv", "best.safetensors", "last.safetensors", "results.csv", "report.md"})
     EXPECT_TRUE(fs::exists(dir / f)) << f;
+  // results.csv holds report.md's numbers: the clean row, then one per attack row in the table's order
+  const auto results = read_csv(dir / "results.csv");
+  ASSERT_EQ(results.size(), 6u) << "header, clean, fgsm, pgd, bim, gn";
+  EXPECT_EQ(results[0], (std::vector<std::string>{"attack", "eps", "examples", "accuracy_pct", "attack_success_pct",
+                                                   "zero_input_gradient_pct", "mean_kde_mi_bits"}));
+  const char* attacks[] = {"clean", "fgsm", "pgd", "bim", "gn"};
+  for (size_t i = 1; i < results.size(); ++i) {
+    ASSERT_EQ(results[i].size(), 7u) << i;
+    EXPECT_EQ(results[i][0], attacks[i - 1]);
+    EXPECT_EQ(results[i][1], i == 1 ? "" : "4/255");
+  }
+  EXPECT_EQ(results[1][2], "96") << "clean accuracy on the whole test split";
+  EXPECT_GT(std::stod(results[1][6]), 0.0) << "mean KDE MI on the clean row";
   auto rows = read_csv(dir / "metrics.csv");
   ASSERT_EQ(rows.size(), 3u) << "header + 2 epochs";
   const std::vector<std::string>& h = rows[0];
@@ -64,6 +77,14 @@ TEST_F(App, TrainWritesTheRunFolderAndLearns) {
   for (const char* s : {"robust accuracy", "attack success rate", "| fgsm |", "| pgd |", "| bim |", "| gn |", "mean KDE MI",
                         "selected on the validation split"})
     EXPECT_NE(text.find(s), std::string::npos) << s;
+  char clean[64];
+  std::snprintf(clean, sizeof clean, "**%.2f%%** on 96 test examples", std::stod(results[1][3]));
+  EXPECT_NE(text.find(clean), std::string::npos) << "report.md and results.csv disagree on " << clean;
+  for (size_t i = 2; i < results.size(); ++i) {
+    char cell[64];
+    std::snprintf(cell, sizeof cell, "| %.2f | %.2f |", std::stod(results[i][3]), std::stod(results[i][4]));
+    EXPECT_NE(text.find(cell), std::string::npos) << results[i][0] << ": report.md lacks " << cell;
+  }
 }
 
 TEST_F(App, ResumeReproducesAnUninterruptedRun) {

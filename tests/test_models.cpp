@@ -51,6 +51,41 @@ TEST(Models, VggsnnMatchesTheReferenceLayout) {
   }
 }
 
+// --width-div N: the same layers with every conv and hidden Linear width divided by N, rounded up; the
+// classifier's output stays the class count. The residual models refuse it (they have --resnet-width).
+TEST(Models, WidthDivNarrowsEveryStageListModel) {
+  ModelConfig c = model_config(1, 28);
+  c.width_div = 8;
+  auto m = make_model("vggsnn", c);
+  const int64_t widths[] = {1, 8, 16, 32, 32, 64, 64, 64, 64};  // 64/8 .. 512/8
+  int64_t expected = 0;
+  for (int i = 0; i < 8; ++i) expected += widths[i + 1] * widths[i] * 9 + widths[i + 1] + 2 * widths[i + 1];
+  expected += 64 * 2 * 2 * 10 + 10;  // 28 -> 14 -> 7 -> 4 -> 2 px after the four stride-2 convs
+  EXPECT_EQ(m->num_parameters(), expected);
+
+  c.width_div = 3;  // rounded up: 384/3 = 128, 192/3 = 64, 1024/3 -> 342
+  auto a = make_model("alexnet", c);
+  for (const auto& p : a->parameters()) {
+    if (p.name == "features.2.conv.weight") EXPECT_EQ(p.tensor.shape(), (Shape{64, 22, 3, 3}));  // ceil(64/3) = 22
+    if (p.name == "classifier.0.weight") EXPECT_EQ(p.tensor.shape()[0], 342);
+    if (p.name == "classifier.1.weight") EXPECT_EQ(p.tensor.shape()[0], 10);
+  }
+  Tape tape;
+  NoGradGuard ng;
+  EXPECT_EQ(a->forward(tape, uniform({2, 1, 28, 28}, DType::F32, 5, 0, 1)).logits.shape(), (Shape{2, 2, 10}));
+
+  ModelConfig r = model_config(1, 28);
+  r.width_div = 2;
+  for (const char* name : {"sew_resnet18", "resnet19"}) {
+    try {
+      make_model(name, r);
+      ADD_FAILURE() << name << " accepted --width-div";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("--width-div is for the stage-list models"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(Models, SmallModelsRunOnGrayscale28) {
   for (const char* name : {"small_cnn", "alexnet"}) {
     auto m = make_model(name, model_config(1, 28));

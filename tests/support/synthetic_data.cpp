@@ -97,6 +97,7 @@ std::vector<std::vector<std::string>> read_csv(const fs::path& p) {
     std::vector<std::string> cells;
     std::stringstream ss(line);
     for (std::string cell; std::getline(ss, cell, ',');) cells.push_back(cell);
+    if (!line.empty() && line.back() == ',') cells.emplace_back();  // getline drops a trailing empty field
     rows.push_back(cells);
   }
   return rows;
