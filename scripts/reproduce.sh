@@ -16,6 +16,8 @@
 #   width divided by 8 (--width-div 8), T 4, 2 epochs on 8000 training images (1000 more held out for
 #   model selection), clean accuracy on 2000 test images and the attacks on the first 1000; the paper's attack
 #   settings (eps 4/255, PGD 4 steps of 1/255). Minutes per run on a 2-core CPU (README has the measured times).
+#   Rows whose full-scale recipe does not train at this scale get tables.csv's cpu_flags (the VGG11 rows: Adam
+#   lr 1e-3 instead of SGD lr 0.1, which stays at chance for 2 epochs of narrow VGG11 on 8000 images).
 # --scale full: the presets as they are (CIFAR-100/CIFAR-10 in data/, 200-300 epochs, the whole test set): GPU jobs.
 # --scale tiny: a smoke test of the pipeline (400 images, 1 epoch); its numbers mean nothing.
 # --seeds N (default 3): seeds 1000 .. 1000+N-1. Runs go to OUT/runs/<preset>-seed<seed> (rows that share a
@@ -89,8 +91,8 @@ if [ "$dry_run" = 0 ] && [ ! -x "$bin" ]; then
   configure_build --target spikegrad_cli
 fi
 
-# The table's rows: row|label|preset|baseline|paper natural|paper FGSM|paper PGD|paper TASA layer 5
-mapfile -t rows < <(awk -F, -v t="$table" 'NR > 1 && $1 == t { print $2 "|" $3 "|" $4 "|" $5 "|" $6 "|" $7 "|" $8 "|" $9 }' "$tables_csv")
+# The table's rows: row|label|preset|baseline|paper natural|paper FGSM|paper PGD|paper TASA layer 5|cpu flags
+mapfile -t rows < <(awk -F, -v t="$table" 'NR > 1 && $1 == t { print $2 "|" $3 "|" $4 "|" $5 "|" $6 "|" $7 "|" $8 "|" $9 "|" $10 }' "$tables_csv")
 [ "${#rows[@]}" -gt 0 ] || die "$tables_csv has no rows for table '$table'"
 
 # run LOG COMMAND...: the command, logged (its line first) into LOG; with --dry-run only printed.
@@ -104,16 +106,19 @@ run() {
   "$@" >>"$log" 2>&1
 }
 
-# train_once PRESET SEED: trains OUT/runs/<preset>-seed<seed> unless its results.csv exists; resumes a run that
-# has a checkpoint but no results (interrupted, or stopped by a failure) with the same flags.
+# train_once PRESET SEED [SMALL-SCALE FLAGS...]: trains OUT/runs/<preset>-seed<seed> unless its results.csv exists;
+# resumes a run that has a checkpoint but no results (interrupted, or stopped by a failure) with the same flags.
+# The last arguments (tables.csv's cpu_flags) apply at the cpu and tiny scales only.
 train_once() {
   local preset=$1 seed=$2 file="configs/paper/$1.toml" name dir model flags=()
+  shift 2
   [ -f "$file" ] || die "$tables_csv names preset '$preset', but $file does not exist"
   name="$preset-seed$seed" dir="$out/runs/$preset-seed$seed"
   [ -f "$dir/results.csv" ] && { echo "have $dir" >&2; return 0; }
   model=$(sed -n 's/^model *= *"\(.*\)".*/\1/p' "$file")
   flags=("${scale_flags[@]}")
   [ "$width_div" != 1 ] && [ "$model" != small_cnn ] && flags+=(--width-div "$width_div")
+  [ "$scale" != full ] && flags+=("$@")
   local resuming=""
   [ -f "$dir/last.safetensors" ] && flags+=(--resume) resuming=", resuming its run with --resume"
   echo "[$(date +%H:%M:%S)] $preset seed $seed ($scale scale$resuming)" >&2
@@ -135,8 +140,9 @@ mkdir -p "$out/runs" "$out/logs"
 start=$SECONDS
 for ((i = 0; i < seeds; ++i)); do  # seed-major: a stopped script has whole seeds of the table done
   for r in "${rows[@]}"; do
-    IFS='|' read -r _ _ preset _ <<<"$r"
-    train_once "$preset" $((1000 + i))
+    IFS='|' read -r _ _ preset _ _ _ _ _ small_flags <<<"$r"
+    read -ra small_flags <<<"$small_flags"
+    train_once "$preset" $((1000 + i)) "${small_flags[@]}"
     [ "$table" = tasa ] && tasa_once "$preset" $((1000 + i))
   done
 done
