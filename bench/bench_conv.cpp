@@ -1,5 +1,5 @@
-// conv2d benchmarks: the CPU im2col + Eigen GEMM path next to the plain-loop reference, and the CUDA
-// path (cuDNN, fp32 FMA math) forward and backward.
+// conv2d benchmarks: the CPU im2col + Eigen GEMM path next to the plain-loop reference and, per pass, next
+// to oneDNN (builds with SPIKEGRAD_WITH_ONEDNN); the CUDA path (cuDNN, fp32 FMA math) forward and backward.
 //
 // FLOPs (kernels/conv2d.h, conv2d_flops): forward = 2·N·K·C·R·S·P·Q, one multiply-add per weight tap
 // per output element. Backward data and backward weight cost the same each, so the backward counters
@@ -24,6 +24,7 @@
 #include "bench/skip_without_cuda.h"
 
 #include <array>
+#include <chrono>
 #include <string>
 #include <utility>
 
@@ -32,6 +33,10 @@
 #include "engine/rng.h"
 #include "kernels/conv2d.h"
 #include "kernels/conv2d_igemm.h"
+#include "kernels/spike_pack.h"
+#ifdef SPIKEGRAD_ONEDNN
+#include "kernels/conv2d_onednn.h"
+#endif
 
 #ifdef SPIKEGRAD_CUDA
 #include <cuda_runtime.h>
@@ -81,7 +86,7 @@ void BM_conv2d_forward_cpu_im2col(benchmark::State& state) {
   const Conv2dShape s = shape_from(state);
   ConvTensors t = make_tensors(s, Device::CPU, false);
   for (auto _ : state) {
-    conv2d_forward_cpu<float>(t.x.data<float>(), t.w.data<float>(), t.b.data<float>(), t.y.data<float>(), s);
+    conv2d_forward_im2col_cpu<float>(t.x.data<float>(), t.w.data<float>(), t.b.data<float>(), t.y.data<float>(), s);
     benchmark::DoNotOptimize(t.y.data<float>());
     benchmark::ClobberMemory();
   }
@@ -103,8 +108,8 @@ void BM_conv2d_backward_cpu_im2col(benchmark::State& state) {
   const Conv2dShape s = shape_from(state);
   ConvTensors t = make_tensors(s, Device::CPU, true);
   for (auto _ : state) {
-    conv2d_backward_cpu<float>(t.x.data<float>(), t.w.data<float>(), t.gy.data<float>(), t.gx.data<float>(),
-                               t.gw.data<float>(), t.gb.data<float>(), s);
+    conv2d_backward_im2col_cpu<float>(t.x.data<float>(), t.w.data<float>(), t.gy.data<float>(), t.gx.data<float>(),
+                                      t.gw.data<float>(), t.gb.data<float>(), s);
     benchmark::ClobberMemory();
   }
   set_counters(state, s, 2 * conv2d_flops(s), "GFLOP", 1e-9);
@@ -121,8 +126,8 @@ void BM_conv2d_backward_cpu_packed(benchmark::State& state) {
   const float* x = t.x.data<float>();
   for (int64_t i = 0; i < x_levels.numel(); ++i) q[i] = x[i] > 0.5f ? 1 : 0;  // ~30% spikes from N(0,1)
   for (auto _ : state) {
-    conv2d_backward_packed_cpu<float>(q, 1, t.w.data<float>(), t.gy.data<float>(), t.gx.data<float>(),
-                                      t.gw.data<float>(), t.gb.data<float>(), s);
+    conv2d_backward_packed_im2col_cpu<float>(q, 1, t.w.data<float>(), t.gy.data<float>(), t.gx.data<float>(),
+                                             t.gw.data<float>(), t.gb.data<float>(), s);
     benchmark::ClobberMemory();
   }
   set_counters(state, s, 2 * conv2d_flops(s), "GFLOP", 1e-9);
@@ -140,6 +145,122 @@ BENCHMARK(BM_conv2d_forward_cpu_im2col)->Apply(cpu_shapes);
 BENCHMARK(BM_conv2d_forward_cpu_naive)->Apply(cpu_shapes);
 BENCHMARK(BM_conv2d_backward_cpu_im2col)->Apply(cpu_shapes);
 BENCHMARK(BM_conv2d_backward_cpu_packed)->Apply(cpu_shapes);
+
+// ---- CPU: oneDNN next to im2col + Eigen, per pass --------------------------------------------------
+// One benchmark per pass — forward (with bias), backward data, backward weight (with the bias gradient), and
+// backward weight from spike bytes (x as levels, Conv2dOptions::input_levels = 1) — with a last argument
+// impl: 0 = im2col + Eigen (conv2d_*_im2col_cpu), 1 = oneDNN on the NCHW/OIHW arrays as they are, 2 = oneDNN
+// on its own blocked layouts with reorders in and out on every call (kernels/conv2d_onednn.h). For the packed
+// weight pass, Eigen unpacks image by image inside its loop; oneDNN needs the whole float x, so impl 1/2
+// unpack it first (timed). "GFLOP" is 2·N·K·C·R·S·P·Q per pass (read as GFLOP/s). "vs_eigen" = Eigen's time /
+// this row's time, both as the mean of interleaved calls in the same process after the timed loop (> 1:
+// oneDNN faster); "eigen_ms" is that Eigen mean. Each row calls once before timing, so oneDNN's primitive
+// creation (cached per shape, as in training) is not timed.
+enum class CpuPass { forward, backward_data, backward_weight, backward_weight_packed };
+
+#ifdef SPIKEGRAD_ONEDNN
+template <class F> double wall_ms(F&& f) {
+  const auto start = std::chrono::steady_clock::now();
+  f();
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+#endif
+
+void run_cpu_pass_benchmark(benchmark::State& state, CpuPass pass) {
+  const Conv2dShape s = shape_from(state);
+  const int impl = int(state.range(7));
+  ConvTensors t = make_tensors(s, Device::CPU, pass != CpuPass::forward);
+  Tensor x_levels = Tensor::empty(t.x.shape(), DType::U8, Device::CPU), x_unpacked;
+  uint8_t* q = x_levels.data<uint8_t>();
+  for (int64_t i = 0; i < x_levels.numel(); ++i) q[i] = t.x.data<float>()[i] > 0.5f ? 1 : 0;  // ~30% spikes
+  if (pass == CpuPass::backward_weight_packed) x_unpacked = Tensor::empty(t.x.shape(), DType::F32, Device::CPU);
+  const float *x = t.x.data<float>(), *w = t.w.data<float>(), *b = t.b.data<float>();
+  float* y = t.y.data<float>();
+  const float* gy = pass == CpuPass::forward ? nullptr : t.gy.data<float>();
+  float* gx = pass == CpuPass::forward ? nullptr : t.gx.data<float>();
+  float* gw = pass == CpuPass::forward ? nullptr : t.gw.data<float>();
+  float* gb = pass == CpuPass::forward ? nullptr : t.gb.data<float>();
+  auto eigen = [&] {
+    switch (pass) {
+      case CpuPass::forward: conv2d_forward_im2col_cpu<float>(x, w, b, y, s); break;
+      case CpuPass::backward_data: conv2d_backward_im2col_cpu<float>(x, w, gy, gx, nullptr, nullptr, s); break;
+      case CpuPass::backward_weight: conv2d_backward_im2col_cpu<float>(x, w, gy, nullptr, gw, gb, s); break;
+      case CpuPass::backward_weight_packed:
+        conv2d_backward_packed_im2col_cpu<float>(q, 1, w, gy, nullptr, gw, gb, s);
+        break;
+    }
+  };
+#ifdef SPIKEGRAD_ONEDNN
+  const OnednnLayout layout = impl == 2 ? OnednnLayout::blocked : OnednnLayout::plain;
+  auto onednn = [&] {
+    switch (pass) {
+      case CpuPass::forward: conv2d_forward_onednn(x, w, b, y, s, layout); break;
+      case CpuPass::backward_data: conv2d_backward_data_onednn(w, gy, gx, s, layout); break;
+      case CpuPass::backward_weight: conv2d_backward_weight_onednn(x, gy, gw, gb, s, layout); break;
+      case CpuPass::backward_weight_packed:
+        unpack_levels_cpu<float>(q, x_unpacked.data<float>(), x_unpacked.numel(), 1);
+        conv2d_backward_weight_onednn(x_unpacked.data<float>(), gy, gw, gb, s, layout);
+        break;
+    }
+  };
+#else
+  auto onednn = [&] {};
+  if (impl != 0) {
+    state.SkipWithError("built without oneDNN (SPIKEGRAD_WITH_ONEDNN)");
+    return;
+  }
+#endif
+  auto timed = [&] { impl == 0 ? eigen() : onednn(); };
+  timed();  // primitive creation and first-touch of the scratch, outside the timing
+  for (auto _ : state) {
+    timed();
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, s, conv2d_flops(s), "GFLOP", 1e-9);
+#ifdef SPIKEGRAD_ONEDNN
+  if (impl != 0) {
+    constexpr int kReps = 3;
+    double eigen_ms = 0, onednn_ms = 0;
+    for (int i = 0; i < kReps; ++i) {
+      eigen_ms += wall_ms(eigen);
+      onednn_ms += wall_ms(onednn);
+    }
+    state.counters["vs_eigen"] = eigen_ms / onednn_ms;
+    state.counters["eigen_ms"] = eigen_ms / kReps;
+  }
+#else
+  (void)onednn;
+#endif
+}
+
+void BM_conv2d_cpu_forward(benchmark::State& state) { run_cpu_pass_benchmark(state, CpuPass::forward); }
+void BM_conv2d_cpu_backward_data(benchmark::State& state) { run_cpu_pass_benchmark(state, CpuPass::backward_data); }
+void BM_conv2d_cpu_backward_weight(benchmark::State& state) {
+  run_cpu_pass_benchmark(state, CpuPass::backward_weight);
+}
+void BM_conv2d_cpu_backward_weight_packed(benchmark::State& state) {
+  run_cpu_pass_benchmark(state, CpuPass::backward_weight_packed);
+}
+
+// The zoo's CPU training shapes, T folded into the batch as the engine does (N = T·B): VGGSNN's eight convs
+// on CIFAR at T = 4, B = 16 (N = 64), and small_cnn's two on Fashion-MNIST at T = 4, B = 64 (N = 256).
+void zoo_cpu_shapes(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"N", "C", "HW", "K", "RS", "stride", "pad", "impl"});
+  for (int impl : {0, 1, 2}) {
+    for (auto [c, hw, k, stride] : {std::array<int, 4>{3, 32, 64, 1}, {64, 32, 128, 2}, {128, 16, 256, 1},
+                                    {256, 16, 256, 2}, {256, 8, 512, 1}, {512, 8, 512, 2}, {512, 4, 512, 1},
+                                    {512, 4, 512, 2}})
+      b->Args({64, c, hw, k, 3, stride, 1, impl});
+    b->Args({256, 1, 28, 16, 3, 1, 1, impl});
+    b->Args({256, 16, 14, 32, 3, 1, 1, impl});
+  }
+  b->UseRealTime()->Unit(benchmark::kMillisecond);
+}
+
+BENCHMARK(BM_conv2d_cpu_forward)->Apply(zoo_cpu_shapes);
+BENCHMARK(BM_conv2d_cpu_backward_data)->Apply(zoo_cpu_shapes);
+BENCHMARK(BM_conv2d_cpu_backward_weight)->Apply(zoo_cpu_shapes);
+BENCHMARK(BM_conv2d_cpu_backward_weight_packed)->Apply(zoo_cpu_shapes);
 
 // ---- CUDA (cuDNN) --------------------------------------------------------------------------------
 

@@ -21,6 +21,9 @@
 //     dW += GY_n · col_nᵀ. Images are processed in parallel (OpenMP) with per-thread column buffers;
 //     dW is summed into per-thread partials that are reduced in a fixed order (deterministic for a
 //     given thread count).
+//   - float `*_cpu` built with oneDNN (SPIKEGRAD_WITH_ONEDNN): oneDNN's direct convolution for the passes
+//     where it measured faster (kernels/conv2d_onednn.h, conv2d_cpu.cpp); `*_im2col_cpu` is always the
+//     im2col + Eigen path (the double path, and the baseline the benchmark and tests compare oneDNN with).
 // CUDA: cuDNN, float32 with FMA-only math (no TF32), deterministic algorithms (see conv2d.cu).
 #pragma once
 #include <cstddef>
@@ -56,10 +59,19 @@ template <class T> void conv2d_forward_naive_cpu(const T* x, const T* w, const T
 template <class T>
 void conv2d_backward_naive_cpu(const T* x, const T* w, const T* gy, T* gx, T* gw, T* gb, const Conv2dShape& s);
 
-// im2col + Eigen GEMM, OpenMP over the batch (the op's CPU path). b / gx / gw / gb may be null.
+// The op's CPU path: im2col + Eigen GEMM, OpenMP over the batch; float passes on oneDNN where the build has
+// it and it is the faster (see above). b / gx / gw / gb may be null.
 template <class T> void conv2d_forward_cpu(const T* x, const T* w, const T* b, T* y, const Conv2dShape& s);
 template <class T>
 void conv2d_backward_cpu(const T* x, const T* w, const T* gy, T* gx, T* gw, T* gb, const Conv2dShape& s);
+
+// Always im2col + Eigen, whatever the build (see above). b / gx / gw / gb may be null.
+template <class T> void conv2d_forward_im2col_cpu(const T* x, const T* w, const T* b, T* y, const Conv2dShape& s);
+template <class T>
+void conv2d_backward_im2col_cpu(const T* x, const T* w, const T* gy, T* gx, T* gw, T* gb, const Conv2dShape& s);
+template <class T>
+void conv2d_backward_packed_im2col_cpu(const uint8_t* x_levels, int levels, const T* w, const T* gy, T* gx, T* gw,
+                                       T* gb, const Conv2dShape& s);
 
 // The same backward with x given as levels (kernels/spike_pack.h): x = x_levels / levels, one byte per
 // element (conv2d's saved input when Conv2dOptions::input_levels is set). Each image is unpacked into a

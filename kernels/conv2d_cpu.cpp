@@ -1,13 +1,18 @@
-// CPU conv2d: the plain-loop reference and the im2col + Eigen GEMM path (see kernels/conv2d.h).
+// CPU conv2d: the plain-loop reference, the im2col + Eigen GEMM path, and the per-pass choice between it and
+// oneDNN for float (see kernels/conv2d.h).
 #include <omp.h>
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
 #include "kernels/conv2d.h"
 #include "kernels/spike_pack.h"
+#ifdef SPIKEGRAD_ONEDNN
+#include "kernels/conv2d_onednn.h"
+#endif
 
 namespace spikegrad {
 
@@ -130,7 +135,7 @@ template <class T> void col2im_add_cpu(const T* col, T* image, const Conv2dShape
 // Parallel over images when there are several; with a single image the region runs on one thread
 // and Eigen is free to parallelise the GEMM itself (it stays serial inside a multi-thread region).
 
-template <class T> void conv2d_forward_cpu(const T* x, const T* w, const T* b, T* y, const Conv2dShape& s) {
+template <class T> void conv2d_forward_im2col_cpu(const T* x, const T* w, const T* b, T* y, const Conv2dShape& s) {
   const int64_t CRS = s.C * s.R * s.S, PQ = s.P * s.Q, image_size = s.C * s.H * s.W;
   const bool pointwise = is_pointwise(s);
   const ConstMatrixMap<T> weights(w, s.K, CRS);
@@ -228,14 +233,72 @@ void conv2d_backward_impl(const XIn* x, int levels, const T* w, const T* gy, T* 
 }  // namespace
 
 template <class T>
-void conv2d_backward_cpu(const T* x, const T* w, const T* gy, T* gx, T* gw, T* gb, const Conv2dShape& s) {
+void conv2d_backward_im2col_cpu(const T* x, const T* w, const T* gy, T* gx, T* gw, T* gb, const Conv2dShape& s) {
   conv2d_backward_impl<T, T>(x, 1, w, gy, gx, gw, gb, s);
+}
+
+template <class T>
+void conv2d_backward_packed_im2col_cpu(const uint8_t* x_levels, int levels, const T* w, const T* gy, T* gx, T* gw,
+                                       T* gb, const Conv2dShape& s) {
+  conv2d_backward_impl<T, uint8_t>(x_levels, levels, w, gy, gx, gw, gb, s);
+}
+
+// ---- the op's path: per pass, oneDNN or im2col + Eigen ----------------------------------------------
+#ifdef SPIKEGRAD_ONEDNN
+namespace {
+// Which float passes run on oneDNN: what bench_conv measured on the zoo's shapes on an idle machine (VGGSNN at
+// N = 64, small_cnn at N = 256; docs/perf.md "oneDNN vs im2col + Eigen (issue 19 item 2)"), as Eigen time /
+// oneDNN time of interleaved calls. oneDNN's blocked layouts, reorders in and out included, won every pass:
+//   forward          1.3–4.9× on every shape;
+//   backward data    1.06–5.3× from C = 16 input channels up; 0.12–0.36× at C = 1 and 3 (reorders of a tiny
+//                    image dominate; training never asks for those layers' input gradient anyway): Eigen there;
+//   backward weight  1.08–2.5× on every shape, from float or from spike bytes (unpacked whole first).
+// oneDNN's NCHW path (im2col + its JIT SGEMM) was never the fastest by a margin worth its own case.
+constexpr OnednnLayout kLayout = OnednnLayout::blocked;
+bool backward_data_on_onednn(const Conv2dShape& s) { return s.C >= 16; }
+}  // namespace
+#endif
+
+template <class T> void conv2d_forward_cpu(const T* x, const T* w, const T* b, T* y, const Conv2dShape& s) {
+#ifdef SPIKEGRAD_ONEDNN
+  if constexpr (std::is_same_v<T, float>) return conv2d_forward_onednn(x, w, b, y, s, kLayout);
+#endif
+  conv2d_forward_im2col_cpu(x, w, b, y, s);
+}
+
+template <class T>
+void conv2d_backward_cpu(const T* x, const T* w, const T* gy, T* gx, T* gw, T* gb, const Conv2dShape& s) {
+#ifdef SPIKEGRAD_ONEDNN
+  if constexpr (std::is_same_v<T, float>) {
+    const bool data_on_onednn = gx && backward_data_on_onednn(s);
+    if (data_on_onednn) conv2d_backward_data_onednn(w, gy, gx, s, kLayout);
+    if (gw) conv2d_backward_weight_onednn(x, gy, gw, gb, s, kLayout);  // and the bias gradient with it
+    T* const gx_left = data_on_onednn ? nullptr : gx;
+    T* const gb_left = gw ? nullptr : gb;  // the bias gradient alone is Eigen's sum over gy
+    if (gx_left || gb_left) conv2d_backward_im2col_cpu(x, w, gy, gx_left, static_cast<T*>(nullptr), gb_left, s);
+    return;
+  }
+#endif
+  conv2d_backward_im2col_cpu(x, w, gy, gx, gw, gb, s);
 }
 
 template <class T>
 void conv2d_backward_packed_cpu(const uint8_t* x_levels, int levels, const T* w, const T* gy, T* gx, T* gw, T* gb,
                                 const Conv2dShape& s) {
-  conv2d_backward_impl<T, uint8_t>(x_levels, levels, w, gy, gx, gw, gb, s);
+#ifdef SPIKEGRAD_ONEDNN
+  if constexpr (std::is_same_v<T, float>) {
+    // oneDNN reads float x: when dw is wanted the bytes are unpacked whole into a copy that lives for this call
+    // (N·C·H·W floats), and the float path runs on it — so the results equal it exactly, as promised.
+    std::unique_ptr<float[]> x;  // uninitialised: unpack writes every element
+    if (gw) {
+      const int64_t x_count = s.N * s.C * s.H * s.W;
+      x.reset(new float[size_t(x_count)]);
+      unpack_levels_cpu<float>(x_levels, x.get(), x_count, levels);
+    }
+    return conv2d_backward_cpu<float>(x.get(), w, gy, gx, gw, gb, s);
+  }
+#endif
+  conv2d_backward_packed_im2col_cpu(x_levels, levels, w, gy, gx, gw, gb, s);
 }
 
 #define SG_INSTANTIATE(T)                                                                                   \
@@ -245,6 +308,10 @@ void conv2d_backward_packed_cpu(const uint8_t* x_levels, int levels, const T* w,
   template void conv2d_backward_cpu<T>(const T*, const T*, const T*, T*, T*, T*, const Conv2dShape&);       \
   template void conv2d_backward_packed_cpu<T>(const uint8_t*, int, const T*, const T*, T*, T*, T*,          \
                                               const Conv2dShape&);                                          \
+  template void conv2d_forward_im2col_cpu<T>(const T*, const T*, const T*, T*, const Conv2dShape&);         \
+  template void conv2d_backward_im2col_cpu<T>(const T*, const T*, const T*, T*, T*, T*, const Conv2dShape&); \
+  template void conv2d_backward_packed_im2col_cpu<T>(const uint8_t*, int, const T*, const T*, T*, T*, T*,   \
+                                                     const Conv2dShape&);                                   \
   template void im2col_cpu<T>(const T*, T*, const Conv2dShape&);                                            \
   template void col2im_add_cpu<T>(const T*, T*, const Conv2dShape&);
 SG_INSTANTIATE(float)

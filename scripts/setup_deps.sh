@@ -3,11 +3,12 @@
 # Sourced by scripts/test.sh and scripts/demo.sh. The CUDA toolkit (nvcc, cuBLAS, cuDNN) is not a Debian
 # package here: when nvcc is present the CUDA backend is built, otherwise a CPU-only build is made.
 # Open MPI (libopenmpi-dev, openmpi-bin): multi-process training under mpirun and the `mpi` tests (README "Scaling out").
+# oneDNN (libdnnl-dev): the CPU convolution's faster passes (kernels/conv2d_onednn.h; built without it when absent).
 set -euo pipefail
 
 SPIKEGRAD_PACKAGES=(cmake make g++ ccache libeigen3-dev libgtest-dev libbenchmark-dev zlib1g-dev libcli11-dev
   nlohmann-json3-dev dataset-fashion-mnist libboost-context-dev libturbojpeg0-dev pkg-config
-  libopenmpi-dev openmpi-bin)
+  libopenmpi-dev openmpi-bin libdnnl-dev)
 
 missing=()
 for p in "${SPIKEGRAD_PACKAGES[@]}"; do
