@@ -20,6 +20,7 @@
 // interleaved event-timed calls in the same process, so > 1 means ours is faster.
 #include <benchmark/benchmark.h>
 
+#include "bench/cpu_conv_shapes.h"
 #include "bench/gpu_timer.h"
 #include "bench/skip_without_cuda.h"
 
@@ -158,13 +159,6 @@ BENCHMARK(BM_conv2d_backward_cpu_packed)->Apply(cpu_shapes);
 // creation (cached per shape, as in training) is not timed.
 enum class CpuPass { forward, backward_data, backward_weight, backward_weight_packed };
 
-#ifdef SPIKEGRAD_ONEDNN
-template <class F> double wall_ms(F&& f) {
-  const auto start = std::chrono::steady_clock::now();
-  f();
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-}
-#endif
 
 void run_cpu_pass_benchmark(benchmark::State& state, CpuPass pass) {
   const Conv2dShape s = shape_from(state);
@@ -222,8 +216,8 @@ void run_cpu_pass_benchmark(benchmark::State& state, CpuPass pass) {
     constexpr int kReps = 3;
     double eigen_ms = 0, onednn_ms = 0;
     for (int i = 0; i < kReps; ++i) {
-      eigen_ms += wall_ms(eigen);
-      onednn_ms += wall_ms(onednn);
+      eigen_ms += bench::wall_ms(eigen);
+      onednn_ms += bench::wall_ms(onednn);
     }
     state.counters["vs_eigen"] = eigen_ms / onednn_ms;
     state.counters["eigen_ms"] = eigen_ms / kReps;
@@ -242,20 +236,8 @@ void BM_conv2d_cpu_backward_weight_packed(benchmark::State& state) {
   run_cpu_pass_benchmark(state, CpuPass::backward_weight_packed);
 }
 
-// The zoo's CPU training shapes, T folded into the batch as the engine does (N = T·B): VGGSNN's eight convs
-// on CIFAR at T = 4, B = 16 (N = 64), and small_cnn's two on Fashion-MNIST at T = 4, B = 64 (N = 256).
-void zoo_cpu_shapes(benchmark::internal::Benchmark* b) {
-  b->ArgNames({"N", "C", "HW", "K", "RS", "stride", "pad", "impl"});
-  for (int impl : {0, 1, 2}) {
-    for (auto [c, hw, k, stride] : {std::array<int, 4>{3, 32, 64, 1}, {64, 32, 128, 2}, {128, 16, 256, 1},
-                                    {256, 16, 256, 2}, {256, 8, 512, 1}, {512, 8, 512, 2}, {512, 4, 512, 1},
-                                    {512, 4, 512, 2}})
-      b->Args({64, c, hw, k, 3, stride, 1, impl});
-    b->Args({256, 1, 28, 16, 3, 1, 1, impl});
-    b->Args({256, 16, 14, 32, 3, 1, 1, impl});
-  }
-  b->UseRealTime()->Unit(benchmark::kMillisecond);
-}
+// The zoo's CPU training shapes (bench/cpu_conv_shapes.h), each with impl 0, 1 and 2.
+void zoo_cpu_shapes(benchmark::internal::Benchmark* b) { bench::add_zoo_cpu_shapes(b, {0, 1, 2}); }
 
 BENCHMARK(BM_conv2d_cpu_forward)->Apply(zoo_cpu_shapes);
 BENCHMARK(BM_conv2d_cpu_backward_data)->Apply(zoo_cpu_shapes);

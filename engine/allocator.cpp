@@ -117,4 +117,21 @@ CachingAllocator& allocator(Device device) {
   return device == Device::CPU ? *cpu : *cuda;
 }
 
+CpuScratch::CpuScratch(size_t bytes) {
+  if (bytes > 0) block_ = allocator(Device::CPU).allocate(bytes);
+}
+
+CpuScratch::~CpuScratch() { allocator(Device::CPU).release(block_); }
+
+CpuScratch::CpuScratch(CpuScratch&& other) noexcept : block_(other.block_) { other.block_ = {}; }
+
+CpuScratch& CpuScratch::operator=(CpuScratch&& other) noexcept {
+  if (this != &other) {
+    allocator(Device::CPU).release(block_);
+    block_ = other.block_;
+    other.block_ = {};
+  }
+  return *this;
+}
+
 }  // namespace spikegrad

@@ -63,4 +63,25 @@ class CachingAllocator {
 
 CachingAllocator& allocator(Device device);
 
+// Per-call scratch of a CPU kernel that hands raw buffers to a library (oneDNN's staging memories and
+// scratchpads in kernels/conv2d_onednn.cpp): one block of the CPU caching allocator (64-byte aligned), given
+// back to its cache when the holder goes out of scope. Once warm, a call repeated every step is served from the
+// cache (no malloc, no fresh pages to fault in and clear), and the allocator's stats count the scratch like any
+// tensor. Move-only; bytes == 0 holds no block (data() is null). Safe to use from several threads at once.
+class CpuScratch {
+ public:
+  explicit CpuScratch(size_t bytes);
+  ~CpuScratch();
+  CpuScratch(CpuScratch&& other) noexcept;
+  CpuScratch& operator=(CpuScratch&& other) noexcept;
+  CpuScratch(const CpuScratch&) = delete;
+  CpuScratch& operator=(const CpuScratch&) = delete;
+
+  void* data() const { return block_.ptr; }
+  size_t size() const { return block_.size; }
+
+ private:
+  CachingAllocator::Block block_;
+};
+
 }  // namespace spikegrad

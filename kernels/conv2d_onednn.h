@@ -17,8 +17,13 @@
 // uses its im2col + JIT-SGEMM or plain-layout JIT kernels); `blocked` lets oneDNN choose its layouts
 // (nChw16c, OIhw16i16o, …) and reorders the arguments in and the results out on every call.
 // Primitives are created once per (pass, shape, layout, bias) and cached (mutex-guarded); each call uses its
-// own scratchpad, so calls may run concurrently. Threads: oneDNN's Debian build uses the same OpenMP runtime
-// (libgomp) as the engine, so it shares the engine's thread pool (OMP_NUM_THREADS) instead of adding one.
+// own scratch (staging memories and a scratchpad, blocks of the engine's CPU caching allocator: counted in its
+// stats, served from its cache once warm), so calls may run concurrently. Threads: oneDNN's Debian build uses the
+// same OpenMP runtime (libgomp) as the engine, so it shares the engine's thread pool (OMP_NUM_THREADS) instead of
+// adding one.
+// Scratch from inside the kernel, not from the caller (design.md's rule for kernels): its sizes are known only
+// once oneDNN has picked its layouts, inside the cached plan. engine/allocator.h's CpuScratch is the one engine
+// header besides check.h that CPU kernels include for this (conv2d_cpu.cpp, conv2d_sparse_cpu.cpp likewise).
 #pragma once
 #include "kernels/conv2d.h"
 

@@ -1,11 +1,16 @@
 // conv2d on oneDNN (kernels/conv2d_onednn.h) against the im2col + Eigen path, both layouts, every pass;
-// run-to-run determinism; the packed-input backward equal to the float one. Only in builds with oneDNN.
+// run-to-run determinism; the packed-input backward equal to the float one; per-call scratch from the CPU
+// caching allocator (bits independent of what the reused blocks held, no system allocation once warm). Only in
+// builds with oneDNN.
 #ifdef SPIKEGRAD_ONEDNN
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include <limits>
 #include <string>
+#include <vector>
 
+#include "engine/allocator.h"
 #include "kernels/conv2d.h"
 #include "kernels/conv2d_onednn.h"
 #include "kernels/spike_pack.h"
@@ -168,6 +173,88 @@ TEST(Conv2dOnednn, PackedBackwardEqualsFloatBackward) {
   EXPECT_EQ(gx_packed.to_vector<float>(), gx_float.to_vector<float>());
   EXPECT_EQ(gw_packed.to_vector<float>(), gw_float.to_vector<float>());
   EXPECT_EQ(gb_packed.to_vector<float>(), gb_float.to_vector<float>());
+}
+
+
+// The three passes of one shape (bias on), each into fresh outputs (gradients start at zero).
+struct PassResults {
+  std::vector<float> y, gx, gw, gb;
+};
+PassResults run_all_passes(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& gy, const Conv2dShape& s,
+                           OnednnLayout layout) {
+  const DType f = DType::F32;
+  Tensor y = Tensor::empty({s.N, s.K, s.P, s.Q}, f), gx = Tensor::zeros(x.shape(), f);
+  Tensor gw = Tensor::zeros(w.shape(), f), gb = Tensor::zeros(b.shape(), f);
+  conv2d_forward_onednn(x.data<float>(), w.data<float>(), b.data<float>(), y.data<float>(), s, layout);
+  conv2d_backward_data_onednn(w.data<float>(), gy.data<float>(), gx.data<float>(), s, layout);
+  conv2d_backward_weight_onednn(x.data<float>(), gy.data<float>(), gw.data<float>(), gb.data<float>(), s, layout);
+  return {y.to_vector<float>(), gx.to_vector<float>(), gw.to_vector<float>(), gb.to_vector<float>()};
+}
+
+// Fills the CPU allocator's cache with NaN-filled blocks: four each of 512 B · 2^k and 768 B · 2^k up to 1 MiB.
+// The cache hands out a block of at most twice the request, so every request of this test's shapes (all under
+// 1 MiB: the scratch, and the output tensors that take blocks first) finds a poisoned block.
+void poison_cpu_cache() {
+  std::vector<CachingAllocator::Block> blocks;
+  for (size_t bytes = 512; bytes <= (size_t(1) << 20); bytes *= 2)
+    for (const size_t size : {bytes, bytes / 2 * 3})
+      for (int copy = 0; copy < 4; ++copy) {
+        blocks.push_back(allocator(Device::CPU).allocate(size));
+        float* p = static_cast<float*>(blocks.back().ptr);
+        for (size_t i = 0; i < blocks.back().size / sizeof(float); ++i) p[i] = std::numeric_limits<float>::quiet_NaN();
+      }
+  for (const CachingAllocator::Block& block : blocks) allocator(Device::CPU).release(block);
+}
+
+// The staging memories and scratchpads are blocks of the CPU caching allocator (kernels/conv2d_onednn.cpp), which
+// hands back blocks with whatever they held. Results must not depend on it: a call served from NaN-poisoned blocks
+// gives the same bits as one on freshly allocated memory (a staged layout read before it is written, e.g. the
+// padding channels of a 16-channel block, or a scratchpad assumed zero, would show as NaN or as changed bits).
+// And once warm, a call takes its scratch from the cache: no system allocation (what keeps oneDNN's multi-MiB
+// buffers from being mapped, faulted in and unmapped on every call of a training step), and a cold call's scratch
+// shows in the allocator's stats.
+TEST(Conv2dOnednn, ScratchFromTheCachingAllocatorIsReusedAndItsContentsDoNotMatter) {
+  const Geometry geometries[] = {{"C3_padded_channel_block", 2, 3, 9, 9, 20, 3, 3, 2, 1},
+                                 {"off_block_20_24", 2, 20, 6, 7, 24, 3, 3, 1, 1},
+                                 {"blocked_16_32_s1", 4, 16, 8, 8, 32, 3, 3, 1, 1}};
+  for (const Geometry& g : geometries) {
+    for (const OnednnLayout layout : {OnednnLayout::plain, OnednnLayout::blocked}) {
+      const std::string name = std::string(g.name) + (layout == OnednnLayout::plain ? " plain" : " blocked");
+      const Conv2dShape s = make_conv2d_shape(g.N, g.C, g.H, g.W, g.K, g.R, g.S, g.stride, g.pad);
+      const DType f = DType::F32;
+      Tensor x = randn({s.N, s.C, s.H, s.W}, f, 41), w = randn({s.K, s.C, s.R, s.S}, f, 42), b = randn({s.K}, f, 43);
+      Tensor gy = randn({s.N, s.K, s.P, s.Q}, f, 44);
+
+      // Cold cache: the scratch comes from the system through the allocator, and its peak covers it (the input
+      // gradient is always staged, so the scratch is at least gx's size).
+      Tensor gx = Tensor::zeros(x.shape(), f);
+      allocator(Device::CPU).empty_cache();
+      allocator(Device::CPU).reset_peak();
+      const AllocatorStats cold = allocator(Device::CPU).stats();
+      conv2d_backward_data_onednn(w.data<float>(), gy.data<float>(), gx.data<float>(), s, layout);
+      const AllocatorStats after_cold = allocator(Device::CPU).stats();
+      EXPECT_GT(after_cold.system_allocs, cold.system_allocs) << name << ": the scratch should be the allocator's";
+      EXPECT_GE(after_cold.peak_bytes - cold.current_bytes, size_t(x.numel()) * sizeof(float)) << name;
+
+      allocator(Device::CPU).empty_cache();
+      const PassResults fresh = run_all_passes(x, w, b, gy, s, layout);
+      allocator(Device::CPU).empty_cache();
+      poison_cpu_cache();
+      const size_t system_allocs_before = allocator(Device::CPU).stats().system_allocs;
+      const PassResults poisoned = run_all_passes(x, w, b, gy, s, layout);
+      EXPECT_EQ(allocator(Device::CPU).stats().system_allocs, system_allocs_before)
+          << name << ": the calls should have been served from the poisoned cache";
+      EXPECT_EQ(poisoned.y, fresh.y) << name << " forward";
+      EXPECT_EQ(poisoned.gx, fresh.gx) << name << " backward data";
+      EXPECT_EQ(poisoned.gw, fresh.gw) << name << " backward weight";
+      EXPECT_EQ(poisoned.gb, fresh.gb) << name << " backward bias";
+
+      const size_t warm_allocs = allocator(Device::CPU).stats().system_allocs;
+      run_all_passes(x, w, b, gy, s, layout);
+      EXPECT_EQ(allocator(Device::CPU).stats().system_allocs, warm_allocs)
+          << name << ": a repeated call must take its scratch from the cache";
+    }
+  }
 }
 
 }  // namespace

@@ -1,0 +1,35 @@
+// What the CPU convolution benchmarks (bench_conv, bench_conv_gemm, bench_conv_sparse) share: the zoo's CPU
+// training shapes and a wall-clock timer for the interleaved comparison calls they make after the timed loop.
+#pragma once
+#include <benchmark/benchmark.h>
+
+#include <array>
+#include <chrono>
+#include <initializer_list>
+
+namespace spikegrad::bench {
+
+// Milliseconds of wall time one call of f takes.
+template <class F> double wall_ms(F&& f) {
+  const auto start = std::chrono::steady_clock::now();
+  f();
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
+// The zoo's CPU training shapes, T folded into the batch as the engine does (N = T·B): VGGSNN's eight convs on
+// CIFAR at T = 4, B = 16 (N = 64), and small_cnn's two on Fashion-MNIST at T = 4, B = 64 (N = 256); 3x3, pad 1.
+// Arguments N, C, HW, K, RS, stride, pad, impl — once per implementation in `impls`.
+inline void add_zoo_cpu_shapes(benchmark::internal::Benchmark* b, std::initializer_list<int> impls) {
+  b->ArgNames({"N", "C", "HW", "K", "RS", "stride", "pad", "impl"});
+  for (int impl : impls) {
+    for (auto [c, hw, k, stride] : {std::array<int, 4>{3, 32, 64, 1}, {64, 32, 128, 2}, {128, 16, 256, 1},
+                                    {256, 16, 256, 2}, {256, 8, 512, 1}, {512, 8, 512, 2}, {512, 4, 512, 1},
+                                    {512, 4, 512, 2}})
+      b->Args({64, c, hw, k, 3, stride, 1, impl});
+    b->Args({256, 1, 28, 16, 3, 1, 1, impl});
+    b->Args({256, 16, 14, 32, 3, 1, 1, impl});
+  }
+  b->UseRealTime()->Unit(benchmark::kMillisecond);  // OpenMP workers: wall time is what matters
+}
+
+}  // namespace spikegrad::bench
