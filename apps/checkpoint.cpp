@@ -44,6 +44,7 @@ void check_config_choices(const RunConfig& c) {
       {"reset", c.reset, {"hard", "soft"}},
       {"surrogate", c.surrogate, {"triangle", "sigmoid", "atan", "rectangle"}},
       {"conv", c.conv, {"cudnn", "ours"}},
+      {"cpu_conv", c.cpu_conv, {"auto", "dense"}},
       {"loss", c.loss, {"ce", "tet"}},
       {"optimizer", c.optimizer, {"adam", "adamw", "sgd"}},
       {"schedule", c.schedule, {"cosine", "step", "none"}},

@@ -37,7 +37,7 @@ namespace spikegrad::app {
     X(val_labels) X(dvs_split) X(dvs_split_seed) X(dvs_split_by) X(dvs_size) X(dvs_frame_norm) X(dvs_cache_dir) \
     X(decode_threads) \
     X(time_steps) X(neuron) X(neuron_opt) X(threshold) X(decay) X(reset) X(detach_reset) X(surrogate) X(surrogate_alpha) \
-    X(memory_savers) X(conv) X(tf32) X(encoding) X(stem_pool) X(sew_connect) X(resnet_width) X(width_div) X(loss) X(tet_lambda) X(tet_phi) X(mi_lambda) X(mi_x) X(mi_z) \
+    X(memory_savers) X(conv) X(tf32) X(cpu_conv) X(encoding) X(stem_pool) X(sew_connect) X(resnet_width) X(width_div) X(loss) X(tet_lambda) X(tet_phi) X(mi_lambda) X(mi_x) X(mi_z) \
     X(mi_estimator) X(mi_hist_bins) X(mi_reduce) X(mi_taps) X(mine_hidden) X(mine_pool) X(mine_ema) X(mine_lr) \
     X(entropy_weight) X(entropy_sign) X(optimizer) X(lr) X(momentum) X(weight_decay) X(nesterov) X(schedule) \
     X(step_size) X(gamma) X(grad_clip) X(adv) X(adv_eps) X(adv_alpha) X(adv_steps) X(adv_random_start) \
@@ -239,6 +239,11 @@ void add_train_options(CLI::App* app, RunConfig& c) {
       ->check(CLI::IsMember({"cudnn", "ours"}))
       ->capture_default_str();
   app->add_flag("--tf32", c.tf32, "TF32 tensor cores in the convolutions (needs --conv ours; ~1e-3 relative error)");
+  app->add_option("--cpu-conv", c.cpu_conv,
+                  "CPU convolution: auto (spike inputs at <= 25% density skip their zeros where that measured "
+                  "faster) | dense (always oneDNN / im2col + Eigen); the two agree to float rounding")
+      ->check(CLI::IsMember({"auto", "dense"}))
+      ->capture_default_str();
   add_encoding_options(app, c);
   app->add_option("--resnet-width", c.resnet_width,
                   "Spiking-/SEW-ResNet: stage widths w, 2w, 4w, 8w (64: the standard networks; smaller for CPU runs)")

@@ -56,6 +56,7 @@ struct RunConfig {
   bool memory_savers = true;  // fused BN + neuron, spike inputs kept as bytes (ModelConfig); same results
   std::string conv = "cudnn";  // CUDA convolution: cudnn | ours (the hand-written implicit GEMM)
   bool tf32 = false;           // TF32 tensor cores in the convolutions (--conv ours only)
+  std::string cpu_conv = "auto";  // CPU convolution: auto (zero-skipping kernels for sparse inputs) | dense
   // input encoding and residual-model switches (ModelConfig; apps/encoding_options.h)
   std::string encoding = "direct";  // direct | phase | poisson (models/encoding.h)
   std::string stem_pool = "max";    // residual models: max | avg

@@ -98,7 +98,9 @@ std::unique_ptr<Model> build_model(const RunConfig& c, const Dataset& d, Device 
   else SG_FAIL("--surrogate: expected triangle, sigmoid, atan or rectangle, got '" << c.surrogate << "'");
   SG_CHECK(c.conv == "cudnn" || c.conv == "ours", "--conv: expected cudnn or ours, got '" << c.conv << "'");
   SG_CHECK(!c.tf32 || c.conv == "ours", "--tf32 needs --conv ours (the cuDNN path runs fp32 only)");
-  ops::set_conv_settings({c.conv == "ours" ? ops::ConvBackend::ours : ops::ConvBackend::cudnn, c.tf32});
+  SG_CHECK(c.cpu_conv == "auto" || c.cpu_conv == "dense", "--cpu-conv: expected auto or dense, got '" << c.cpu_conv << "'");
+  ops::set_conv_settings(
+      {c.conv == "ours" ? ops::ConvBackend::ours : ops::ConvBackend::cudnn, c.tf32, c.cpu_conv == "auto"});
   std::unique_ptr<Model> model = make_model(c.model, mc);
   model->to(device);
   return model;

@@ -62,7 +62,8 @@ struct Conv2dOptions {
   int input_levels = 0;
 };
 // x (N,C,H,W), w (K,C,R,S) as PyTorch OIHW, b (K) or undefined -> (N,K,P,Q), P = (H+2p-R)/stride+1.
-// CPU: im2col + Eigen GEMM with OpenMP. CUDA: the backend of conv_settings() below.
+// CPU: oneDNN or im2col + Eigen, and the zero-skipping kernels for sparse inputs (conv_settings().cpu_sparse).
+// CUDA: the backend of conv_settings() below.
 Tensor conv2d(Tape& tape, const Tensor& x, const Tensor& w, const Tensor& b, Conv2dOptions opt = {});
 
 // The CUDA convolution backend, process-wide (the trainer's --conv and --tf32):
@@ -71,10 +72,15 @@ Tensor conv2d(Tape& tape, const Tensor& x, const Tensor& w, const Tensor& b, Con
 //   ours   the hand-written implicit GEMM (kernels/conv2d_igemm.h); reads byte-packed spike inputs
 //          (input_levels) directly in the weight gradient, without a float copy.
 // tf32: TF32 tensor cores with fp32 accumulation (10-bit mantissa products); ours only.
+// cpu_sparse (the trainer's --cpu-conv auto|dense): on the CPU in float, the forward and the weight gradient use
+// the zero-skipping spike kernels (kernels/conv2d_sparse.h) on the shapes where they measured faster, whenever x's
+// density is at most kConv2dSparseMaxDensity (counted per call); off, always the dense path (oneDNN or Eigen).
+// The two agree to float rounding (another summation order); each is deterministic for any thread count.
 enum class ConvBackend { cudnn, ours };
 struct ConvSettings {
   ConvBackend backend = ConvBackend::cudnn;
   bool tf32 = false;
+  bool cpu_sparse = true;
 };
 void set_conv_settings(const ConvSettings& settings);  // fails for tf32 with cudnn
 ConvSettings conv_settings();

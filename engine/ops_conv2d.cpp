@@ -1,11 +1,14 @@
-// Glue for conv2d (kernels/conv2d.h, kernels/conv2d_igemm.h): validation, device dispatch (on CUDA, cuDNN or
-// the implicit GEMM, each given the scratch its query asks for from the caching allocator), one tape node.
+// Glue for conv2d (kernels/conv2d.h, kernels/conv2d_igemm.h, kernels/conv2d_sparse.h): validation, device dispatch
+// (on CUDA, cuDNN or the implicit GEMM, each given the scratch its query asks for from the caching allocator; on
+// the CPU, the dense path or the zero-skipping one for sparse inputs), one tape node.
 #include <atomic>
+#include <type_traits>
 
 #include "engine/op_util.h"
 #include "engine/ops.h"
 #include "kernels/conv2d.h"
 #include "kernels/conv2d_igemm.h"
+#include "kernels/conv2d_sparse.h"
 #include "kernels/spike_pack.h"
 
 namespace spikegrad::ops {
@@ -21,6 +24,7 @@ namespace {
 // Read on every CUDA conv call, written rarely (start-up): atomics keep a concurrent set well defined.
 std::atomic<int> g_backend{int(ConvBackend::cudnn)};
 std::atomic<bool> g_tf32{false};
+std::atomic<bool> g_cpu_sparse{true};
 
 ConvMath conv_math() { return g_tf32.load() ? ConvMath::tf32 : ConvMath::fp32; }
 bool use_ours() { return g_backend.load() == int(ConvBackend::ours); }
@@ -116,12 +120,39 @@ inline void backward_cudnn(const ConvSaved& k, const Tensor& gy, const ConvGrads
                        grad_ptr<float>(g.dx), grad_ptr<float>(g.dw), grad_ptr<float>(g.db), k.s, ws.ptr, ws.bytes);
 }
 
-// ---- CPU backward ----------------------------------------------------------------------------------
+// ---- CPU -------------------------------------------------------------------------------------------
+// The zero-skipping kernels (kernels/conv2d_sparse.h) take a float pass when the setting allows it, the shape is
+// one they measured faster on, and x is sparse enough — counted here on every call, so a layer whose firing rate
+// drifts above the threshold during training moves back to the dense path by itself.
+template <class X> bool sparse_pays(bool shape_ok, const X* x, const Conv2dShape& s) {
+  return g_cpu_sparse.load() && shape_ok &&
+         conv2d_sparse_pays(s, count_nonzero_cpu(x, s.N * s.C * s.H * s.W));
+}
+
+template <class T> void forward_cpu(const T* x, const T* w, const T* b, T* y, const Conv2dShape& s) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (sparse_pays(conv2d_sparse_forward_shape(s), x, s)) return conv2d_forward_sparse_cpu(x, w, b, y, s);
+  }
+  conv2d_forward_cpu<T>(x, w, b, y, s);
+}
+
 template <class T>
 void backward_cpu(const ConvSaved& k, const Tensor& gy, const ConvGrads& g) {
   T* dx = grad_ptr<T>(g.dx);
   T* dw = grad_ptr<T>(g.dw);
   T* db = grad_ptr<T>(g.db);
+  if constexpr (std::is_same_v<T, float>) {
+    const bool shape_ok = dw && conv2d_sparse_backward_weight_shape(k.s);
+    if (k.x_levels.defined() ? sparse_pays(shape_ok, k.x_levels.data<uint8_t>(), k.s)
+                             : sparse_pays(shape_ok, k.x.data<T>(), k.s)) {
+      if (k.x_levels.defined())
+        conv2d_backward_weight_sparse_packed_cpu(k.x_levels.data<uint8_t>(), k.levels, gy.data<T>(), dw, db, k.s);
+      else
+        conv2d_backward_weight_sparse_cpu(k.x.data<T>(), gy.data<T>(), dw, db, k.s);
+      if (!dx) return;
+      dw = db = nullptr;  // the input gradient alone, on the dense path
+    }
+  }
   if (k.x_levels.defined())
     conv2d_backward_packed_cpu<T>(k.x_levels.data<uint8_t>(), k.levels, k.w.data<T>(), gy.data<T>(), dx, dw, db, k.s);
   else
@@ -164,9 +195,10 @@ void set_conv_settings(const ConvSettings& settings) {
            "conv settings: tf32 needs the hand-written backend (--conv ours); the cuDNN path is fp32 only");
   g_backend = int(settings.backend);
   g_tf32 = settings.tf32;
+  g_cpu_sparse = settings.cpu_sparse;
 }
 
-ConvSettings conv_settings() { return {ConvBackend(g_backend.load()), g_tf32.load()}; }
+ConvSettings conv_settings() { return {ConvBackend(g_backend.load()), g_tf32.load(), g_cpu_sparse.load()}; }
 
 Tensor conv2d(Tape& tape, const Tensor& x, const Tensor& w, const Tensor& b, Conv2dOptions opt) {
   const Conv2dShape s = validated_shape(x, w, b, opt);
@@ -176,7 +208,7 @@ Tensor conv2d(Tape& tape, const Tensor& x, const Tensor& w, const Tensor& b, Con
       x, "conv2d", [&] { forward_cuda(x, w, b, y, s); },
       [&](auto z) {
         using T = decltype(z);
-        conv2d_forward_cpu<T>(x.data<T>(), w.data<T>(), has_bias ? b.data<T>() : nullptr, y.data<T>(), s);
+        forward_cpu<T>(x.data<T>(), w.data<T>(), has_bias ? b.data<T>() : nullptr, y.data<T>(), s);
       });
 
   std::vector<Tensor> inputs{x, w};

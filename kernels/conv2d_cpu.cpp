@@ -11,6 +11,7 @@
 #include "kernels/conv2d.h"
 #include "kernels/spike_pack.h"
 #ifdef SPIKEGRAD_ONEDNN
+#include "engine/allocator.h"
 #include "kernels/conv2d_onednn.h"
 #endif
 
@@ -289,13 +290,12 @@ void conv2d_backward_packed_cpu(const uint8_t* x_levels, int levels, const T* w,
   if constexpr (std::is_same_v<T, float>) {
     // oneDNN reads float x: when dw is wanted the bytes are unpacked whole into a copy that lives for this call
     // (N·C·H·W floats), and the float path runs on it — so the results equal it exactly, as promised.
-    std::unique_ptr<float[]> x;  // uninitialised: unpack writes every element
-    if (gw) {
-      const int64_t x_count = s.N * s.C * s.H * s.W;
-      x.reset(new float[size_t(x_count)]);
-      unpack_levels_cpu<float>(x_levels, x.get(), x_count, levels);
-    }
-    return conv2d_backward_cpu<float>(x.get(), w, gy, gx, gw, gb, s);
+    // From the caching allocator (engine/allocator.h): the same size every step, so no fresh pages to fault in.
+    const int64_t x_count = gw ? s.N * s.C * s.H * s.W : 0;
+    const CpuScratch x_block(size_t(x_count) * sizeof(float));
+    float* const x = static_cast<float*>(x_block.data());  // uninitialised: unpack writes every element
+    if (gw) unpack_levels_cpu<float>(x_levels, x, x_count, levels);
+    return conv2d_backward_cpu<float>(x, w, gy, gx, gw, gb, s);
   }
 #endif
   conv2d_backward_packed_im2col_cpu(x_levels, levels, w, gy, gx, gw, gb, s);

@@ -1,22 +1,48 @@
+#include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "kernels/spike_pack.h"
 
 namespace spikegrad {
 
-template <class T> int64_t pack_levels_cpu(const T* x, uint8_t* q, int64_t n, int levels) {
-  const T scale = T(levels);
-  int64_t first_bad = -1;
-  // Serial on purpose: the scan stops at the first violation, and it streams at memory speed anyway.
+namespace {
+// q[i] = x[i]·scale for n elements; returns whether any is not a level (then q is not written). Two loops, each
+// without a branch, so the compiler vectorises both; integrality is tested as (v + 2^m) − 2^m == v (m = the
+// mantissa width: adding 2^m rounds v to an integer, exactly, for 0 <= v < 2^m) because GCC keeps std::floor and
+// float-to-int conversions scalar in a loop that must not raise FP exceptions. A NaN is not a level.
+template <class T> bool pack_chunk_has_bad(const T* __restrict x, uint8_t* __restrict q, int64_t n, T scale) {
+  const T round_up = std::is_same_v<T, float> ? T(0x1p23) : T(0x1p52);
+  int bad = 0;
   for (int64_t i = 0; i < n; ++i) {
     const T v = x[i] * scale;
-    if (!(v >= T(0) && v <= T(255)) || v != std::floor(v)) {
-      first_bad = i;
-      break;
-    }
-    q[i] = uint8_t(v);
+    bad |= int(!((v >= T(0)) & (v <= T(255)) & ((v + round_up) - round_up == v)));
   }
-  return first_bad;
+  if (bad) return true;
+  for (int64_t i = 0; i < n; ++i) q[i] = uint8_t(int(x[i] * scale));  // every value checked in range above
+  return false;
+}
+}  // namespace
+
+template <class T> int64_t pack_levels_cpu(const T* x, uint8_t* q, int64_t n, int levels) {
+  const T scale = T(levels);
+  // In chunks checked without a branch per element, in parallel (a serial scan that stopped at the first
+  // violation ran at ~1 ns per element: 2.5 % of a VGGSNN training step, measured). Only a chunk with a
+  // violation is scanned again, serially, to name the first bad index.
+  constexpr int64_t kChunk = int64_t(1) << 14;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  int64_t first_bad_chunk = chunks;
+#pragma omp parallel for schedule(static) reduction(min : first_bad_chunk) if (n >= (int64_t(1) << 16))
+  for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+    const int64_t begin = chunk * kChunk;
+    if (pack_chunk_has_bad(x + begin, q + begin, std::min(kChunk, n - begin), scale))
+      first_bad_chunk = std::min(first_bad_chunk, chunk);
+  }
+  if (first_bad_chunk == chunks) return -1;
+  for (int64_t i = first_bad_chunk * kChunk;; ++i) {
+    const T v = x[i] * scale;
+    if (!(v >= T(0) && v <= T(255)) || v != std::floor(v)) return i;
+  }
 }
 
 template <class T> void unpack_levels_cpu(const uint8_t* q, T* x, int64_t n, int levels) {

@@ -211,6 +211,8 @@ TEST_F(App, CliErrorsAreOneLineWithExitCode2) {
   EXPECT_NE(err.find("--tf32 needs --conv ours"), std::string::npos) << err;
   EXPECT_EQ(run_cli("train --conv winograd", &err), 2);
   EXPECT_NE(err.find("--conv"), std::string::npos) << err;
+  EXPECT_EQ(run_cli("train --cpu-conv sparse", &err), 2);
+  EXPECT_NE(err.find("--cpu-conv"), std::string::npos) << err;
   if (!cuda_ok()) {
     EXPECT_EQ(run_cli("train --device cuda --data-dir " + data_.string() + " --runs-dir " + runs_.string(), &err), 2);
     EXPECT_NE(err.find("--device cuda"), std::string::npos) << err;

@@ -12,6 +12,7 @@
 
 #include "engine/allocator.h"
 #include "engine/optim.h"
+#include "kernels/spike_pack.h"
 #include "losses/losses.h"
 #include "models/model.h"
 #include "support/model_config.h"
@@ -200,6 +201,24 @@ TEST(Conv2dInputLevels, RejectsValuesOffTheLevelsAndBadLevelCounts) {
   // Not recording (no gradient wanted): nothing is packed, so nothing is checked.
   in[1].set_requires_grad(false);
   EXPECT_NO_THROW(level_conv(1, 1)(tape, in));
+}
+
+TEST(Conv2dInputLevels, PackNamesTheFirstBadElementAcrossChunks) {
+  // Large enough for pack_levels_cpu's parallel, chunked check (chunks of 16384): violations in two chunks, the
+  // later one found first by another thread; the index returned is still the first, whatever its kind.
+  const int64_t n = 200000;
+  for (const float bad_value : {0.5f, -1.f, 256.f, std::nanf("")}) {
+    std::vector<float> x(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) x[size_t(i)] = float(i % 3) / 4.f;  // levels of 1/4: 0, 0.25, 0.5
+    std::vector<uint8_t> q(static_cast<size_t>(n));
+    EXPECT_EQ(pack_levels_cpu<float>(x.data(), q.data(), n, 4), -1);
+    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(q[size_t(i)], uint8_t(i % 3)) << i;
+    x[150001] = 3.f;  // 12: a level, still fine
+    EXPECT_EQ(pack_levels_cpu<float>(x.data(), q.data(), n, 4), -1);
+    x[180000] = bad_value / 4.f;
+    x[70001] = bad_value / 4.f;
+    EXPECT_EQ(pack_levels_cpu<float>(x.data(), q.data(), n, 4), 70001) << bad_value;
+  }
 }
 
 // ---- conv backends through the op ------------------------------------------------------------------------
