@@ -137,11 +137,11 @@ void check_shape(const Conv2dShape& s) {
 // Rows of K values are padded to a whole number of 16-float vectors (zeros beyond K).
 int64_t padded_k(const Conv2dShape& s) { return ceil_div(s.K, 16) * 16; }
 
-// Scratch per work item, in bytes: what a thread's tiles (forward) or dW rows (backward) may take. Half the 2 MiB
-// L2 of the machine measured (docs/perf.md): the item's other stream (w or gy rows) needs the rest.
+// What one work item's dW rows (backward weight) may take, in bytes: half the 2 MiB L2 of the machine measured
+// (docs/perf.md), the other half for the gy rows it streams.
 constexpr int64_t kItemBytes = 1 << 20;
-// Items of `unit` floats each, grouped `per item` so that a group fits kItemBytes, but never so few groups
-// that a thread idles: at least two per thread when there is enough to split.
+// Units of `unit_floats` floats each, grouped per work item so that a group fits kItemBytes, but never so few
+// groups that a thread idles: at least two per thread when there is enough to split.
 int64_t group_size(int64_t count, int64_t unit_floats) {
   const int64_t by_cache = std::max<int64_t>(1, kItemBytes / (unit_floats * int64_t(sizeof(float))));
   const int64_t by_threads = std::max<int64_t>(1, count / (2 * omp_get_max_threads()));
