@@ -212,16 +212,7 @@ void run_cpu_pass_benchmark(benchmark::State& state, CpuPass pass) {
   }
   set_counters(state, s, conv2d_flops(s), "GFLOP", 1e-9);
 #ifdef SPIKEGRAD_ONEDNN
-  if (impl != 0) {
-    constexpr int kReps = 3;
-    double eigen_ms = 0, onednn_ms = 0;
-    for (int i = 0; i < kReps; ++i) {
-      eigen_ms += bench::wall_ms(eigen);
-      onednn_ms += bench::wall_ms(onednn);
-    }
-    state.counters["vs_eigen"] = eigen_ms / onednn_ms;
-    state.counters["eigen_ms"] = eigen_ms / kReps;
-  }
+  if (impl != 0) bench::interleaved_ratio(state, eigen, onednn, "vs_eigen", "eigen_ms");
 #else
   (void)onednn;
 #endif

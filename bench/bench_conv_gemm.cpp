@@ -195,13 +195,7 @@ void backward_weight_openblas(const float* x, const float* gy, float* gw, float*
     for (int t = 0; t < slabs; ++t) acc += dw_partials[size_t(t) * size_t(weight_count) + size_t(i)];
     gw[i] += acc;
   }
-#pragma omp parallel for schedule(static)
-  for (int64_t k = 0; k < s.K; ++k) {
-    float acc = 0.f;
-    for (int64_t n = 0; n < s.N; ++n)
-      for (int64_t i = 0; i < PQ; ++i) acc += gy[(n * s.K + k) * PQ + i];
-    gb[k] += acc;
-  }
+  conv2d_backward_im2col_cpu<float>(nullptr, nullptr, gy, nullptr, nullptr, gb, s);  // the bias gradient: no GEMM
 }
 
 void run_openblas(Pass pass, PassTensors& t, const Conv2dShape& s, bool parallel_images) {

@@ -3,7 +3,8 @@
 // spike map of the given density (the last argument, in per mille; VGGSNN's layers measure 150–220 ‰ in
 // training).
 //
-// Each timed call includes what the op pays on the sparse path: counting x's non-zeros (the dispatch test),
+// Each timed call includes what the op pays on the sparse path: counting x's non-zeros (the dispatch test; the op
+// counts float x once per forward and the backward reuses it, so each row here counts once),
 // building the non-zero lists and the K-blocked copy of w or gy. "dense_ms" is the dense path the op would take
 // otherwise — oneDNN with its blocked layouts in builds with oneDNN, im2col + Eigen without — and "vs_dense" =
 // dense time / sparse time, both the mean of 3 interleaved calls after the timed loop (> 1: sparse faster).
@@ -16,6 +17,8 @@
 #include <vector>
 
 #include "bench/cpu_conv_shapes.h"
+#include "engine/rng.h"
+#include "engine/tensor.h"
 #include "kernels/conv2d.h"
 #include "kernels/conv2d_sparse.h"
 #include "kernels/spike_pack.h"
@@ -28,14 +31,6 @@ namespace {
 
 enum class SparsePass { forward, backward_weight, backward_weight_packed };
 
-std::vector<float> normal(int64_t count, uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> d(0.f, 1.f);
-  std::vector<float> v(static_cast<size_t>(count));
-  for (float& e : v) e = d(gen);
-  return v;
-}
-
 void run(benchmark::State& state, SparsePass pass) {
   const Conv2dShape s = make_conv2d_shape(state.range(0), state.range(1), state.range(2), state.range(2),
                                           state.range(3), state.range(4), state.range(4), state.range(5), state.range(6));
@@ -46,22 +41,25 @@ void run(benchmark::State& state, SparsePass pass) {
   std::mt19937 gen(7);
   std::bernoulli_distribution spike(density);
   for (int64_t i = 0; i < x_count; ++i) q[size_t(i)] = spike(gen) ? 1 : 0, x[size_t(i)] = float(q[size_t(i)]);
-  const std::vector<float> w = normal(s.K * s.C * s.R * s.S, 8), b = normal(s.K, 9), gy = normal(s.N * s.K * s.P * s.Q, 10);
-  std::vector<float> y(gy.size()), gw(w.size(), 0.f), gb(b.size(), 0.f), x_unpacked;
+  Generator normal(8);
+  const Tensor w_t = rand_normal({s.K, s.C, s.R, s.S}, normal, Device::CPU), b_t = rand_normal({s.K}, normal, Device::CPU);
+  const Tensor gy_t = rand_normal({s.N, s.K, s.P, s.Q}, normal, Device::CPU);
+  const float *w = w_t.data<float>(), *b = b_t.data<float>(), *gy = gy_t.data<float>();
+  std::vector<float> y(size_t(gy_t.numel())), gw(size_t(w_t.numel()), 0.f), gb(size_t(s.K), 0.f), x_unpacked;
 
   auto sparse = [&] {
     switch (pass) {
       case SparsePass::forward:
         benchmark::DoNotOptimize(conv2d_sparse_pays(s, count_nonzero_cpu(x.data(), x_count)));
-        conv2d_forward_sparse_cpu(x.data(), w.data(), b.data(), y.data(), s);
+        conv2d_forward_sparse_cpu(x.data(), w, b, y.data(), s);
         break;
       case SparsePass::backward_weight:
         benchmark::DoNotOptimize(conv2d_sparse_pays(s, count_nonzero_cpu(x.data(), x_count)));
-        conv2d_backward_weight_sparse_cpu(x.data(), gy.data(), gw.data(), gb.data(), s);
+        conv2d_backward_weight_sparse_cpu(x.data(), gy, gw.data(), gb.data(), s);
         break;
       case SparsePass::backward_weight_packed:
-        benchmark::DoNotOptimize(conv2d_sparse_pays(s, count_nonzero_cpu(q.data(), x_count)));
-        conv2d_backward_weight_sparse_packed_cpu(q.data(), 1, gy.data(), gw.data(), gb.data(), s);
+        benchmark::DoNotOptimize(conv2d_sparse_pays(s, count_nonzero_cpu(x.data(), x_count)));
+        conv2d_backward_weight_sparse_packed_cpu(q.data(), 1, gy, gw.data(), gb.data(), s);
         break;
     }
   };
@@ -69,24 +67,24 @@ void run(benchmark::State& state, SparsePass pass) {
 #ifdef SPIKEGRAD_ONEDNN
     constexpr OnednnLayout kBlocked = OnednnLayout::blocked;
     switch (pass) {
-      case SparsePass::forward: conv2d_forward_onednn(x.data(), w.data(), b.data(), y.data(), s, kBlocked); break;
+      case SparsePass::forward: conv2d_forward_onednn(x.data(), w, b, y.data(), s, kBlocked); break;
       case SparsePass::backward_weight:
-        conv2d_backward_weight_onednn(x.data(), gy.data(), gw.data(), gb.data(), s, kBlocked);
+        conv2d_backward_weight_onednn(x.data(), gy, gw.data(), gb.data(), s, kBlocked);
         break;
       case SparsePass::backward_weight_packed:  // the op's dense packed path: unpack whole, then oneDNN
         x_unpacked.resize(static_cast<size_t>(x_count));
         unpack_levels_cpu<float>(q.data(), x_unpacked.data(), x_count, 1);
-        conv2d_backward_weight_onednn(x_unpacked.data(), gy.data(), gw.data(), gb.data(), s, kBlocked);
+        conv2d_backward_weight_onednn(x_unpacked.data(), gy, gw.data(), gb.data(), s, kBlocked);
         break;
     }
 #else
     switch (pass) {
-      case SparsePass::forward: conv2d_forward_im2col_cpu<float>(x.data(), w.data(), b.data(), y.data(), s); break;
+      case SparsePass::forward: conv2d_forward_im2col_cpu<float>(x.data(), w, b, y.data(), s); break;
       case SparsePass::backward_weight:
-        conv2d_backward_im2col_cpu<float>(x.data(), w.data(), gy.data(), nullptr, gw.data(), gb.data(), s);
+        conv2d_backward_im2col_cpu<float>(x.data(), w, gy, nullptr, gw.data(), gb.data(), s);
         break;
       case SparsePass::backward_weight_packed:
-        conv2d_backward_packed_im2col_cpu<float>(q.data(), 1, w.data(), gy.data(), nullptr, gw.data(), gb.data(), s);
+        conv2d_backward_packed_im2col_cpu<float>(q.data(), 1, w, gy, nullptr, gw.data(), gb.data(), s);
         break;
     }
 #endif
@@ -97,14 +95,7 @@ void run(benchmark::State& state, SparsePass pass) {
     sparse();
     benchmark::ClobberMemory();
   }
-  constexpr int kReps = 3;
-  double sparse_ms = 0, dense_ms = 0;
-  for (int i = 0; i < kReps; ++i) {
-    dense_ms += bench::wall_ms(dense);
-    sparse_ms += bench::wall_ms(sparse);
-  }
-  state.counters["vs_dense"] = dense_ms / sparse_ms;
-  state.counters["dense_ms"] = dense_ms / kReps;
+  bench::interleaved_ratio(state, dense, sparse, "vs_dense", "dense_ms");
   state.counters["GFLOP"] = benchmark::Counter(conv2d_flops(s) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
   state.SetLabel(std::to_string(s.C) + "->" + std::to_string(s.K) + " @" + std::to_string(s.H) + " s" +
                  std::to_string(s.stride) + " density " + std::to_string(state.range(7)) + "‰");

@@ -1,5 +1,5 @@
 // What the CPU convolution benchmarks (bench_conv, bench_conv_gemm, bench_conv_sparse) share: the zoo's CPU
-// training shapes and a wall-clock timer for the interleaved comparison calls they make after the timed loop.
+// training shapes, a wall-clock timer, and the interleaved comparison calls they make after the timed loop.
 #pragma once
 #include <benchmark/benchmark.h>
 
@@ -14,6 +14,21 @@ template <class F> double wall_ms(F&& f) {
   const auto start = std::chrono::steady_clock::now();
   f();
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
+// Compares `baseline` with `candidate` after the timed loop: kReps calls of each, interleaved (baseline first) so
+// both see the same clocks and caches; sets the counters `ratio` = baseline time / candidate time (> 1: the
+// candidate is faster) and `baseline_ms` = the baseline's mean.
+template <class A, class B>
+void interleaved_ratio(benchmark::State& state, A&& baseline, B&& candidate, const char* ratio, const char* baseline_ms) {
+  constexpr int kReps = 3;
+  double base = 0, cand = 0;
+  for (int i = 0; i < kReps; ++i) {
+    base += wall_ms(baseline);
+    cand += wall_ms(candidate);
+  }
+  state.counters[ratio] = base / cand;
+  state.counters[baseline_ms] = base / kReps;
 }
 
 // The zoo's CPU training shapes, T folded into the batch as the engine does (N = T·B): VGGSNN's eight convs on

@@ -78,6 +78,7 @@ struct ConvSaved {
   int levels = 0;
   Tensor w;
   Conv2dShape s;
+  int64_t x_nonzero = -1;  // x's non-zero count, counted once in the CPU forward (-1: not counted, no sparse pass)
 };
 // The gradients backward is asked for; null where not wanted.
 struct ConvGrads {
@@ -122,16 +123,25 @@ inline void backward_cudnn(const ConvSaved& k, const Tensor& gy, const ConvGrads
 
 // ---- CPU -------------------------------------------------------------------------------------------
 // The zero-skipping kernels (kernels/conv2d_sparse.h) take a float pass when the setting allows it, the shape is
-// one they measured faster on, and x is sparse enough — counted here on every call, so a layer whose firing rate
-// drifts above the threshold during training moves back to the dense path by itself.
-template <class X> bool sparse_pays(bool shape_ok, const X* x, const Conv2dShape& s) {
-  return g_cpu_sparse.load() && shape_ok &&
-         conv2d_sparse_pays(s, count_nonzero_cpu(x, s.N * s.C * s.H * s.W));
+// one they measured faster on, and x is sparse enough. x's non-zeros are counted on every forward — so a layer
+// whose firing rate drifts above the threshold during training moves back to the dense path by itself — once for
+// both passes (the backward reuses the forward's count), and only when one of the passes could use it.
+template <class T> int64_t count_for_sparse(const T* x, const Conv2dShape& s, bool weight_grad_wanted) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (g_cpu_sparse.load() &&
+        (conv2d_sparse_forward_shape(s) || (weight_grad_wanted && conv2d_sparse_backward_weight_shape(s))))
+      return count_nonzero_cpu(x, s.N * s.C * s.H * s.W);
+  }
+  return -1;
+}
+bool sparse_pays(bool shape_ok, int64_t x_nonzero, const Conv2dShape& s) {
+  return g_cpu_sparse.load() && shape_ok && x_nonzero >= 0 && conv2d_sparse_pays(s, x_nonzero);
 }
 
-template <class T> void forward_cpu(const T* x, const T* w, const T* b, T* y, const Conv2dShape& s) {
+template <class T>
+void forward_cpu(const T* x, const T* w, const T* b, T* y, const Conv2dShape& s, int64_t x_nonzero) {
   if constexpr (std::is_same_v<T, float>) {
-    if (sparse_pays(conv2d_sparse_forward_shape(s), x, s)) return conv2d_forward_sparse_cpu(x, w, b, y, s);
+    if (sparse_pays(conv2d_sparse_forward_shape(s), x_nonzero, s)) return conv2d_forward_sparse_cpu(x, w, b, y, s);
   }
   conv2d_forward_cpu<T>(x, w, b, y, s);
 }
@@ -142,9 +152,7 @@ void backward_cpu(const ConvSaved& k, const Tensor& gy, const ConvGrads& g) {
   T* dw = grad_ptr<T>(g.dw);
   T* db = grad_ptr<T>(g.db);
   if constexpr (std::is_same_v<T, float>) {
-    const bool shape_ok = dw && conv2d_sparse_backward_weight_shape(k.s);
-    if (k.x_levels.defined() ? sparse_pays(shape_ok, k.x_levels.data<uint8_t>(), k.s)
-                             : sparse_pays(shape_ok, k.x.data<T>(), k.s)) {
+    if (sparse_pays(dw && conv2d_sparse_backward_weight_shape(k.s), k.x_nonzero, k.s)) {
       if (k.x_levels.defined())
         conv2d_backward_weight_sparse_packed_cpu(k.x_levels.data<uint8_t>(), k.levels, gy.data<T>(), dw, db, k.s);
       else
@@ -204,20 +212,21 @@ Tensor conv2d(Tape& tape, const Tensor& x, const Tensor& w, const Tensor& b, Con
   const Conv2dShape s = validated_shape(x, w, b, opt);
   const bool has_bias = b.defined();
   Tensor y = Tensor::empty({s.N, s.K, s.P, s.Q}, x.dtype(), x.device());
+  std::vector<Tensor> inputs{x, w};
+  if (has_bias) inputs.push_back(b);
+  const bool record = Tape::should_record(inputs);
+  ConvSaved saved;
   on_device(
       x, "conv2d", [&] { forward_cuda(x, w, b, y, s); },
       [&](auto z) {
         using T = decltype(z);
-        forward_cpu<T>(x.data<T>(), w.data<T>(), has_bias ? b.data<T>() : nullptr, y.data<T>(), s);
+        saved.x_nonzero = count_for_sparse(x.data<T>(), s, record && w.requires_grad());
+        forward_cpu<T>(x.data<T>(), w.data<T>(), has_bias ? b.data<T>() : nullptr, y.data<T>(), s, saved.x_nonzero);
       });
-
-  std::vector<Tensor> inputs{x, w};
-  if (has_bias) inputs.push_back(b);
-  if (!Tape::should_record(inputs)) return y;
+  if (!record) return y;
 
   // With input_levels, x is kept as bytes, and only when dw can be wanted at all (x itself is then not
   // held by this node).
-  ConvSaved saved;
   saved.levels = opt.input_levels;
   const bool pack = saved.levels > 0 && w.requires_grad();
   if (pack)

@@ -4,7 +4,6 @@
 
 #include <Eigen/Core>
 #include <algorithm>
-#include <memory>
 #include <type_traits>
 #include <vector>
 

@@ -14,27 +14,30 @@
 #include "kernels/conv2d.h"
 #include "kernels/conv2d_onednn.h"
 #include "kernels/spike_pack.h"
+#include "support/conv_shapes.h"
 #include "support/op_cases.h"
 
 namespace spikegrad::testing {
 namespace {
 
-struct Geometry {
-  const char* name;
-  int64_t N, C, H, W, K, R, S, stride, pad;
-};
-
 // Stride 2, padding, 1x1, odd and non-square sizes, a stride that does not divide the padded extent (C1_s2_p2:
 // (4 + 4 − 3) / 2 floors), padding wider than half the kernel, and channel counts at and off oneDNN's
 // 16-channel blocks.
-const Geometry kGeometries[] = {
-    {"3x3_s1_p1", 2, 3, 8, 8, 4, 3, 3, 1, 1},      {"3x3_s2_p1", 2, 3, 9, 9, 5, 3, 3, 2, 1},
-    {"1x1_s1_p0", 3, 4, 5, 5, 6, 1, 1, 1, 0},      {"1x1_s2_p0", 2, 4, 7, 7, 3, 1, 1, 2, 0},
-    {"odd_hw", 2, 3, 7, 5, 4, 3, 3, 1, 1},         {"C1_s2_p2", 3, 1, 4, 5, 2, 3, 3, 2, 2},
-    {"non_square_kernel", 2, 2, 6, 9, 3, 3, 2, 2, 1}, {"pad_exceeds_half_kernel", 1, 2, 4, 4, 2, 3, 3, 1, 2},
-    {"blocked_16_32_s1", 4, 16, 8, 8, 32, 3, 3, 1, 1}, {"blocked_32_16_s2", 3, 32, 9, 9, 16, 3, 3, 2, 1},
-    {"off_block_20_24", 2, 20, 6, 7, 24, 3, 3, 1, 1},
-};
+std::vector<ConvCase> onednn_cases() {
+  return {
+      {"3x3_s1_p1", make_conv2d_shape(2, 3, 8, 8, 4, 3, 3, 1, 1)},
+      {"3x3_s2_p1", make_conv2d_shape(2, 3, 9, 9, 5, 3, 3, 2, 1)},
+      {"1x1_s1_p0", make_conv2d_shape(3, 4, 5, 5, 6, 1, 1, 1, 0)},
+      {"1x1_s2_p0", make_conv2d_shape(2, 4, 7, 7, 3, 1, 1, 2, 0)},
+      {"odd_hw", make_conv2d_shape(2, 3, 7, 5, 4, 3, 3, 1, 1)},
+      {"C1_s2_p2", make_conv2d_shape(3, 1, 4, 5, 2, 3, 3, 2, 2)},
+      {"non_square_kernel", make_conv2d_shape(2, 2, 6, 9, 3, 3, 2, 2, 1)},
+      {"pad_exceeds_half_kernel", make_conv2d_shape(1, 2, 4, 4, 2, 3, 3, 1, 2)},
+      {"blocked_16_32_s1", make_conv2d_shape(4, 16, 8, 8, 32, 3, 3, 1, 1)},
+      {"blocked_32_16_s2", make_conv2d_shape(3, 32, 9, 9, 16, 3, 3, 2, 1)},
+      {"off_block_20_24", make_conv2d_shape(2, 20, 6, 7, 24, 3, 3, 1, 1)},
+  };
+}
 
 // Both paths sum the same n products in different orders (oneDNN blocks the reduction its own way), each adding
 // rounding errors of about one float ulp of the running sum per term. With unit-variance terms the running sum
@@ -45,9 +48,9 @@ const Geometry kGeometries[] = {
 constexpr double kRtol = 1e-5;
 double atol_for(int64_t reduction_length) { return 8.0 * 0x1p-24 * double(reduction_length); }
 
-void expect_onednn_matches_im2col(const Geometry& g, OnednnLayout layout) {
-  const Conv2dShape s = make_conv2d_shape(g.N, g.C, g.H, g.W, g.K, g.R, g.S, g.stride, g.pad);
-  const std::string name = std::string(g.name) + (layout == OnednnLayout::plain ? " plain" : " blocked");
+void expect_onednn_matches_im2col(const ConvCase& cs, OnednnLayout layout) {
+  const Conv2dShape& s = cs.shape;
+  const std::string name = std::string(cs.name) + (layout == OnednnLayout::plain ? " plain" : " blocked");
   const DType f = DType::F32;
   Tensor x = randn({s.N, s.C, s.H, s.W}, f, 1), w = randn({s.K, s.C, s.R, s.S}, f, 2), b = randn({s.K}, f, 3);
   Tensor gy = randn({s.N, s.K, s.P, s.Q}, f, 4);
@@ -83,19 +86,19 @@ void expect_onednn_matches_im2col(const Geometry& g, OnednnLayout layout) {
 }
 
 TEST(Conv2dOnednn, PlainLayoutMatchesIm2col) {
-  for (const Geometry& g : kGeometries) expect_onednn_matches_im2col(g, OnednnLayout::plain);
+  for (const ConvCase& cs : onednn_cases()) expect_onednn_matches_im2col(cs, OnednnLayout::plain);
 }
 TEST(Conv2dOnednn, BlockedLayoutMatchesIm2col) {
-  for (const Geometry& g : kGeometries) expect_onednn_matches_im2col(g, OnednnLayout::blocked);
+  for (const ConvCase& cs : onednn_cases()) expect_onednn_matches_im2col(cs, OnednnLayout::blocked);
 }
 
 // The op's float path (conv2d_forward_cpu / conv2d_backward_cpu: oneDNN where conv2d_cpu.cpp chose it — every
 // pass, except the input gradient below C = 16) against the plain loops in double on the same inputs.
 TEST(Conv2dOnednn, OpPathMatchesReferenceWhereOnednnRuns) {
-  for (const Geometry& g : {Geometry{"C128_s1_p1", 2, 128, 5, 5, 8, 3, 3, 1, 1},
-                            Geometry{"C130_s2_p1_odd", 3, 130, 7, 6, 5, 3, 3, 2, 1},
-                            Geometry{"C3_dx_on_eigen", 2, 3, 9, 8, 16, 3, 3, 1, 1}}) {
-    const Conv2dShape s = make_conv2d_shape(g.N, g.C, g.H, g.W, g.K, g.R, g.S, g.stride, g.pad);
+  for (const ConvCase& g : {ConvCase{"C128_s1_p1", make_conv2d_shape(2, 128, 5, 5, 8, 3, 3, 1, 1)},
+                            ConvCase{"C130_s2_p1_odd", make_conv2d_shape(3, 130, 7, 6, 5, 3, 3, 2, 1)},
+                            ConvCase{"C3_dx_on_eigen", make_conv2d_shape(2, 3, 9, 8, 16, 3, 3, 1, 1)}}) {
+    const Conv2dShape& s = g.shape;
     Tensor x = randn({s.N, s.C, s.H, s.W}, DType::F32, 31), w = randn({s.K, s.C, s.R, s.S}, DType::F32, 32);
     Tensor b = randn({s.K}, DType::F32, 33), gy = randn({s.N, s.K, s.P, s.Q}, DType::F32, 34);
     Tensor y = Tensor::empty({s.N, s.K, s.P, s.Q}, DType::F32), y_ref = Tensor::empty(y.shape(), DType::F64);
@@ -214,13 +217,13 @@ void poison_cpu_cache() {
 // buffers from being mapped, faulted in and unmapped on every call of a training step), and a cold call's scratch
 // shows in the allocator's stats.
 TEST(Conv2dOnednn, ScratchFromTheCachingAllocatorIsReusedAndItsContentsDoNotMatter) {
-  const Geometry geometries[] = {{"C3_padded_channel_block", 2, 3, 9, 9, 20, 3, 3, 2, 1},
-                                 {"off_block_20_24", 2, 20, 6, 7, 24, 3, 3, 1, 1},
-                                 {"blocked_16_32_s1", 4, 16, 8, 8, 32, 3, 3, 1, 1}};
-  for (const Geometry& g : geometries) {
+  const ConvCase cases[] = {{"C3_padded_channel_block", make_conv2d_shape(2, 3, 9, 9, 20, 3, 3, 2, 1)},
+                            {"off_block_20_24", make_conv2d_shape(2, 20, 6, 7, 24, 3, 3, 1, 1)},
+                            {"blocked_16_32_s1", make_conv2d_shape(4, 16, 8, 8, 32, 3, 3, 1, 1)}};
+  for (const ConvCase& g : cases) {
     for (const OnednnLayout layout : {OnednnLayout::plain, OnednnLayout::blocked}) {
       const std::string name = std::string(g.name) + (layout == OnednnLayout::plain ? " plain" : " blocked");
-      const Conv2dShape s = make_conv2d_shape(g.N, g.C, g.H, g.W, g.K, g.R, g.S, g.stride, g.pad);
+      const Conv2dShape& s = g.shape;
       const DType f = DType::F32;
       Tensor x = randn({s.N, s.C, s.H, s.W}, f, 41), w = randn({s.K, s.C, s.R, s.S}, f, 42), b = randn({s.K}, f, 43);
       Tensor gy = randn({s.N, s.K, s.P, s.Q}, f, 44);
