@@ -273,11 +273,24 @@ AlignedFloats gy_by_pixel(const float* gy, const Conv2dShape& s) {
   return gyt;
 }
 
+// gb[k] += Σ gy[n,k,p,q], images then pixels in order. Not the im2col path's Eigen sum: that one peels its
+// vector loop by the pointer's alignment, so its bits would depend on where gy happens to lie, and this path
+// promises the same bits for the same values.
+void bias_gradient(const float* gy, float* gb, const Conv2dShape& s) {
+  const int64_t PQ = s.P * s.Q;
+#pragma omp parallel for schedule(static)
+  for (int64_t k = 0; k < s.K; ++k) {
+    float acc = 0.f;
+    for (int64_t n = 0; n < s.N; ++n)
+      for (int64_t pq = 0; pq < PQ; ++pq) acc += gy[(n * s.K + k) * PQ + pq];
+    gb[k] += acc;
+  }
+}
+
 template <class XIn>
 void backward_weight(const XIn* x, float scale, const float* gy, float* gw, float* gb, const Conv2dShape& s) {
   check_shape(s);
-  // The bias gradient reads only gy: the dense path's own sum (im2col path with gx and gw null).
-  if (gb) conv2d_backward_im2col_cpu<float>(nullptr, nullptr, gy, nullptr, nullptr, gb, s);
+  if (gb) bias_gradient(gy, gb, s);
   if (!gw) return;
   const NonzeroLists lists = build_nonzero_lists(x, scale, s);
   const AlignedFloats gyt = gy_by_pixel(gy, s);
